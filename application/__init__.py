@@ -1,0 +1,21 @@
+"""Fleet's application services: ``from application import Fleet``."""
+
+from application.errors import (
+    Conflict,
+    FleetError,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+    ValidationError,
+)
+from application.fleet import Fleet
+
+__all__ = [
+    "Conflict",
+    "Fleet",
+    "FleetError",
+    "NotFound",
+    "PreconditionFailed",
+    "Unavailable",
+    "ValidationError",
+]

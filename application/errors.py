@@ -1,0 +1,60 @@
+"""Typed errors of the application services; the web layer maps each to an HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class FleetError(Exception):
+    """Base class of every error a Fleet service raises on purpose."""
+
+    status = 500
+    title = "Internal error"
+
+
+class NotFound(FleetError):
+    status = 404
+    title = "Not found"
+
+
+class ValidationError(FleetError):
+    """Input failed validation; ``errors`` maps each field to its messages."""
+
+    status = 422
+    title = "Validation failed"
+
+    def __init__(self, errors: Mapping[str, Iterable[str]], message: str | None = None):
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in errors.items()}
+        fields = ", ".join(sorted(self.errors))
+        super().__init__(message or f"invalid input in: {fields}")
+
+
+class Conflict(FleetError):
+    """A rule or state conflict (illegal transition, concurrent write lost the race)."""
+
+    status = 409
+    title = "Conflict"
+
+    def __init__(self, message: str, **extra: Any):
+        self.extra = extra
+        super().__init__(message)
+
+
+class PreconditionFailed(FleetError):
+    """The caller's expected version is not the aggregate's version."""
+
+    status = 412
+    title = "Precondition failed"
+
+    def __init__(self, expected: int, actual: int | None):
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"expected version {expected}, but the current version is {actual}")
+
+
+class Unavailable(FleetError):
+    """A dependency (database, projections) did not answer in time."""
+
+    status = 503
+    title = "Service unavailable"

@@ -1,0 +1,67 @@
+"""Shared pieces of the event data schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+PRIORITY = validate.OneOf(("low", "medium", "high", "critical"))
+
+
+class EventSchema(Schema):
+    """Event data: unknown fields are refused, every message names its field."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def text(min_len: int = 1, max_len: int | None = None, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=min_len, max=max_len), **kwargs)
+
+
+def optional_text(max_len: int | None = None, min_len: int = 0) -> fields.String:
+    return fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=min_len, max=max_len)
+    )
+
+
+def identifier(**kwargs: Any) -> fields.String:
+    """An id chosen by a client: 1-128 characters of ``[A-Za-z0-9_.:-]``."""
+    return fields.String(
+        validate=[
+            validate.Length(min=1, max=128),
+            validate.Regexp(ID_PATTERN, error="must use only letters, digits and _ . : -"),
+        ],
+        **kwargs,
+    )
+
+
+def json_object(**kwargs: Any) -> fields.Dict:
+    return fields.Dict(keys=fields.String(), **kwargs)
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into ``{"field.sub": [...]}``."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            for field_name, texts in flatten_errors(value, name).items():
+                flat.setdefault(field_name, []).extend(texts)
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": list(messages)}
+    return {prefix or "_schema": [str(messages)]}
+
+
+def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``data``; raise the application's ValidationError with flat field messages."""
+    from application.errors import ValidationError as FleetValidationError
+
+    try:
+        return dict(schema.load(data))
+    except ValidationError as exc:
+        raise FleetValidationError(flatten_errors(exc.messages)) from None

@@ -1,0 +1,93 @@
+"""Event log queries: by position, type, stream, correlation, and a stream's history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from application.errors import NotFound, ValidationError
+from application.registry import event_types
+from application.resources import event_resource
+from application.services.base import Service
+from application.store.query import EventFilter
+
+MAX_LIMIT = 1000
+
+
+def check_page(limit: int, offset: int) -> None:
+    errors: dict[str, list[str]] = {}
+    if not 1 <= limit <= MAX_LIMIT:
+        errors["limit"] = [f"must be between 1 and {MAX_LIMIT}"]
+    if offset < 0:
+        errors["offset"] = ["must be 0 or more"]
+    if errors:
+        raise ValidationError(errors)
+
+
+def parse_types(types: str | Sequence[str] | None) -> tuple[str, ...]:
+    if types is None:
+        return ()
+    names = [t.strip() for t in types.split(",")] if isinstance(types, str) else list(types)
+    names = [n for n in names if n]
+    valid = event_types()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValidationError(
+            {"type": [f"unknown event type(s): {', '.join(unknown)}; valid types: {', '.join(valid)}"]}
+        )
+    return tuple(names)
+
+
+class EventService(Service):
+    def events(
+        self,
+        type: str | Sequence[str] | None = None,  # noqa: A002 - the contract's name
+        stream_id: str | None = None,
+        correlation_id: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Events oldest first, with the total that match the filters."""
+        check_page(limit, offset)
+        flt = EventFilter(
+            types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id, after=after
+        )
+        page = self.app.recorder.select_event_page(flt, limit, offset)  # type: ignore[attr-defined]
+        return [event_resource(self.app.mapper, e) for e in page.events], page.total
+
+    def get_event(self, position: int) -> dict[str, Any]:
+        page = self.app.recorder.select_event_page(EventFilter(position=position), 1)  # type: ignore[attr-defined]
+        if not page.events:
+            raise NotFound(f"event {position} not found")
+        return event_resource(self.app.mapper, page.events[0])
+
+    def stream_events(
+        self,
+        stream_id: str,
+        from_sequence: int | None = None,
+        to_sequence: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A stream's events in sequence order, ``from``/``to`` inclusive."""
+        if not self._stream_exists(stream_id):
+            raise NotFound(f"stream {stream_id!r} not found")
+        flt = EventFilter(stream_id=stream_id, from_sequence=from_sequence, to_sequence=to_sequence)
+        found: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.app.recorder.select_event_page(flt, MAX_LIMIT, offset)  # type: ignore[attr-defined]
+            found.extend(event_resource(self.app.mapper, e) for e in page.events)
+            offset += len(page.events)
+            if offset >= page.total or not page.events:
+                return found
+
+    def _stream_exists(self, stream_id: str) -> bool:
+        try:
+            stream = UUID(stream_id)
+        except ValueError:
+            return False
+        return bool(self.app.recorder.select_events(stream, limit=1))
+
+    def head_position(self) -> int:
+        return self._head()

@@ -1,0 +1,141 @@
+"""Specialist commands and queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.context import ensure_scope
+from application.registry import get_event_type
+from application.resources import specialist_resource
+from application.services.base import Service
+from domain.base import FleetAggregate
+from domain.specialist import Specialist, specialist_stream_id
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class SpecialistService(Service):
+    def register_specialist(
+        self,
+        specialist_id: str,
+        name: str,
+        capabilities: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        spawned_by: str | None = None,
+        mission_id: str | None = None,
+        sortie_id: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Register a specialist, or update a known one (``created`` tells which)."""
+        data = get_event_type("specialist_registered").validate(
+            _given(specialist_id=specialist_id, name=name, capabilities=capabilities, metadata=metadata)
+        )
+        spawn = None
+        if spawned_by is not None:
+            spawn = get_event_type("specialist_spawned").validate(
+                _given(
+                    specialist_id=specialist_id,
+                    name=name,
+                    spawned_by=spawned_by,
+                    mission_id=mission_id,
+                    sortie_id=sortie_id,
+                    config=config,
+                )
+            )
+        result: dict[str, Specialist] = {}
+
+        def decide() -> list[FleetAggregate]:
+            try:
+                specialist = self.app.get(specialist_stream_id(data["specialist_id"]))
+                specialist.reregister(
+                    data["name"],
+                    specialist.capabilities if capabilities is None else data["capabilities"],
+                    specialist.metadata if metadata is None else data["metadata"],
+                )
+                created = False
+            except AggregateNotFoundError:
+                specialist = Specialist.register(**data)
+                created = True
+            if spawn is not None:
+                specialist.record_spawn(
+                    spawn["spawned_by"], spawn["mission_id"], spawn["sortie_id"], spawn["config"]
+                )
+            result["specialist"] = specialist
+            result["created"] = created  # type: ignore[assignment]
+            return [specialist]
+
+        with ensure_scope() as scope:
+            self._write(decide)
+            scope.created = bool(result["created"])
+        return specialist_resource(result["specialist"])
+
+    def heartbeat(
+        self,
+        specialist_id: str,
+        status: str | None = None,
+        current_sortie: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        data = get_event_type("specialist_active").validate(
+            _given(status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata)
+        )
+        return self._on_specialist(specialist_id, expected_version, lambda s: s.heartbeat(**data))
+
+    def complete_specialist(
+        self,
+        specialist_id: str,
+        reason: str,
+        summary: str | None = None,
+        final_checkpoint_id: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        data = get_event_type("specialist_completed").validate(
+            _given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
+        )
+        return self._on_specialist(specialist_id, expected_version, lambda s: s.complete(**data))
+
+    def fail_specialist(
+        self,
+        specialist_id: str,
+        error: str,
+        details: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        data = get_event_type("specialist_failed").validate(_given(error=error, details=details))
+        return self._on_specialist(specialist_id, expected_version, lambda s: s.fail(**data))
+
+    def deregister_specialist(
+        self, specialist_id: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        return self._on_specialist(
+            specialist_id, expected_version, lambda s: s.mark_inactive("deregistered")
+        )
+
+    def get_specialist(
+        self, specialist_id: str, version: int | None = None, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        stream = specialist_stream_id(specialist_id)
+        if as_of is not None:
+            version = self._version_at(stream, as_of, f"specialist {specialist_id!r}")
+        return specialist_resource(
+            self._load(Specialist, stream, f"specialist {specialist_id!r}", version)
+        )
+
+    def _on_specialist(
+        self, specialist_id: str, expected_version: int | None, command: Any
+    ) -> dict[str, Any]:
+        specialist = self._change(
+            Specialist,
+            specialist_stream_id(specialist_id),
+            f"specialist {specialist_id!r}",
+            command,
+            expected_version,
+        )
+        return specialist_resource(specialist)

@@ -1,0 +1,44 @@
+"""Persistence settings: the library's own environment variables, with Fleet's defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+SQLITE = "eventsourcing.sqlite"
+POSTGRES = "eventsourcing.postgres"
+DEFAULT_SQLITE_DBNAME = "var/fleet.sqlite3"
+
+RECORDER_TOPICS = {
+    SQLITE: "application.store.sqlite:FleetSQLiteRecorder",
+    POSTGRES: "application.store.postgres:FleetPostgresRecorder",
+}
+
+DEFAULTS = {
+    "PERSISTENCE_MODULE": SQLITE,
+    "SQLITE_LOCK_TIMEOUT": "15",
+}
+
+
+def build_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Merge defaults < os.environ < ``env`` and fill in what Fleet needs.
+
+    Keys are the library's own (``PERSISTENCE_MODULE``, ``SQLITE_DBNAME``,
+    ``POSTGRES_*``, ...), so its documentation applies unchanged.
+    """
+    merged = {**DEFAULTS, **os.environ, **(env or {})}
+    module = merged["PERSISTENCE_MODULE"]
+    if module not in RECORDER_TOPICS:
+        choices = ", ".join(RECORDER_TOPICS)
+        raise ValueError(f"PERSISTENCE_MODULE must be one of {choices}, not {module!r}")
+    merged.setdefault("APPLICATION_RECORDER_TOPIC", RECORDER_TOPICS[module])
+    if module == SQLITE:
+        dbname = merged.setdefault("SQLITE_DBNAME", DEFAULT_SQLITE_DBNAME)
+        if "memory" not in dbname and not dbname.startswith("file:"):
+            Path(dbname).parent.mkdir(parents=True, exist_ok=True)
+    return merged
+
+
+def backend_name(env: Mapping[str, str]) -> str:
+    return "postgres" if env.get("PERSISTENCE_MODULE") == POSTGRES else "sqlite"

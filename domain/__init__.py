@@ -1,0 +1,1 @@
+"""Fleet's domain: aggregates, events and rules. Pure: no Flask, no SQL, no marshmallow."""
