@@ -38,8 +38,9 @@ class EventType:
     classes: tuple[type[FleetAggregate.Event], ...]
     schema: type[Schema]
 
-    def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return load(self.schema(), data)
+    def validate(self, data: Mapping[str, Any], partial: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Check event data; ``partial`` names required fields the domain fills in."""
+        return load(self.schema(partial=partial), data)
 
 
 def _collect() -> dict[str, list[type[FleetAggregate.Event]]]:
@@ -55,9 +56,9 @@ def _collect() -> dict[str, list[type[FleetAggregate.Event]]]:
 @cache
 def registry() -> dict[str, EventType]:
     classes = _collect()
-    missing = sorted(set(classes) - set(EVENT_SCHEMAS))
-    if missing:
-        raise LookupError(f"event types without a schema: {', '.join(missing)}")
+    unmatched = sorted(set(classes) ^ set(EVENT_SCHEMAS))
+    if unmatched:
+        raise LookupError(f"event types without both a class and a schema: {', '.join(unmatched)}")
     return {
         name: EventType(name, tuple(classes[name]), EVENT_SCHEMAS[name]) for name in sorted(classes)
     }

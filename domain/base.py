@@ -8,6 +8,7 @@ from the surrounding ``event_context`` (see ``domain.envelope``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import KW_ONLY, field
 from datetime import datetime
@@ -75,7 +76,8 @@ class FleetAggregate(Aggregate):
         }
 
     def _restore(self, state: Mapping[str, Any]) -> None:
-        for key, value in state.items():
+        # Copy: the aggregate must never share nested objects with an event's data.
+        for key, value in copy.deepcopy(dict(state)).items():
             if key in self.DATETIME_FIELDS and isinstance(value, str):
                 value = datetime.fromisoformat(value)
             setattr(self, key, value)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from application.schemas import fleet, specialist
+from application.schemas import checkpoint, cursor, fleet, lock, mission, sortie, specialist, squawk
 
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     **specialist.SCHEMAS,
     **fleet.SCHEMAS,
+    **mission.SCHEMAS,
+    **sortie.SCHEMAS,
+    **checkpoint.SCHEMAS,
+    **squawk.SCHEMAS,
+    **cursor.SCHEMAS,
+    **lock.SCHEMAS,
 }

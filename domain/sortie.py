@@ -1,0 +1,404 @@
+"""Sorties: the units of work of a mission, with dependencies, blocks and reviews."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import uuid4
+
+from domain.base import PRIORITIES, FleetAggregate, Lifecycle
+from domain.errors import RuleError
+
+FINAL = ("completed", "failed", "cancelled")
+CHANGEABLE = frozenset({"title", "description", "priority", "metadata", "dependencies"})
+BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
+REVIEW_TYPES = ("code", "design", "security", "general")
+VERDICTS = ("approved", "rejected", "needs_changes")
+UNSET_AT_START = (
+    "status_message", "result", "error", "cancel_reason", "blocker", "review", "started_at",
+    "completed_at",
+)  # fmt: skip
+
+LIFECYCLE = Lifecycle(
+    "sortie",
+    {
+        "pending": {"assigned", "cancelled"},
+        "assigned": {"assigned", "in_progress", "failed", "cancelled"},
+        "in_progress": {"blocked", "review", "completed", "failed", "cancelled"},
+        "blocked": {"in_progress", "failed", "cancelled"},
+        "review": {"in_progress", "completed", "failed", "cancelled"},
+        "completed": set(),
+        "failed": set(),
+        "cancelled": set(),
+    },
+)
+
+
+def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A dependency cycle as a path ``[a, b, ..., a]``, or None; ids absent as keys are leaves."""
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        stack = [iter(graph.get(root, ()))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                node = path.pop()
+                on_path.discard(node)
+                done.add(node)
+                continue
+            if nxt in on_path:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt in done:
+                continue
+            path.append(nxt)
+            on_path.add(nxt)
+            stack.append(iter(graph.get(nxt, ())))
+    return None
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise RuleError(f"{name} must be one of: {', '.join(choices)}")
+
+
+class Sortie(FleetAggregate):
+    TOPIC = "sortie"
+    STREAM_TYPE = "sortie"
+    DATETIME_FIELDS = frozenset({"started_at", "completed_at"})
+
+    if TYPE_CHECKING:  # for the type checker only: real annotations would make fields
+        mission_id: str | None
+        title: str | None
+        description: str
+        priority: str
+        metadata: dict[str, Any]
+        status: str
+        dependencies: list[str]
+        assigned_to: str | None
+        progress: int
+        status_message: str | None
+        result: dict[str, Any] | None
+        error: str | None
+        cancel_reason: str | None
+        blocker: dict[str, Any] | None
+        review: dict[str, Any] | None
+        started_at: datetime | None
+        completed_at: datetime | None
+
+    class Created(FleetAggregate.Created):
+        TOPIC = "sortie_created"
+        event_type = "sortie_created"
+        description: str
+        priority: str
+        dependencies: list[str]
+        metadata: dict[str, Any]
+        mission_id: str | None = None
+        title: str | None = None
+        assigned_to: str | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.mission_id = self.mission_id
+            aggregate.title = self.title
+            aggregate.description = self.description
+            aggregate.priority = self.priority
+            aggregate.metadata = dict(self.metadata)
+            aggregate.dependencies = list(self.dependencies)
+            aggregate.assigned_to = self.assigned_to
+            aggregate.status = "pending" if self.assigned_to is None else "assigned"
+            aggregate.progress = 0
+            for name in UNSET_AT_START:
+                setattr(aggregate, name, None)
+
+    class Updated(FleetAggregate.Event):
+        TOPIC = "sortie_updated"
+        event_type = "sortie_updated"
+        changes: dict[str, Any]
+
+        def apply(self, aggregate: Sortie) -> None:
+            for key in sorted(CHANGEABLE & set(self.changes)):
+                value = self.changes[key]
+                if isinstance(value, list | dict):
+                    value = type(value)(value)
+                setattr(aggregate, key, value)
+
+    class Assigned(FleetAggregate.Event):
+        TOPIC = "sortie_assigned"
+        event_type = "sortie_assigned"
+        specialist_id: str
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "assigned"
+            aggregate.assigned_to = self.specialist_id
+
+    class Started(FleetAggregate.Event):
+        TOPIC = "sortie_started"
+        event_type = "sortie_started"
+        specialist_id: str
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "in_progress"
+            aggregate.assigned_to = self.specialist_id
+            aggregate.started_at = self.timestamp
+
+    class Progressed(FleetAggregate.Event):
+        TOPIC = "sortie_progress"
+        event_type = "sortie_progress"
+        progress: int
+        status_message: str | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.progress = self.progress
+            aggregate.status_message = self.status_message
+
+    class Blocked(FleetAggregate.Event):
+        TOPIC = "sortie_blocked"
+        event_type = "sortie_blocked"
+        reason: str
+        blocker_type: str
+        blocker_id: str | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "blocked"
+            aggregate.blocker = {
+                "reason": self.reason,
+                "blocker_type": self.blocker_type,
+                "blocker_id": self.blocker_id,
+            }
+
+    class Unblocked(FleetAggregate.Event):
+        TOPIC = "sortie_unblocked"
+        event_type = "sortie_unblocked"
+        resolution: str | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "in_progress"
+            aggregate.blocker = None
+
+    class ReviewStarted(FleetAggregate.Event):
+        TOPIC = "review_started"
+        event_type = "review_started"
+        review_id: str
+        reviewer_id: str
+        review_type: str
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "review"
+            aggregate.review = {
+                "review_id": self.review_id,
+                "reviewer_id": self.reviewer_id,
+                "review_type": self.review_type,
+                "verdict": None,
+                "feedback": None,
+            }
+
+    class ReviewCompleted(FleetAggregate.Event):
+        """An approved review keeps status ``review``: ``sortie_completed`` follows it."""
+
+        TOPIC = "review_completed"
+        event_type = "review_completed"
+        review_id: str
+        verdict: str
+        feedback: str | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            review = dict(aggregate.review or {"review_id": self.review_id})
+            review.update(verdict=self.verdict, feedback=self.feedback)
+            aggregate.review = review
+            if self.verdict != "approved":
+                aggregate.status = "in_progress"
+
+    class Completed(FleetAggregate.Event):
+        TOPIC = "sortie_completed"
+        event_type = "sortie_completed"
+        result: dict[str, Any]
+        duration_ms: int
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "completed"
+            aggregate.result = dict(self.result)
+            aggregate.completed_at = self.timestamp
+
+    class Failed(FleetAggregate.Event):
+        TOPIC = "sortie_failed"
+        event_type = "sortie_failed"
+        error: str
+        result: dict[str, Any] | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "failed"
+            aggregate.error = self.error
+            aggregate.result = None if self.result is None else dict(self.result)
+            aggregate.completed_at = self.timestamp
+
+    class Cancelled(FleetAggregate.Event):
+        TOPIC = "sortie_cancelled"
+        event_type = "sortie_cancelled"
+        reason: str | None = None
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "cancelled"
+            aggregate.cancel_reason = self.reason
+            aggregate.completed_at = self.timestamp
+
+    LIFECYCLE: ClassVar[Lifecycle] = LIFECYCLE
+
+    @property
+    def is_final(self) -> bool:
+        return LIFECYCLE.is_final(self.status)
+
+    def _leave_for(self, target: str, expected: str, hint: str) -> None:
+        """Lifecycle first (it names the allowed statuses), then the status this command leaves."""
+        LIFECYCLE.check(self.status, target)
+        if self.status != expected:
+            raise RuleError(f"sortie is {self.status}, not {expected}; {hint}")
+
+    # Commands: check the rule, then record the event.
+
+    @classmethod
+    def create(
+        cls,
+        description: str,
+        mission_id: str | None = None,
+        title: str | None = None,
+        priority: str = "medium",
+        dependencies: Sequence[str] = (),
+        assigned_to: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Sortie:
+        _check_choice("priority", priority, PRIORITIES)
+        return cls._create(
+            cls.Created,
+            mission_id=mission_id,
+            title=title,
+            description=description,
+            priority=priority,
+            dependencies=list(dependencies),
+            assigned_to=assigned_to,
+            metadata=dict(metadata or {}),
+        )
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        if self.is_final:
+            raise RuleError(f"sortie is {self.status}; a final sortie cannot be changed")
+        if not changes:
+            raise RuleError("no changes given")
+        unknown = sorted(set(changes) - CHANGEABLE)
+        if unknown:
+            raise RuleError(f"sortie fields that cannot be changed: {', '.join(unknown)}")
+        if "priority" in changes:
+            _check_choice("priority", changes["priority"], PRIORITIES)
+        if "dependencies" in changes:
+            if self.status not in ("pending", "assigned"):
+                raise RuleError(
+                    f"dependencies change only while pending or assigned; sortie is {self.status}"
+                )
+            if str(self.id) in {str(d) for d in changes["dependencies"]}:
+                raise RuleError("a sortie cannot depend on itself")
+        self.trigger_event(self.Updated, changes=dict(changes))
+
+    def assign(self, specialist_id: str) -> None:
+        LIFECYCLE.check(self.status, "assigned")
+        self.trigger_event(self.Assigned, specialist_id=specialist_id)
+
+    def start(
+        self, specialist_id: str | None = None, unfinished_dependencies: Sequence[str] = ()
+    ) -> None:
+        hint = {"blocked": "unblock it", "review": "finish the review with a verdict"}
+        self._leave_for("in_progress", "assigned", hint.get(self.status, "assign it first"))
+        if unfinished_dependencies:
+            raise RuleError(
+                "sortie cannot start: dependencies not completed: "
+                + ", ".join(str(d) for d in unfinished_dependencies)
+            )
+        specialist = specialist_id or self.assigned_to
+        if not specialist:
+            raise RuleError("sortie has no specialist to start it")
+        self.trigger_event(self.Started, specialist_id=specialist)
+
+    def report_progress(self, progress: int, status_message: str | None = None) -> None:
+        if self.status != "in_progress":
+            raise RuleError(f"progress is reported only while in_progress; sortie is {self.status}")
+        if isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100:
+            raise RuleError("progress must be an integer from 0 to 100")
+        self.trigger_event(self.Progressed, progress=progress, status_message=status_message)
+
+    def block(
+        self, reason: str, blocker_type: str = "external", blocker_id: str | None = None
+    ) -> None:
+        LIFECYCLE.check(self.status, "blocked")
+        _check_choice("blocker_type", blocker_type, BLOCKER_TYPES)
+        if not reason:
+            raise RuleError("a block needs a reason")
+        self.trigger_event(
+            self.Blocked, reason=reason, blocker_type=blocker_type, blocker_id=blocker_id
+        )
+
+    def unblock(self, resolution: str | None = None) -> None:
+        self._leave_for("in_progress", "blocked", "only a blocked sortie can be unblocked")
+        self.trigger_event(self.Unblocked, resolution=resolution)
+
+    def start_review(
+        self, reviewer_id: str, review_type: str = "general", review_id: str | None = None
+    ) -> None:
+        LIFECYCLE.check(self.status, "review")
+        _check_choice("review_type", review_type, REVIEW_TYPES)
+        self.trigger_event(
+            self.ReviewStarted,
+            review_id=review_id or str(uuid4()),
+            reviewer_id=reviewer_id,
+            review_type=review_type,
+        )
+
+    def finish_review(self, verdict: str, feedback: str | None = None) -> None:
+        """Send a reviewed sortie back to work; an approval goes through ``complete``."""
+        self._leave_for("in_progress", "review", "only a sortie in review gets a verdict")
+        _check_choice("verdict", verdict, ("rejected", "needs_changes"))
+        self._verdict(verdict, feedback)
+
+    def _verdict(self, verdict: str, feedback: str | None) -> None:
+        self.trigger_event(
+            self.ReviewCompleted,
+            review_id=str((self.review or {}).get("review_id") or uuid4()),
+            verdict=verdict,
+            feedback=feedback,
+        )
+
+    def complete(
+        self, result: Mapping[str, Any] | None = None, feedback: str | None = None
+    ) -> None:
+        """From review, an approved ``review_completed`` comes first."""
+        LIFECYCLE.check(self.status, "completed")
+        if self.status == "review":
+            self._verdict("approved", feedback)
+        elif feedback is not None:
+            raise RuleError("feedback belongs to a review; this sortie is not in review")
+        now = self.Completed.create_timestamp()
+        self.trigger_event(
+            self.Completed,
+            result=dict(result or {}),
+            duration_ms=self.duration_ms_until(now),
+            timestamp=now,
+        )
+
+    def fail(self, error: str, result: Mapping[str, Any] | None = None) -> None:
+        LIFECYCLE.check(self.status, "failed")
+        if not error:
+            raise RuleError("a failed sortie needs an error")
+        result = None if result is None else dict(result)
+        self.trigger_event(self.Failed, error=error, result=result)
+
+    def cancel(self, reason: str | None = None) -> None:
+        LIFECYCLE.check(self.status, "cancelled")
+        self.trigger_event(self.Cancelled, reason=reason)
+
+    def duration_ms_until(self, now: datetime) -> int:
+        """Milliseconds from ``started_at`` to ``now`` (0 if never started)."""
+        if self.started_at is None:
+            return 0
+        return max(0, int((now - self.started_at).total_seconds() * 1000))
