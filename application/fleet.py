@@ -8,12 +8,26 @@ from typing import Any
 
 from application.app import FleetApplication
 from application.context import CommandScope, command_scope
+from application.services.checkpoints import CheckpointService
 from application.services.events import EventService
 from application.services.health import HealthService
+from application.services.lists import ListService
+from application.services.missions import MissionService
+from application.services.sorties import SortieService
+from application.projections import PROJECTIONS, Projector
+from application.projections.runner import PAGE_SIZE
 from application.services.specialists import SpecialistService
 
 
-class Fleet(SpecialistService, EventService, HealthService):
+class Fleet(
+    SpecialistService,
+    MissionService,
+    SortieService,
+    CheckpointService,
+    EventService,
+    ListService,
+    HealthService,
+):
     """Commands return contract-shaped dicts and raise ``application.errors`` types.
 
     >>> fleet = Fleet(env={"SQLITE_DBNAME": "fleet.db"})      # doctest: +SKIP
@@ -21,6 +35,19 @@ class Fleet(SpecialistService, EventService, HealthService):
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.app = FleetApplication(dict(env) if env else None)
+        settings = self.app.env
+        self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
+        self.min_position_timeout = float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5"))
+        page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
+        self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
+        auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"
+        self.projector.ensure_versions(auto_rebuild=auto_rebuild)
+        if self.embedded:
+            self.projector.catch_up()
+
+    def _after_write(self, position: int) -> None:
+        if self.embedded:
+            self.projector.catch_up()
 
     @contextmanager
     def context(
@@ -38,4 +65,5 @@ class Fleet(SpecialistService, EventService, HealthService):
         return self.app.backend
 
     def close(self) -> None:
+        self.projector.close()
         self.app.close()

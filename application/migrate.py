@@ -85,9 +85,12 @@ def upgrade_sqlite(dbname: str) -> list[int]:
     """Apply pending SQLite migrations; returns the versions applied."""
     conn = sqlite3.connect(dbname, isolation_level=None, uri=True, timeout=30)
     try:
+        migrations = load_migrations("sqlite")
+        if _sqlite_up_to_date(conn, migrations):
+            return []  # the common start-up path takes no write lock
         conn.execute(TRACKING_DDL)
         done: list[int] = []
-        for migration in load_migrations("sqlite"):
+        for migration in migrations:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 applied = dict(conn.execute("SELECT version, checksum FROM fleet_schema_migrations"))
@@ -107,6 +110,17 @@ def upgrade_sqlite(dbname: str) -> list[int]:
         return done
     finally:
         conn.close()
+
+
+def _sqlite_up_to_date(conn: sqlite3.Connection, migrations: list[Migration]) -> bool:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fleet_schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return False
+    applied = dict(conn.execute("SELECT version, checksum FROM fleet_schema_migrations"))
+    _verify(applied, migrations)
+    return all(m.version in applied for m in migrations)
 
 
 def upgrade_postgres(datastore: PostgresDatastore) -> list[int]:

@@ -10,11 +10,26 @@ from eventsourcing.persistence import Mapper
 from application.registry import event_data
 from application.store.query import IndexedEvent
 from domain.base import FleetAggregate
+from domain.checkpoint import Checkpoint
+from domain.mission import Mission
+from domain.sortie import Sortie
 from domain.specialist import Specialist
+
+SORTIE_STATUSES = (
+    "pending",
+    "assigned",
+    "in_progress",
+    "blocked",
+    "review",
+    "completed",
+    "failed",
+    "cancelled",
+)
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO-8601 with microseconds always present, so stored strings sort by time."""
+    return value.isoformat(timespec="microseconds") if value is not None else None
 
 
 def jsonable(value: Any) -> Any:
@@ -48,6 +63,70 @@ def specialist_resource(specialist: Specialist) -> dict[str, Any]:
         "registered_at": iso(specialist.registered_at),
         "last_seen": iso(specialist.last_seen),
         **common(specialist),
+    }
+
+
+def progress_summary(counts: dict[str, int]) -> dict[str, int]:
+    """Sortie counts per status; ``percent`` is the share completed or cancelled."""
+    summary = {status: int(counts.get(status, 0)) for status in SORTIE_STATUSES}
+    total = sum(summary.values())
+    finished = summary["completed"] + summary["cancelled"]
+    return {"total": total, **summary, "percent": (100 * finished) // total if total else 0}
+
+
+def mission_resource(mission: Mission, progress: dict[str, int] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(mission.id),
+        "title": mission.title,
+        "description": mission.description,
+        "goals": list(mission.goals),
+        "priority": mission.priority,
+        "metadata": dict(mission.metadata),
+        "status": mission.status,
+        "result": mission.result,
+        "reason": mission.reason,
+        "progress": progress if progress is not None else progress_summary({}),
+        "started_at": iso(mission.started_at),
+        "completed_at": iso(mission.completed_at),
+        **common(mission),
+    }
+
+
+def sortie_resource(sortie: Sortie, blocked_by: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(sortie.id),
+        "mission_id": sortie.mission_id,
+        "title": sortie.title,
+        "description": sortie.description,
+        "priority": sortie.priority,
+        "metadata": dict(sortie.metadata),
+        "status": sortie.status,
+        "dependencies": list(sortie.dependencies),
+        "blocked_by": list(blocked_by or []),
+        "assigned_to": sortie.assigned_to,
+        "progress": sortie.progress,
+        "status_message": sortie.status_message,
+        "result": sortie.result,
+        "error": sortie.error,
+        "blocker": sortie.blocker,
+        "review": sortie.review,
+        "started_at": iso(sortie.started_at),
+        "completed_at": iso(sortie.completed_at),
+        **common(sortie),
+    }
+
+
+def checkpoint_resource(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "id": str(checkpoint.id),
+        "target_stream_id": checkpoint.target_stream_id,
+        "target_version": checkpoint.target_version,
+        "position": checkpoint.position,
+        "description": checkpoint.description,
+        "state": checkpoint.state,
+        "restored_count": checkpoint.restored_count,
+        "last_restored_at": iso(checkpoint.last_restored_at),
+        **common(checkpoint),
     }
 
 

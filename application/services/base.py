@@ -104,12 +104,17 @@ class Service:
                     continue
                 position = recordings[-1].notification.id if recordings else self._head()
                 note_position(position)
+                self._after_write(position)
                 return position
         raise Conflict("too many concurrent writers on this resource; try again")
+
+    def _after_write(self, position: int) -> None:
+        """Hook: the embedded projector applies the new events here."""
 
     def _head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
 
-def event_fields(data: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {name: data[name] for name in names if name in data}
+def given(**values: Any) -> dict[str, Any]:
+    """The keyword arguments a caller actually passed (``None`` means not given)."""
+    return {key: value for key, value in values.items() if value is not None}

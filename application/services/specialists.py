@@ -10,13 +10,9 @@ from eventsourcing.application import AggregateNotFoundError
 from application.context import ensure_scope
 from application.registry import get_event_type
 from application.resources import specialist_resource
-from application.services.base import Service
+from application.services.base import Service, given
 from domain.base import FleetAggregate
 from domain.specialist import Specialist, specialist_stream_id
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 class SpecialistService(Service):
@@ -33,12 +29,12 @@ class SpecialistService(Service):
     ) -> dict[str, Any]:
         """Register a specialist, or update a known one (``created`` tells which)."""
         data = get_event_type("specialist_registered").validate(
-            _given(specialist_id=specialist_id, name=name, capabilities=capabilities, metadata=metadata)
+            given(specialist_id=specialist_id, name=name, capabilities=capabilities, metadata=metadata)
         )
         spawn = None
         if spawned_by is not None:
             spawn = get_event_type("specialist_spawned").validate(
-                _given(
+                given(
                     specialist_id=specialist_id,
                     name=name,
                     spawned_by=spawned_by,
@@ -84,7 +80,7 @@ class SpecialistService(Service):
         expected_version: int | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_active").validate(
-            _given(status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata)
+            given(status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata)
         )
         return self._on_specialist(specialist_id, expected_version, lambda s: s.heartbeat(**data))
 
@@ -97,7 +93,7 @@ class SpecialistService(Service):
         expected_version: int | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_completed").validate(
-            _given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
+            given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
         )
         return self._on_specialist(specialist_id, expected_version, lambda s: s.complete(**data))
 
@@ -108,7 +104,7 @@ class SpecialistService(Service):
         details: dict[str, Any] | None = None,
         expected_version: int | None = None,
     ) -> dict[str, Any]:
-        data = get_event_type("specialist_failed").validate(_given(error=error, details=details))
+        data = get_event_type("specialist_failed").validate(given(error=error, details=details))
         return self._on_specialist(specialist_id, expected_version, lambda s: s.fail(**data))
 
     def deregister_specialist(

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS fleet_event_index (
 CREATE INDEX IF NOT EXISTS fleet_event_index_type ON fleet_event_index (event_type, position);
 CREATE INDEX IF NOT EXISTS fleet_event_index_stream ON fleet_event_index (stream_id, position);
 CREATE INDEX IF NOT EXISTS fleet_event_index_correlation ON fleet_event_index (correlation_id, position);
+CREATE INDEX IF NOT EXISTS fleet_event_index_stream_type ON fleet_event_index (stream_type, position);
 
 CREATE TRIGGER IF NOT EXISTS fleet_event_index_no_update
 BEFORE UPDATE ON fleet_event_index

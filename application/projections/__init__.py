@@ -1,0 +1,10 @@
+"""Read models: projection tables kept by followers of the notification log."""
+
+from application.projections.checkpoints import CheckpointsProjection
+from application.projections.runner import Projector
+from application.projections.specialists import SpecialistsProjection
+from application.projections.work import WorkProjection
+
+PROJECTIONS = (SpecialistsProjection, WorkProjection, CheckpointsProjection)
+
+__all__ = ["PROJECTIONS", "Projector"]

@@ -1,0 +1,168 @@
+"""The pull loop that feeds projections from the notification log.
+
+SQLite has no subscriptions (notes §6.1), so a ``Projector`` pulls pages with
+``select_notifications`` and hands each page to each projection, which writes its
+rows and tracking position in one transaction. It runs embedded (after each
+write, in the serving process) or alone (``fleet projector``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
+from eventsourcing.utils import Environment
+
+from application.app import FleetApplication
+from application.errors import NotFound, Unavailable
+from application.projections.base import RowProjection
+from application.projections.view import View
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 500
+
+
+class ProjectionVersionError(RuntimeError):
+    """The stored projection version differs and automatic rebuilds are off."""
+
+
+class Projector:
+    def __init__(
+        self,
+        app: FleetApplication,
+        projection_types: Sequence[type[RowProjection]],
+        page_size: int = PAGE_SIZE,
+    ):
+        self.app = app
+        self.page_size = page_size
+        factory = InfrastructureFactory.construct(Environment(app.name, app.env))
+        self.datastore = factory.datastore  # type: ignore[attr-defined]
+        transcoder = app.mapper.transcoder
+        self.projections = {
+            cls.name: cls(View(cls.name, self.datastore), transcoder) for cls in projection_types
+        }
+        self._lock = threading.Lock()
+
+    # Running
+
+    def catch_up(self) -> int:
+        """Apply every event recorded so far; returns how many pages were applied."""
+        with self._lock:
+            return sum(self._catch_up(p) for p in self.projections.values())
+
+    def _catch_up(self, projection: RowProjection) -> int:
+        pages = 0
+        while True:
+            start = projection.view.position(self.app.name)
+            notes = self.app.recorder.select_notifications(
+                start=start, limit=self.page_size, inclusive_of_start=False
+            )
+            if not notes:
+                return pages
+            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
+            try:
+                with projection.view.transaction() as tx:
+                    projection.view.track(tx, Tracking(self.app.name, notes[-1].id))
+                    projection.apply_page(tx, events)
+            except IntegrityError:
+                log.info("projection %s: another projector applied this page", projection.name)
+            pages += 1
+
+    def run_forever(self, stop: threading.Event, idle: float = 0.05, max_idle: float = 0.5) -> None:
+        """Follow the log until ``stop`` is set, backing off while nothing happens."""
+        delay = idle
+        while not stop.is_set():
+            delay = idle if self.catch_up() else min(delay * 2, max_idle)
+            stop.wait(delay)
+
+    def wait_for(self, position: int, timeout: float) -> None:
+        """Block until every projection has applied ``position``, else ``Unavailable``."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while self.min_position() < position:
+            if time.monotonic() >= deadline:
+                raise Unavailable(
+                    f"projections have not reached position {position} within {timeout:g} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    # Status, versions, rebuild
+
+    def min_position(self) -> int:
+        return min((p.view.position(self.app.name) for p in self.projections.values()), default=0)
+
+    def status(self) -> list[dict[str, Any]]:
+        head = self.app.recorder.max_notification_id() or 0
+        stored = self._stored_versions()
+        report = []
+        for name, projection in self.projections.items():
+            position = projection.view.position(self.app.name)
+            report.append(
+                {
+                    "name": name,
+                    "version": projection.version,
+                    "stored_version": stored.get(name),
+                    "position": position,
+                    "lag": max(head - position, 0),
+                }
+            )
+        return report
+
+    def ensure_versions(self, auto_rebuild: bool = True) -> list[str]:
+        """Rebuild projections whose stored version differs from the code's."""
+        stored = self._stored_versions()
+        stale = [n for n, p in self.projections.items() if stored.get(n) != p.version]
+        if stale and not auto_rebuild:
+            raise ProjectionVersionError(
+                f"projections {', '.join(stale)} need a rebuild: run `fleet projections rebuild`"
+            )
+        for name in stale:
+            self.rebuild(name)
+        return stale
+
+    def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:
+        """Drop the rows and position, replay the log, all in one transaction."""
+        try:
+            projection = self.projections[name]
+        except KeyError:
+            raise NotFound(f"no projection named {name!r}") from None
+        applied = 0
+        with self._lock, projection.view.transaction() as tx:
+            projection.view.forget(tx, self.app.name)
+            projection.clear(tx)
+            start = 0
+            while notes := self.app.recorder.select_notifications(
+                start=start, limit=self.page_size, inclusive_of_start=False
+            ):
+                projection.apply_page(tx, [(n.id, self.app.mapper.to_domain_event(n)) for n in notes])
+                start = notes[-1].id
+                applied += len(notes)
+                if progress:
+                    progress(len(notes))
+            if start:
+                projection.view.track(tx, Tracking(self.app.name, start))
+            tx.execute("DELETE FROM fleet_projection_versions WHERE name = ?", [name])
+            tx.execute(
+                "INSERT INTO fleet_projection_versions (name, version, rebuilt_at) VALUES (?, ?, ?)",
+                [name, projection.version, datetime.now(UTC).isoformat()],
+            )
+        return applied
+
+    def _stored_versions(self) -> dict[str, int]:
+        view = next(iter(self.projections.values())).view
+        with view.transaction(commit=False) as tx:
+            rows = tx.fetchall("SELECT name, version FROM fleet_projection_versions")
+        return {row["name"]: row["version"] for row in rows}
+
+    def read(self) -> Any:
+        """A read-only transaction over the projection tables."""
+        return next(iter(self.projections.values())).view.transaction(commit=False)
+
+    def close(self) -> None:
+        self.datastore.close()

@@ -1,0 +1,99 @@
+"""Where projections write: the library's tracking recorders, one tracking table each.
+
+SQLite's recorder hard-codes a table called ``tracking`` keyed by the upstream
+application's name, so two projections there would share one position (notes §6.2).
+``named_view`` gives each projection its own table on either backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg.sql import SQL, Identifier
+
+
+class NamedSQLiteTrackingRecorder(SQLiteTrackingRecorder):
+    tracking_table = "tracking"
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any):
+        super().__init__(datastore, **kwargs)
+        table = self.tracking_table
+        self.insert_tracking_statement = (
+            f"INSERT INTO {table} VALUES (:application_name, :notification_id) "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
+            f"WHERE {table}.notification_id < :notification_id RETURNING notification_id"
+        )
+        self.select_max_tracking_id_statement = (
+            f"SELECT MAX(notification_id) FROM {table} WHERE application_name=?"  # noqa: S608
+        )
+        self.create_table_statements = self.construct_create_table_statements()
+
+    def construct_create_table_statements(self) -> list[str]:
+        table = getattr(self, "tracking_table", "tracking")
+        return [
+            f"CREATE TABLE IF NOT EXISTS {table} (application_name TEXT, notification_id INTEGER, "
+            "PRIMARY KEY (application_name)) WITHOUT ROWID"
+        ]
+
+
+class ViewTx:
+    """A view transaction that takes ``?`` placeholders on both backends."""
+
+    def __init__(self, cursor: Any, postgres: bool):
+        self.cursor = cursor
+        self.postgres = postgres
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.cursor.execute(self._sql(sql), list(params))
+        return self.cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self._sql(sql), [list(r) for r in rows])
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+
+class View:
+    """One projection's tracking recorder plus transactions over its datastore."""
+
+    def __init__(self, name: str, datastore: SQLiteDatastore | PostgresDatastore):
+        self.postgres = isinstance(datastore, PostgresDatastore)
+        self.table = f"fleet_{name}_tracking"
+        if isinstance(datastore, PostgresDatastore):
+            self.recorder: TrackingRecorder = PostgresTrackingRecorder(
+                datastore, tracking_table_name=self.table
+            )
+        else:
+            cls = type(f"{name}_view", (NamedSQLiteTrackingRecorder,), {"tracking_table": self.table})
+            self.recorder = cls(datastore)
+        self.recorder.create_table()  # type: ignore[attr-defined]
+        self.datastore = datastore
+
+    @contextmanager
+    def transaction(self, commit: bool = True) -> Iterator[ViewTx]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            if isinstance(self.datastore, PostgresDatastore):
+                cursor.execute(
+                    SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema))
+                )
+            yield ViewTx(cursor, self.postgres)
+
+    def track(self, tx: ViewTx, tracking: Tracking) -> None:
+        """Record the position in the same transaction; fails if it would not advance."""
+        self.recorder._insert_tracking(tx.cursor, tracking)  # type: ignore[attr-defined]
+
+    def forget(self, tx: ViewTx, application_name: str) -> None:
+        tx.execute(f"DELETE FROM {self.table} WHERE application_name = ?", [application_name])  # noqa: S608
+
+    def position(self, application_name: str) -> int:
+        return self.recorder.max_tracking_id(application_name) or 0

@@ -1,0 +1,129 @@
+"""Mission commands and queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from application.errors import Conflict, NotFound, ValidationError
+from application.registry import get_event_type
+from application.resources import mission_resource, progress_summary
+from application.services.base import Service, given
+from domain.base import FleetAggregate
+from domain.mission import Mission
+
+MISSION_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
+CHANGEABLE = ("title", "description", "goals", "priority", "metadata")
+
+
+def mission_uuid(mission_id: str) -> UUID:
+    try:
+        return UUID(mission_id)
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"mission {mission_id!r} not found") from None
+
+
+class MissionService(Service):
+    def create_mission(
+        self,
+        title: str,
+        description: str | None = None,
+        goals: list[str] | None = None,
+        priority: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        data = get_event_type("mission_created").validate(
+            given(title=title, description=description, goals=goals, priority=priority, metadata=metadata)
+        )
+        mission = Mission.create(**data)
+        self._write(lambda: [mission])
+        return self._mission_view(mission)
+
+    def get_mission(
+        self, mission_id: str, version: int | None = None, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        stream = mission_uuid(mission_id)
+        label = f"mission {mission_id!r}"
+        if as_of is not None:
+            version = self._version_at(stream, as_of, label)
+        mission = self._load(Mission, stream, label, version)
+        return self._mission_view(mission)
+
+    def mission_sorties(self, mission_id: str) -> list[dict[str, Any]]:
+        """The sorties of a mission, oldest first."""
+        self._load(Mission, mission_uuid(mission_id), f"mission {mission_id!r}")
+        return self._mission_sortie_rows(mission_id)  # type: ignore[attr-defined,no-any-return]
+
+    def update_mission(
+        self,
+        mission_id: str,
+        status: str | None = None,
+        result: dict[str, Any] | None = None,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> dict[str, Any]:
+        """Change fields (``mission_updated``) and/or move to ``status``, atomically."""
+        unknown = sorted(set(changes) - set(CHANGEABLE))
+        if unknown:
+            raise ValidationError({name: ["Unknown field."] for name in unknown})
+        changes = given(**changes)
+        if status is not None and status not in MISSION_STATUSES:
+            raise ValidationError({"status": [f"must be one of: {', '.join(MISSION_STATUSES)}"]})
+        if status is None and not changes:
+            raise ValidationError({"_schema": ["nothing to change: give a status or fields to update"]})
+        if changes:
+            get_event_type("mission_updated").validate({"changes": changes})
+        transition = self._mission_transition(status, result, reason)
+        holder: list[Mission] = []
+
+        def decide() -> list[FleetAggregate]:
+            mission = self._load(Mission, mission_uuid(mission_id), f"mission {mission_id!r}")
+            self.check_version(mission, expected_version)
+            if changes:
+                mission.update(changes)
+            if transition is not None:
+                transition(mission)
+            holder[:] = [mission]
+            return [mission]
+
+        self._write(decide, expected_version=expected_version)
+        return self._mission_view(holder[0])
+
+    def _mission_transition(
+        self, status: str | None, result: dict[str, Any] | None, reason: str | None
+    ) -> Any:
+        if status is None:
+            return None
+        if status == "in_progress":
+            return lambda m: m.start()
+        if status == "cancelled":
+            data = get_event_type("mission_cancelled").validate(given(reason=reason))
+            return lambda m: m.cancel(**data)
+        if status == "failed":
+            if reason is None:
+                raise ValidationError({"reason": ["required to fail a mission"]})
+            data = get_event_type("mission_failed").validate(given(reason=reason, result=result))
+            return lambda m: m.fail(**data)
+        if status == "completed":
+            return lambda m: self._complete_mission(m, result)
+        raise Conflict(f"a mission cannot be moved to {status!r} by request")
+
+    def _complete_mission(self, mission: Mission, result: dict[str, Any] | None) -> None:
+        sorties = self._mission_sortie_rows(str(mission.id))  # type: ignore[attr-defined]
+        unfinished = [s["id"] for s in sorties if s["status"] not in ("completed", "cancelled")]
+        now = Mission.Completed.create_timestamp()
+        data = get_event_type("mission_completed").validate(
+            {
+                "result": result or {},
+                "sorties_completed": sum(s["status"] == "completed" for s in sorties),
+                "sorties_failed": sum(s["status"] == "failed" for s in sorties),
+                "duration_ms": mission.duration_ms_since_start(now),
+            }
+        )
+        mission.complete(**data, unfinished_sorties=unfinished)
+
+    def _mission_view(self, mission: Mission) -> dict[str, Any]:
+        progress = self._mission_progress(str(mission.id))  # type: ignore[attr-defined]
+        return mission_resource(mission, progress or progress_summary({}))

@@ -1,0 +1,264 @@
+"""Sortie commands and queries, including the PATCH state machine of the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.errors import Conflict, NotFound, ValidationError
+from application.registry import get_event_type
+from application.resources import sortie_resource
+from application.services.base import Service, given
+from domain.base import FleetAggregate
+from domain.errors import RuleError
+from domain.mission import Mission
+from domain.sortie import Sortie, find_cycle
+from domain.specialist import specialist_stream_id
+
+SORTIE_STATUSES = (
+    "assigned",
+    "in_progress",
+    "blocked",
+    "review",
+    "completed",
+    "failed",
+    "cancelled",
+)
+CHANGEABLE = ("title", "description", "priority", "metadata", "dependencies")
+
+
+def as_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class SortieService(Service):
+    def create_sortie(
+        self,
+        description: str,
+        mission_id: str | None = None,
+        title: str | None = None,
+        priority: str | None = None,
+        dependencies: list[str] | None = None,
+        assigned_to: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        data = get_event_type("sortie_created").validate(
+            given(
+                description=description,
+                mission_id=mission_id,
+                title=title,
+                priority=priority,
+                dependencies=dependencies,
+                assigned_to=assigned_to,
+                metadata=metadata,
+            )
+        )
+        if data.get("mission_id") is not None:
+            self._open_mission(data["mission_id"])
+        self._existing_sorties(data.get("dependencies") or [])
+        if data.get("assigned_to") is not None:
+            self._registered(data["assigned_to"], "assigned_to")
+        sortie = Sortie.create(**data)
+        self._write(lambda: [sortie])
+        return self._sortie_view(sortie)
+
+    def get_sortie(
+        self, sortie_id: str, version: int | None = None, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        stream = self._sortie_uuid(sortie_id)
+        label = f"sortie {sortie_id!r}"
+        if as_of is not None:
+            version = self._version_at(stream, as_of, label)
+        return self._sortie_view(self._load(Sortie, stream, label, version))
+
+    def update_sortie(
+        self,
+        sortie_id: str,
+        status: str | None = None,
+        expected_version: int | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Apply one PATCH: field changes, at most one status change, then progress."""
+        if status is not None and status not in SORTIE_STATUSES:
+            raise ValidationError({"status": [f"must be one of: {', '.join(SORTIE_STATUSES)}"]})
+        changes = given(**{k: fields.pop(k, None) for k in CHANGEABLE})
+        progress = given(
+            progress=fields.pop("progress", None), status_message=fields.pop("status_message", None)
+        )
+        if "status_message" in progress and "progress" not in progress:
+            raise ValidationError({"progress": ["required with status_message"]})
+        transition = self._sortie_transition(status, given(**fields)) if status else None
+        if transition is None and fields and any(v is not None for v in fields.values()):
+            names = sorted(k for k, v in fields.items() if v is not None)
+            raise ValidationError({name: ["only allowed with a status change"] for name in names})
+        if status is None and not changes and not progress:
+            raise ValidationError({"_schema": ["nothing to change: give a status or fields"]})
+        if changes:
+            get_event_type("sortie_updated").validate({"changes": changes})
+            if "dependencies" in changes:
+                self._existing_sorties(changes["dependencies"])
+                self._check_no_cycle(sortie_id, changes["dependencies"])
+        if progress:
+            progress = get_event_type("sortie_progress").validate(progress)
+        holder: list[Sortie] = []
+
+        def decide() -> list[FleetAggregate]:
+            sortie = self._load(Sortie, self._sortie_uuid(sortie_id), f"sortie {sortie_id!r}")
+            self.check_version(sortie, expected_version)
+            if changes:
+                sortie.update(changes)
+            if transition is not None:
+                transition(sortie)
+            if progress:
+                sortie.report_progress(**progress)
+            holder[:] = [sortie]
+            return [sortie]
+
+        self._write(decide, expected_version=expected_version)
+        return self._sortie_view(holder[0])
+
+    def _sortie_transition(self, status: str, fields: dict[str, Any]) -> Callable[[Sortie], None]:
+        """Validate the fields a status change takes; return the command to run."""
+        allowed = {
+            "assigned": {"assigned_to"},
+            "in_progress": {"resolution", "verdict", "feedback"},
+            "blocked": {"reason", "blocker_type", "blocker_id"},
+            "review": {"reviewer_id", "review_type"},
+            "completed": {"result", "feedback"},
+            "failed": {"error", "result"},
+            "cancelled": {"reason"},
+        }[status]
+        extra = sorted(set(fields) - allowed)
+        if extra:
+            raise ValidationError(
+                {name: [f"not allowed when moving to {status!r}"] for name in extra}
+            )
+        check = get_event_type
+        if status == "assigned":
+            if "assigned_to" not in fields:
+                raise ValidationError({"assigned_to": ["required to assign a sortie"]})
+            specialist = check("sortie_assigned").validate({"specialist_id": fields["assigned_to"]})
+            self._registered(specialist["specialist_id"], "assigned_to")
+            return lambda s: s.assign(specialist["specialist_id"])
+        if status == "in_progress":
+            return self._sortie_resume(fields)
+        if status == "blocked":
+            if "reason" not in fields:
+                raise ValidationError({"reason": ["required to block a sortie"]})
+            data = check("sortie_blocked").validate({"blocker_type": "external", **fields})
+            return lambda s: s.block(**data)
+        if status == "review":
+            if "reviewer_id" not in fields:
+                raise ValidationError({"reviewer_id": ["required to start a review"]})
+            data = check("review_started").validate(
+                {"review_type": "general", **fields}, partial=("review_id",)
+            )
+            return lambda s: s.start_review(data["reviewer_id"], data["review_type"])
+        if status == "completed":
+            data = check("sortie_completed").validate(
+                {"result": fields.get("result") or {}}, partial=("duration_ms",)
+            )
+            feedback = fields.get("feedback")
+            return lambda s: s.complete(result=data["result"], feedback=feedback)
+        if status == "failed":
+            if "error" not in fields:
+                raise ValidationError({"error": ["required to fail a sortie"]})
+            data = check("sortie_failed").validate(fields)
+            return lambda s: s.fail(**data)
+        data = check("sortie_cancelled").validate(fields)
+        return lambda s: s.cancel(**data)
+
+    def _sortie_resume(self, fields: dict[str, Any]) -> Callable[[Sortie], None]:
+        """``in_progress`` means start, unblock or leave review, by the current status."""
+        verdict = fields.get("verdict")
+        if verdict is not None and verdict not in ("rejected", "needs_changes"):
+            raise ValidationError({"verdict": ["must be rejected or needs_changes to leave review"]})
+        if "resolution" in fields:
+            get_event_type("sortie_unblocked").validate({"resolution": fields["resolution"]})
+
+        def resume(sortie: Sortie) -> None:
+            if sortie.status == "blocked":
+                sortie.unblock(fields.get("resolution"))
+            elif sortie.status == "review":
+                if verdict is None:
+                    raise RuleError(
+                        "leaving review for in_progress requires a verdict "
+                        "(rejected or needs_changes); to approve, move to completed"
+                    )
+                sortie.finish_review(verdict, fields.get("feedback"))
+            else:
+                sortie.start(unfinished_dependencies=self._unfinished(sortie.dependencies))
+
+        return resume
+
+    # Cross-aggregate checks
+
+    def _unfinished(self, dependencies: Sequence[str]) -> list[str]:
+        unfinished = []
+        for dependency in dependencies:
+            stream = as_uuid(dependency)
+            try:
+                done = stream is not None and self.app.get(stream).status == "completed"
+            except AggregateNotFoundError:
+                done = False
+            if not done:
+                unfinished.append(dependency)
+        return unfinished
+
+    def _open_mission(self, mission_id: str) -> None:
+        stream = as_uuid(mission_id)
+        try:
+            mission = self.app.get(stream) if stream else None
+        except AggregateNotFoundError:
+            mission = None
+        if not isinstance(mission, Mission):
+            raise ValidationError({"mission_id": [f"mission {mission_id!r} does not exist"]})
+        if mission.is_final:
+            raise Conflict(f"mission {mission_id!r} is {mission.status}; it takes no new sorties")
+
+    def _existing_sorties(self, ids: Sequence[str]) -> None:
+        missing = []
+        for sortie_id in ids:
+            stream = as_uuid(sortie_id)
+            if stream is None or not self.app.recorder.select_events(stream, limit=1):
+                missing.append(sortie_id)
+            elif not isinstance(self.app.get(stream), Sortie):
+                missing.append(sortie_id)
+        if missing:
+            raise ValidationError({"dependencies": [f"no such sortie: {', '.join(missing)}"]})
+
+    def _check_no_cycle(self, sortie_id: str, dependencies: Sequence[str]) -> None:
+        graph: dict[str, list[str]] = {sortie_id: list(dependencies)}
+        pending = list(dependencies)
+        while pending:
+            current = pending.pop()
+            if current in graph:
+                continue
+            stream = as_uuid(current)
+            node = self.app.get(stream) if stream else None
+            graph[current] = list(node.dependencies) if isinstance(node, Sortie) else []
+            pending.extend(graph[current])
+        cycle = find_cycle(graph)
+        if cycle:
+            raise ValidationError({"dependencies": [f"dependency cycle: {' -> '.join(cycle)}"]})
+
+    def _registered(self, specialist_id: str, field: str) -> None:
+        if not self.app.recorder.select_events(specialist_stream_id(specialist_id), limit=1):
+            raise ValidationError({field: [f"specialist {specialist_id!r} is not registered"]})
+
+    def _sortie_uuid(self, sortie_id: str) -> UUID:
+        stream = as_uuid(sortie_id)
+        if stream is None:
+            raise NotFound(f"sortie {sortie_id!r} not found")
+        return stream
+
+    def _sortie_view(self, sortie: Sortie) -> dict[str, Any]:
+        return sortie_resource(sortie, self._unfinished(sortie.dependencies))
+
