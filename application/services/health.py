@@ -21,7 +21,11 @@ class HealthService(Service):
             log.exception("health check could not reach the database")
             database["status"] = "unavailable"
             return {"status": "unavailable", "database": database, "projections": {}}
-        return {"status": "ok", "database": database, "position": head, "projections": {}}
+        projections = {
+            row["name"]: {"position": row["position"], "lag": row["lag"], "version": row["version"]}
+            for row in self.projector.status()  # type: ignore[attr-defined]
+        }
+        return {"status": "ok", "database": database, "position": head, "projections": projections}
 
     def _sqlite_journal_mode(self) -> str:
         with self.app.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
