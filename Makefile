@@ -3,18 +3,43 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install test run bench clean
+# `make lock LOCK_ARGS=--upgrade` bumps every pin; `LOCK_ARGS="--upgrade-package ruff"` just one.
+LOCK_ARGS ?=
 
-$(STAMP): pyproject.toml
+# make audit: which advisory database pip-audit asks (pypi, osv or esms).
+AUDIT_SERVICE ?= pypi
+# 1: a package that could not be audited fails the gate (a gate that audited nothing must not pass).
+AUDIT_STRICT ?= 1
+# Advisories ignored on purpose: one `AUDIT_IGNORE += ID  # package: why; review by DATE` a line.
+# See docs/quality-gates.md before adding one.
+AUDIT_IGNORE :=
+AUDIT_REPORT := $(VENV)/pip-audit.json
+
+.PHONY: install lock test run bench clean lint typecheck layers build audit check
+
+# The lock pins every package (runtime, dev and the quality tools); the project itself is then
+# installed editable without touching them. `pip check` fails when pyproject.toml asks for a
+# dependency the lock lacks: run `make lock`.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerate requirements.lock from pyproject.toml ([project] dependencies + the dev extra).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip-tools $(if $(wildcard $(LOCK)),-c $(LOCK))
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --extra dev --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
+	  --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
@@ -25,5 +50,78 @@ run: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# ---- quality gates (configured in pyproject.toml; docs/quality-gates.md) ----
+
+# ruff check (incl. the S security rules) and ruff format --check (one line per file; see the
+# changes with `.venv/bin/ruff format --diff`); both run, either fails the gate.
+lint: $(STAMP)
+	status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check --output-format concise . || status=1; \
+	exit $$status
+
+# mypy: --strict for domain/ and application/, annotated defs required in web/ and wsgi.py.
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# import-linter: web -> application -> domain, and domain free of web/database frameworks.
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+
+# sdist, then the wheel built from that sdist, into dist/.
+build: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# pip-audit of the installed environment: fails on a known vulnerability that has a fixed release.
+audit: $(STAMP)
+	rm -f $(AUDIT_REPORT)
+	-$(BIN)/pip-audit --skip-editable --progress-spinner off \
+	  --vulnerability-service $(AUDIT_SERVICE) $(addprefix --ignore-vuln ,$(AUDIT_IGNORE)) \
+	  --format json --output $(AUDIT_REPORT)
+	$(BIN)/python -c "$$AUDIT_GATE" $(AUDIT_REPORT) $(AUDIT_STRICT)
+
+# Every gate runs, even after one fails; the summary names the ones that failed.
+check:
+	@failed=""; \
+	for gate in lint typecheck layers build audit; do \
+	  echo "==> make $$gate"; \
+	  $(MAKE) --no-print-directory $$gate || failed="$$failed $$gate"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check: FAILED:$$failed"; exit 1; fi; \
+	echo "check: all gates passed"
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .coverage* htmlcov dist build *.egg-info
+	rm -rf $(VENV) var .pytest_cache .coverage* htmlcov dist build *.egg-info \
+	  .mypy_cache .ruff_cache .import_linter_cache
+
+# Reads pip-audit's JSON report: fixable advisories fail; ones without a fixed release are shown.
+define AUDIT_GATE
+import json, sys
+
+path, strict = sys.argv[1], sys.argv[2] == "1"
+try:
+    with open(path) as report_file:
+        deps = json.load(report_file)["dependencies"]
+except (OSError, ValueError) as exc:
+    sys.exit(f"audit: pip-audit produced no report ({exc}); see its error above")
+fixable, unfixed = [], []
+for dep in deps:
+    for vuln in dep.get("vulns", []):
+        fixes = ", ".join(vuln["fix_versions"])
+        row = f"{dep['name']} {dep['version']}: {vuln['id']} fixed in: {fixes or 'no release yet'}"
+        (fixable if fixes else unfixed).append(row)
+unaudited = [dep["skip_reason"] for dep in deps if "skip_reason" in dep]
+for row in unfixed:
+    print("audit: known, no fix yet (not failing):", row)
+for row in fixable:
+    print("audit: VULNERABLE, fix available:", row)
+for reason in unaudited:
+    print("audit: NOT AUDITED:", reason)
+print(
+    f"audit: {len(deps)} packages; {len(fixable)} fixable, {len(unfixed)} without a fix, "
+    f"{len(unaudited)} not audited"
+)
+sys.exit(1 if fixable or (strict and unaudited) else 0)
+endef
+export AUDIT_GATE

@@ -46,8 +46,9 @@ def replay(stream_id: str, to_version: int | None, as_of: datetime | None) -> No
         stream = UUID(stream_id)
     except ValueError:
         raise click.BadParameter("not a stream id (a UUID)", param_hint="STREAM_ID") from None
-    aggregate = None
+    aggregate: Any = None
     count = 0
+    event: Any
     for event in fleet.app.events.get(stream, lte=to_version):
         if as_of is not None and event.timestamp > as_of:
             break

@@ -132,7 +132,7 @@ def checkpoint_resource(checkpoint: Checkpoint) -> dict[str, Any]:
 
 def event_resource(mapper: Mapper[Any], indexed: IndexedEvent) -> dict[str, Any]:
     notification = indexed.notification
-    event = mapper.to_domain_event(notification)
+    event: Any = mapper.to_domain_event(notification)
     return {
         "id": notification.id,
         "event_id": event.event_id,

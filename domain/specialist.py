@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import FleetAggregate, Lifecycle
@@ -32,6 +32,21 @@ class Specialist(FleetAggregate):
     TOPIC = "specialist"
     STREAM_TYPE = "specialist"
     DATETIME_FIELDS = frozenset({"registered_at", "last_seen"})
+
+    if TYPE_CHECKING:  # for the type checker only: real annotations would make fields
+        specialist_id: str
+        name: str
+        capabilities: list[str]
+        metadata: dict[str, Any]
+        status: str
+        current_sortie: str | None
+        metrics: dict[str, Any]
+        spawned_by: str | None
+        spawn: dict[str, Any]
+        registered_at: datetime
+        last_seen: datetime
+        inactive_reason: str | None
+        outcome: dict[str, Any] | None
 
     @staticmethod
     def create_id(specialist_id: str) -> UUID:

@@ -52,7 +52,7 @@ class RowProjection(Projection[Any]):
         super().__init__(view)
         self.transcoder = transcoder
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """The library's one-event entry point: a page of one."""
         with self.view.transaction() as tx:
             self.view.track(tx, tracking)

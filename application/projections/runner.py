@@ -126,7 +126,7 @@ class Projector:
             self.rebuild(name)
         return stale
 
-    def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(self, name: str, progress: Callable[[int], object] | None = None) -> int:
         """Drop the rows and position, replay the log, all in one transaction."""
         try:
             projection = self.projections[name]

@@ -42,7 +42,8 @@ class Service:
         """The version a stream had at ``as_of`` (a timezone-aware time)."""
         if as_of.tzinfo is None:
             raise ValidationError({"as_of": ["must include a timezone, e.g. 2026-01-01T00:00:00Z"]})
-        version = None
+        version: int | None = None
+        event: Any
         for event in self.app.events.get(aggregate_id):
             if event.timestamp > as_of:
                 break
