@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from application.app import FleetApplication
 from application.context import CommandScope, command_scope
 from application.services.checkpoints import CheckpointService
+from application.settings import POSTGRES, build_env
+from application.store.postgres import startup_lock
 from application.services.events import EventService
 from application.services.health import HealthService
 from application.services.lists import ListService
@@ -34,14 +36,16 @@ class Fleet(
     """
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        self.app = FleetApplication(dict(env) if env else None)
-        settings = self.app.env
-        self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
-        self.min_position_timeout = float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5"))
-        page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
-        self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
-        auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"
-        self.projector.ensure_versions(auto_rebuild=auto_rebuild)
+        settings = build_env(env)
+        lock = startup_lock(settings) if settings["PERSISTENCE_MODULE"] == POSTGRES else nullcontext()
+        with lock:
+            self.app = FleetApplication(settings)
+            self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
+            self.min_position_timeout = float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5"))
+            page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
+            self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
+            auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"
+            self.projector.ensure_versions(auto_rebuild=auto_rebuild)
         if self.embedded:
             self.projector.catch_up()
 

@@ -33,6 +33,14 @@ def build_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
         choices = ", ".join(RECORDER_TOPICS)
         raise ValueError(f"PERSISTENCE_MODULE must be one of {choices}, not {module!r}")
     merged.setdefault("APPLICATION_RECORDER_TOPIC", RECORDER_TOPICS[module])
+    if module == POSTGRES:
+        for key in ("POSTGRES_ENABLE_DB_FUNCTIONS", "FLEET_POSTGRES_ENABLE_DB_FUNCTIONS"):
+            if merged.get(key, "").strip().lower() in ("y", "yes", "t", "true", "on", "1"):
+                # The library's DB-function insert path skips the recorder hooks that
+                # write fleet_event_index, so events would go unindexed (and unlisted).
+                raise ValueError(
+                    f"{key} must be off: Fleet indexes events in the insert transaction"
+                )
     if module == SQLITE:
         dbname = merged.setdefault("SQLITE_DBNAME", DEFAULT_SQLITE_DBNAME)
         if "memory" not in dbname and not dbname.startswith("file:"):

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import Environment
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
-from application.store.query import EVENT_INDEX_TABLE, EventFilter, EventPage, IndexedEvent, IndexRow
-from application.store.sqlite import index_params
+from application.store.query import (
+    ADD_COUNTS,
+    EVENT_COUNTS_TABLE,
+    EVENT_INDEX_TABLE,
+    INSERT_INDEX,
+    EventFilter,
+    EventPage,
+    IndexedEvent,
+    IndexRow,
+    count_params,
+    count_query,
+    index_params,
+    page_query,
+)
 
 
 class FleetPostgresRecorder(PostgresApplicationRecorder):
     """Writes each event's index row beside it, inside the library's insert transaction."""
+
+    def _sql(self, template: str) -> SQL | Composed:
+        schema = self.datastore.schema
+        return SQL(template.replace("{p}", "%s")).format(
+            index=Identifier(schema, EVENT_INDEX_TABLE),
+            events=Identifier(schema, self.events_table_name),
+            counts=Identifier(schema, EVENT_COUNTS_TABLE),
+            pos=Identifier("notification_id"),
+        )
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -24,42 +48,17 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
         positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         rows: Sequence[IndexRow] = kwargs.get("event_index", ())
         if rows and positions:
-            curs.executemany(
-                SQL(
-                    "INSERT INTO {schema}.{index} "
-                    "(position, event_type, stream_id, stream_type, correlation_id) "
-                    "VALUES (%s, %s, %s, %s, %s)"
-                ).format(schema=self._schema, index=Identifier(EVENT_INDEX_TABLE)),
-                index_params(positions, stored_events, rows),
-            )
+            curs.executemany(self._sql(INSERT_INDEX), index_params(positions, stored_events, rows))
+            curs.executemany(self._sql(ADD_COUNTS), count_params(rows))
         return positions
 
-    @property
-    def _schema(self) -> Identifier:
-        return Identifier(self.datastore.schema)
-
     def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
-        where, params = flt.where("%s")
-        tables = SQL("{schema}.{index} i JOIN {schema}.{events} e ON e.notification_id = i.position").format(
-            schema=self._schema,
-            index=Identifier(EVENT_INDEX_TABLE),
-            events=Identifier(self.events_table_name),
-        )
-        select = SQL(
-            "SELECT i.position, i.event_type, i.stream_type, i.correlation_id, "
-            "e.originator_id, e.originator_version, e.topic, e.state FROM {tables}{where} "
-            "ORDER BY i.position LIMIT %s OFFSET %s"
-        ).format(tables=tables, where=SQL(where))  # noqa: S608 - fixed fragments, values are bound
-        count_from = (
-            tables
-            if flt.needs_join
-            else SQL("{schema}.{index} i").format(schema=self._schema, index=Identifier(EVENT_INDEX_TABLE))
-        )
-        count = SQL("SELECT COUNT(*) AS n FROM {tables}{where}").format(tables=count_from, where=SQL(where))
+        select, params = page_query(flt, "%s")
+        count, count_args = count_query(flt, "%s")
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(select, [*params, limit, offset])
+            curs.execute(self._sql(select), [*params, limit, offset])
             rows = curs.fetchall()
-            curs.execute(count, params)
+            curs.execute(self._sql(count), count_args)
             counted = curs.fetchone()
         total = int(counted["n"]) if counted else 0
         return EventPage([self._indexed(row) for row in rows], total)
@@ -73,4 +72,31 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
             topic=row["topic"],
             state=bytes(row["state"]),
         )
-        return IndexedEvent(notification, row["event_type"], row["stream_type"], row["correlation_id"])
+        return IndexedEvent(
+            notification, row["event_type"], row["stream_type"], row["correlation_id"]
+        )
+
+
+@contextmanager
+def startup_lock(settings: Mapping[str, str]) -> Iterator[None]:
+    """One process at a time creates tables and runs migrations on a schema.
+
+    The library's start-up DDL (``CREATE OR REPLACE FUNCTION es_insert_events_...``,
+    snapshot and tracking tables) fails with "tuple concurrently updated" or a
+    duplicate type when several workers boot together on one schema.
+    """
+    env = Environment("fleet", dict(settings))
+    conninfo = {
+        "host": env.get("POSTGRES_HOST"),
+        "port": env.get("POSTGRES_PORT") or "5432",
+        "dbname": env.get("POSTGRES_DBNAME"),
+        "user": env.get("POSTGRES_USER"),
+        "password": env.get("POSTGRES_PASSWORD") or "",
+    }
+    key = f"fleet:startup:{env.get('POSTGRES_SCHEMA') or 'public'}"
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))

@@ -1,13 +1,31 @@
-"""Filters over the event index, shared by both backends' recorders."""
+"""The event index's queries, written once for both backends.
+
+Templates name tables as ``{index}``, ``{events}`` and ``{counts}`` and the
+events table's position column as ``{pos}``; each recorder fills them in its
+own way (plain names on SQLite, schema-qualified identifiers on PostgreSQL).
+Values are always bound parameters.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from uuid import UUID
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, StoredEvent
 
 EVENT_INDEX_TABLE = "fleet_event_index"
+EVENT_COUNTS_TABLE = "fleet_event_counts"
+
+INSERT_INDEX = (
+    "INSERT INTO {index} (position, event_type, stream_id, stream_type, correlation_id) "
+    "VALUES ({p}, {p}, {p}, {p}, {p})"
+)
+ADD_COUNTS = (
+    "INSERT INTO {counts} (event_type, n) VALUES ({p}, {p}) "
+    "ON CONFLICT (event_type) DO UPDATE SET n = {counts}.n + excluded.n"
+)
 
 
 @dataclass(frozen=True)
@@ -27,32 +45,71 @@ class EventFilter:
         """Sequence bounds live on the events table, not the index."""
         return self.from_sequence is not None or self.to_sequence is not None
 
-    def where(self, placeholder: str) -> tuple[str, list[object]]:
-        """A WHERE clause over the index (alias ``i``) built from fixed fragments."""
+    @property
+    def by_type_only(self) -> bool:
+        """Totals of type-only filters come from the per-type counters."""
+        return (
+            not self.needs_join
+            and self.stream_id is None
+            and self.correlation_id is None
+            and self.after is None
+            and self.position is None
+        )
+
+    def where(self, p: str) -> tuple[str, list[object]]:
+        """A WHERE clause over the index (alias ``i``) and events (alias ``e``)."""
         clauses: list[str] = []
         params: list[object] = []
+
+        def add(clause: str, value: object) -> None:
+            clauses.append(clause)
+            params.append(value)
+
         if self.types:
-            clauses.append(f"i.event_type IN ({', '.join([placeholder] * len(self.types))})")
+            clauses.append(f"i.event_type IN ({', '.join([p] * len(self.types))})")
             params.extend(self.types)
         if self.stream_id is not None:
-            clauses.append(f"i.stream_id = {placeholder}")
-            params.append(self.stream_id)
+            add(f"i.stream_id = {p}", self.stream_id)
         if self.correlation_id is not None:
-            clauses.append(f"i.correlation_id = {placeholder}")
-            params.append(self.correlation_id)
+            add(f"i.correlation_id = {p}", self.correlation_id)
         if self.after is not None:
-            clauses.append(f"i.position > {placeholder}")
-            params.append(self.after)
+            add(f"i.position > {p}", self.after)
         if self.position is not None:
-            clauses.append(f"i.position = {placeholder}")
-            params.append(self.position)
+            add(f"i.position = {p}", self.position)
         if self.from_sequence is not None:
-            clauses.append(f"e.originator_version >= {placeholder}")
-            params.append(self.from_sequence)
+            add(f"e.originator_version >= {p}", self.from_sequence)
         if self.to_sequence is not None:
-            clauses.append(f"e.originator_version <= {placeholder}")
-            params.append(self.to_sequence)
+            add(f"e.originator_version <= {p}", self.to_sequence)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def page_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
+    """One page of events: page the index alone first, then join only that page."""
+    where, params = flt.where(p)
+    join = " JOIN {events} e ON e.{pos} = i.position" if flt.needs_join else ""
+    sql = (
+        "SELECT i.position, i.event_type, i.stream_type, i.correlation_id, "
+        "e.originator_id, e.originator_version, e.topic, e.state "
+        f"FROM (SELECT i.position FROM {{index}} i{join}{where} "
+        f"ORDER BY i.position LIMIT {p} OFFSET {p}) page "
+        "JOIN {index} i ON i.position = page.position "
+        "JOIN {events} e ON e.{pos} = page.position ORDER BY page.position"
+    )
+    return sql, params
+
+
+def count_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
+    """The total matching ``flt``: from the counters when only types filter."""
+    if flt.by_type_only:
+        if not flt.types:
+            return "SELECT COALESCE(SUM(n), 0) AS n FROM {counts}", []
+        marks = ", ".join([p] * len(flt.types))
+        return f"SELECT COALESCE(SUM(n), 0) AS n FROM {{counts}} WHERE event_type IN ({marks})", list(
+            flt.types
+        )
+    where, params = flt.where(p)
+    join = " JOIN {events} e ON e.{pos} = i.position" if flt.needs_join else ""
+    return f"SELECT COUNT(*) AS n FROM {{index}} i{join}{where}", params
 
 
 @dataclass(frozen=True)
@@ -78,3 +135,16 @@ class IndexRow:
     event_type: str
     stream_type: str
     correlation_id: str
+
+
+def index_params(
+    positions: Sequence[int], stored_events: Sequence[StoredEvent], rows: Sequence[IndexRow]
+) -> list[tuple[object, ...]]:
+    return [
+        (position, row.event_type, str(UUID(str(event.originator_id))), row.stream_type, row.correlation_id)
+        for position, event, row in zip(positions, stored_events, rows, strict=True)
+    ]
+
+
+def count_params(rows: Sequence[IndexRow]) -> list[tuple[object, ...]]:
+    return sorted(Counter(row.event_type for row in rows).items())

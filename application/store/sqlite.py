@@ -4,21 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from application.store.query import EVENT_INDEX_TABLE, EventFilter, EventPage, IndexedEvent, IndexRow
-
-INSERT_INDEX = (
-    f"INSERT INTO {EVENT_INDEX_TABLE} "
-    "(position, event_type, stream_id, stream_type, correlation_id) VALUES (?, ?, ?, ?, ?)"
+from application.store.query import (
+    ADD_COUNTS,
+    EVENT_COUNTS_TABLE,
+    EVENT_INDEX_TABLE,
+    INSERT_INDEX,
+    EventFilter,
+    EventPage,
+    IndexedEvent,
+    IndexRow,
+    count_params,
+    count_query,
+    index_params,
+    page_query,
 )
 
 
 class FleetSQLiteRecorder(SQLiteApplicationRecorder):
     """Writes each event's index row beside it, so filtered reads are exact and immediate."""
+
+    def _sql(self, template: str) -> str:
+        return template.format(
+            index=EVENT_INDEX_TABLE,
+            events=self.events_table_name,
+            counts=EVENT_COUNTS_TABLE,
+            pos="rowid",
+            p="?",
+        )
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -26,28 +42,18 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
         positions = super()._insert_events(c, stored_events, **kwargs)
         rows: Sequence[IndexRow] = kwargs.get("event_index", ())
         if rows and positions:
-            c.executemany(INSERT_INDEX, index_params(positions, stored_events, rows))
+            c.executemany(self._sql(INSERT_INDEX), index_params(positions, stored_events, rows))
+            c.executemany(self._sql(ADD_COUNTS), count_params(rows))
         return positions
 
     def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
-        where, params = flt.where("?")
-        select = (
-            "SELECT i.position, i.event_type, i.stream_type, i.correlation_id, "
-            "e.originator_id, e.originator_version, e.topic, e.state "
-            f"FROM {EVENT_INDEX_TABLE} i JOIN {self.events_table_name} e ON e.rowid = i.position"
-            f"{where} ORDER BY i.position LIMIT ? OFFSET ?"
-        )
-        count = f"SELECT COUNT(*) FROM {EVENT_INDEX_TABLE} i{where}"
-        if flt.needs_join:
-            count = (
-                f"SELECT COUNT(*) FROM {EVENT_INDEX_TABLE} i "
-                f"JOIN {self.events_table_name} e ON e.rowid = i.position{where}"
-            )
+        select, params = page_query(flt, "?")
+        count, count_args = count_query(flt, "?")
         with self.datastore.transaction(commit=False) as c:
-            c.execute(select, [*params, limit, offset])
+            c.execute(self._sql(select), [*params, limit, offset])
             rows = c.fetchall()
-            c.execute(count, params)
-            total = c.fetchone()[0]
+            c.execute(self._sql(count), count_args)
+            total = int(c.fetchone()[0])
         return EventPage([self._indexed(row) for row in rows], total)
 
     def _indexed(self, row: Any) -> IndexedEvent:
@@ -59,12 +65,3 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
             state=row["state"],
         )
         return IndexedEvent(notification, row["event_type"], row["stream_type"], row["correlation_id"])
-
-
-def index_params(
-    positions: Sequence[int], stored_events: Sequence[StoredEvent], rows: Sequence[IndexRow]
-) -> list[tuple[object, ...]]:
-    return [
-        (position, row.event_type, str(UUID(str(event.originator_id))), row.stream_type, row.correlation_id)
-        for position, event, row in zip(positions, stored_events, rows, strict=True)
-    ]

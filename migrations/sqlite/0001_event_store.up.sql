@@ -22,6 +22,11 @@ CREATE TABLE IF NOT EXISTS fleet_event_index (
 CREATE INDEX IF NOT EXISTS fleet_event_index_type ON fleet_event_index (event_type, position);
 CREATE INDEX IF NOT EXISTS fleet_event_index_stream ON fleet_event_index (stream_id, position);
 CREATE INDEX IF NOT EXISTS fleet_event_index_correlation ON fleet_event_index (correlation_id, position);
+-- Events per type, kept in the same transaction, so totals of type filters cost nothing.
+CREATE TABLE IF NOT EXISTS fleet_event_counts (
+    event_type TEXT PRIMARY KEY,
+    n BIGINT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS fleet_event_index_stream_type ON fleet_event_index (stream_type, position);
 
 CREATE TRIGGER IF NOT EXISTS fleet_event_index_no_update

@@ -22,6 +22,7 @@ from application import Conflict, Fleet
 from application.projections import Projector
 from application.projections.runner import ProjectionVersionError
 from application.projections.specialists import SpecialistsProjection
+from domain.specialist import Specialist
 
 TABLES = (
     "specialists_projection",
@@ -231,11 +232,13 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
 def test_a_killed_projector_resumes_exactly_once(sqlite_env: dict[str, str], tmp_path: Path) -> None:
     writer = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
     try:
-        for i in range(150):
-            writer.register_specialist(specialist_id=f"k{i}", name="K", capabilities=["a", "b"])
-            writer.heartbeat(f"k{i}", status="busy")
+        specialists = [Specialist.register(f"k{i}", "K", ["a", "b"], {}) for i in range(400)]
+        for specialist in specialists:
+            specialist.heartbeat("busy")
+        writer.app.save(*specialists)
         head = writer.app.recorder.max_notification_id()
-        env = {**os.environ, **sqlite_env, "FLEET_PROJECTION_PAGE_SIZE": "10"}
+        # One event per transaction: slow enough to be caught part of the way through.
+        env = {**os.environ, **sqlite_env, "FLEET_PROJECTION_PAGE_SIZE": "1"}
         script = [sys.executable, "-m", "application.cli", "projector"]
 
         # Kill the projector once it is part of the way through the log.
@@ -259,7 +262,7 @@ def test_a_killed_projector_resumes_exactly_once(sqlite_env: dict[str, str], tmp
         for name in writer.projector.projections:
             writer.projector.rebuild(name)
         assert table_contents(writer) == recovered
-        assert writer.list_specialists(capability="a")[1] == 150
+        assert writer.list_specialists(capability="a")[1] == 400
     finally:
         writer.close()
 

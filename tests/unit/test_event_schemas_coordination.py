@@ -170,7 +170,7 @@ def test_timeout_bounds_are_inclusive():
 
 
 def test_schema_errors_use_the_application_error_message():
-    with pytest.raises(ValidationError, match="invalid input in: position"):
+    with pytest.raises(ValidationError, match="invalid input: position: "):
         load(cursor.CursorAdvanced(), {**VALID["cursor_advanced"], "position": -1})
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench <name> [options]`` (``python -m bench --help`` lists them)."""

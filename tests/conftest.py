@@ -1,0 +1,198 @@
+"""Shared fixtures: one isolated event store per test, on SQLite and on PostgreSQL.
+
+``backend`` gives the env dict of a fresh store. SQLite uses a file in the
+test's ``tmp_path``; PostgreSQL uses a schema of its own in the ``test``
+database on 127.0.0.1:5432, created before the test and dropped after it.
+
+When the PostgreSQL server does not answer, its tests are skipped, unless
+``FLEET_TEST_POSTGRES=1`` (CI sets it): then they fail, so a broken server
+can never turn the PostgreSQL half of the suite silently green.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from application.fleet import Fleet
+
+PG_HOST = os.environ.get("FLEET_TEST_POSTGRES_HOST", "127.0.0.1")
+PG_PORT = os.environ.get("FLEET_TEST_POSTGRES_PORT", "5432")
+PG_USER = os.environ.get("FLEET_TEST_POSTGRES_USER", "postgres")
+PG_PASSWORD = os.environ.get("FLEET_TEST_POSTGRES_PASSWORD", "")  # trust auth: empty is accepted
+PG_DBNAME = os.environ.get("FLEET_TEST_POSTGRES_DBNAME", "test")
+
+
+def postgres_required() -> bool:
+    return os.environ.get("FLEET_TEST_POSTGRES") == "1"
+
+
+def pg_conninfo() -> dict[str, Any]:
+    return {
+        "host": PG_HOST,
+        "port": int(PG_PORT),
+        "user": PG_USER,
+        "password": PG_PASSWORD,
+        "dbname": PG_DBNAME,
+    }
+
+
+@cache
+def postgres_unavailable() -> str | None:
+    """Why the server cannot be used, or None when it answers (asked once per session)."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - psycopg is a hard dependency
+        return f"psycopg is not installed: {exc}"
+    try:
+        with psycopg.connect(**pg_conninfo(), connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL on {PG_HOST}:{PG_PORT} (db {PG_DBNAME!r}) does not answer: {exc}"
+    return None
+
+
+def require_postgres() -> None:
+    """Skip (or fail, when FLEET_TEST_POSTGRES=1) if the server does not answer."""
+    reason = postgres_unavailable()
+    if reason is None:
+        return
+    if postgres_required():
+        pytest.fail(f"FLEET_TEST_POSTGRES=1 but {reason}", pytrace=False)
+    pytest.skip(f"{reason} (set FLEET_TEST_POSTGRES=1 to make this a failure)")
+
+
+def sqlite_env_for(path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+def postgres_env_for(schema: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": PG_DBNAME,
+        "POSTGRES_HOST": PG_HOST,
+        "POSTGRES_PORT": PG_PORT,
+        "POSTGRES_USER": PG_USER,
+        "POSTGRES_PASSWORD": PG_PASSWORD,
+        "POSTGRES_SCHEMA": schema,
+    }
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    """Env of a fresh SQLite store, for SQLite-only tests."""
+    return sqlite_env_for(tmp_path / "fleet.sqlite3")
+
+
+@pytest.fixture
+def postgres_env() -> Iterator[dict[str, str]]:
+    """Env of a fresh PostgreSQL schema, dropped (with everything in it) after the test."""
+    require_postgres()
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    schema = f"fleet_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**pg_conninfo(), autocommit=True) as conn:
+        conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
+    try:
+        yield postgres_env_for(schema)
+    finally:
+        with psycopg.connect(**pg_conninfo(), autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def backend(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Env dict of a fresh, isolated store on each backend."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_env")
+    return request.getfixturevalue("postgres_env")
+
+
+@pytest.fixture
+def fleet(backend: dict[str, str]) -> Iterator[Fleet]:
+    f = Fleet(env=backend)
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+class RawStore:
+    """Direct SQL on a backend's store, bypassing Fleet (to prove what the database enforces)."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.backend = (
+            "postgres" if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres" else "sqlite"
+        )
+        if self.backend == "postgres":
+            import psycopg
+            from psycopg.sql import SQL, Identifier
+
+            self.conn: Any = psycopg.connect(**pg_conninfo(), autocommit=True)
+            self.conn.execute(
+                SQL("SET search_path TO {}").format(Identifier(env["POSTGRES_SCHEMA"]))
+            )
+            self.events_table = "fleet_events"
+            self.position_column = "notification_id"
+            self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        else:
+            self.conn = sqlite3.connect(env["SQLITE_DBNAME"], isolation_level=None, timeout=15)
+            self.events_table = "stored_events"
+            self.position_column = "rowid"
+            self.errors = (sqlite3.Error,)
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.backend == "postgres" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(self._sql(sql), params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.conn.execute(self._sql(sql), params).fetchall()]
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.rows(sql, params)[0][0]
+
+    def event_rows(self) -> list[tuple[Any, ...]]:
+        return self.rows(
+            f"SELECT {self.position_column}, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self.events_table} ORDER BY {self.position_column}"
+        )
+
+    def positions(self) -> list[int]:
+        return [
+            int(r[0])
+            for r in self.rows(
+                f"SELECT {self.position_column} FROM {self.events_table} "  # noqa: S608
+                f"ORDER BY {self.position_column}"
+            )
+        ]
+
+    def index_rows(self) -> list[tuple[Any, ...]]:
+        return self.rows(
+            "SELECT position, event_type, stream_id, stream_type, correlation_id "
+            "FROM fleet_event_index ORDER BY position"
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture
+def raw_store(backend: dict[str, str]) -> Iterator[RawStore]:
+    store = RawStore(backend)
+    try:
+        yield store
+    finally:
+        store.close()
