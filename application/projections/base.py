@@ -19,7 +19,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
 from application.projections.view import View, ViewTx
-from domain.base import FleetAggregate
+from domain.base import SHARED_EVENTS, FleetAggregate
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,10 @@ class RowProjection(Projection[Any]):
         return None
 
     def _candidate_tables(self, event: Any) -> Iterable[RowTable]:
-        own = [t for t in self.tables if isinstance(event, t.aggregate_type.Event)]
-        return own or self.tables
+        """An aggregate's own events go to its table; shared ones may belong to any."""
+        if isinstance(event, SHARED_EVENTS):
+            return self.tables
+        return [t for t in self.tables if isinstance(event, t.aggregate_type.Event)]
 
     def _save(self, tx: ViewTx, item: Touched) -> None:
         aggregate = item.aggregate

@@ -51,27 +51,35 @@ class Projector:
     # Running
 
     def catch_up(self) -> int:
-        """Apply every event recorded so far; returns how many pages were applied."""
-        with self._lock:
-            return sum(self._catch_up(p) for p in self.projections.values())
+        """Apply every event recorded so far; returns how many pages were read.
 
-    def _catch_up(self, projection: RowProjection) -> int:
-        pages = 0
-        while True:
-            start = projection.view.position(self.app.name)
-            notes = self.app.recorder.select_notifications(
-                start=start, limit=self.page_size, inclusive_of_start=False
-            )
-            if not notes:
-                return pages
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
-            try:
-                with projection.view.transaction() as tx:
-                    projection.view.track(tx, Tracking(self.app.name, notes[-1].id))
-                    projection.apply_page(tx, events)
-            except IntegrityError:
-                log.info("projection %s: another projector applied this page", projection.name)
-            pages += 1
+        Each page is read and decoded once for all projections; each projection
+        then takes the events past its own position, in its own transaction.
+        """
+        with self._lock:
+            pages = 0
+            while True:
+                positions = {name: p.view.position(self.app.name) for name, p in self.projections.items()}
+                start = min(positions.values(), default=0)
+                notes = self.app.recorder.select_notifications(
+                    start=start, limit=self.page_size, inclusive_of_start=False
+                )
+                if not notes:
+                    return pages
+                events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
+                for name, projection in self.projections.items():
+                    todo = [(i, e) for i, e in events if i > positions[name]]
+                    if todo:
+                        self._apply(projection, todo)
+                pages += 1
+
+    def _apply(self, projection: RowProjection, events: list[tuple[int, Any]]) -> None:
+        try:
+            with projection.view.transaction() as tx:
+                projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
+                projection.apply_page(tx, events)
+        except IntegrityError:
+            log.info("projection %s: another projector applied this page", projection.name)
 
     def run_forever(self, stop: threading.Event, idle: float = 0.05, max_idle: float = 0.5) -> None:
         """Follow the log until ``stop`` is set, backing off while nothing happens."""

@@ -25,13 +25,15 @@ class SpecialistsProjection(RowProjection):
     owned_tables = ("specialist_capabilities", "specialists_projection")
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
-        for item in changed:
-            specialist: Any = item.aggregate
-            tx.execute(
-                "DELETE FROM specialist_capabilities WHERE specialist_id = ?",
-                [specialist.specialist_id],
-            )
-            tx.executemany(
-                "INSERT INTO specialist_capabilities (specialist_id, capability) VALUES (?, ?)",
-                [(specialist.specialist_id, c) for c in sorted(set(specialist.capabilities))],
-            )
+        specialists: list[Any] = [item.aggregate for item in changed]
+        if not specialists:
+            return
+        ids = [s.specialist_id for s in specialists]
+        tx.execute(
+            f"DELETE FROM specialist_capabilities WHERE specialist_id IN ({', '.join('?' * len(ids))})",  # noqa: S608
+            ids,
+        )
+        tx.executemany(
+            "INSERT INTO specialist_capabilities (specialist_id, capability) VALUES (?, ?)",
+            [(s.specialist_id, c) for s in specialists for c in sorted(set(s.capabilities))],
+        )

@@ -20,8 +20,9 @@ CREATE INDEX IF NOT EXISTS specialists_projection_status ON specialists_projecti
 CREATE TABLE IF NOT EXISTS specialist_capabilities (
     specialist_id TEXT NOT NULL,
     capability TEXT NOT NULL,
-    PRIMARY KEY (capability, specialist_id)
+    PRIMARY KEY (specialist_id, capability)
 );
+CREATE INDEX IF NOT EXISTS specialist_capabilities_capability ON specialist_capabilities (capability, specialist_id);
 
 CREATE TABLE IF NOT EXISTS missions_projection (
     stream_id TEXT PRIMARY KEY,

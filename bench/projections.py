@@ -1,0 +1,163 @@
+"""Projection rebuild rate and live lag, next to the library's bare decoded read rate.
+
+    python -m bench projections [--events 100000] [--writes-per-second 200] [--seconds 10]
+
+1. Seeds a SQLite store with ``--events`` events (specialists with heartbeats,
+   missions with sorties moving through their lifecycle), in batched saves.
+2. Baseline: the library's own ``select_notifications`` in pages of 500 plus
+   ``mapper.to_domain_event`` for every event (what any follower must at least do).
+3. Rebuilds each projection from position 0 and reports events/s and the ratio to (2).
+4. Live lag: one thread writes commands at a steady rate through ``Fleet`` while a
+   ``Projector`` follows in another thread (the ``fleet projector`` loop); the lag
+   (head position minus the slowest projection's position) is sampled every 20 ms.
+
+Results: a markdown table on stdout, JSON in ``bench/out/projections.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from application.fleet import Fleet
+from domain.mission import Mission
+from domain.sortie import Sortie
+from domain.specialist import Specialist
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=100_000, help="events to seed")
+    parser.add_argument("--writes-per-second", type=int, default=200, help="live write rate")
+    parser.add_argument("--seconds", type=float, default=10.0, help="live phase duration")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+def seed(fleet: Fleet, events: int, rng: random.Random) -> int:
+    """Batched saves of realistic aggregates until ``events`` are stored."""
+    stored = 0
+    batch = 0
+    while stored < events:
+        aggregates: list[Any] = []
+        for i in range(50):
+            specialist = Specialist.register(f"b{batch}-{i}", "Bench", ["code", "review"], {})
+            for _ in range(rng.randint(1, 6)):
+                specialist.heartbeat(rng.choice(["active", "busy", "idle"]))
+            aggregates.append(specialist)
+        mission = Mission.create(title=f"mission {batch}")
+        aggregates.append(mission)
+        for j in range(8):
+            sortie = Sortie.create(description=f"sortie {j}", mission_id=str(mission.id))
+            sortie.assign(f"b{batch}-{j}")
+            if rng.random() < 0.7:
+                sortie.start()
+                sortie.report_progress(rng.randint(1, 99))
+                if rng.random() < 0.5:
+                    sortie.complete(result={"ok": True})
+            aggregates.append(sortie)
+        stored += sum(a.version for a in aggregates)
+        fleet.app.save(*aggregates)
+        batch += 1
+        if batch % 50 == 0:
+            print(f"  seeded {stored:,} events", flush=True)
+    return stored
+
+
+def bare_read_rate(fleet: Fleet) -> float:
+    app = fleet.app
+    start, count = 0, 0
+    began = time.perf_counter()
+    while notes := app.recorder.select_notifications(start=start, limit=500, inclusive_of_start=False):
+        for note in notes:
+            app.mapper.to_domain_event(note)
+        count += len(notes)
+        start = notes[-1].id
+    return count / (time.perf_counter() - began)
+
+
+def live_lag(env: dict[str, str], rate: int, seconds: float) -> dict[str, Any]:
+    writer = Fleet(env={**env, "FLEET_PROJECTOR": "external"})
+    follower = Fleet(env={**env, "FLEET_PROJECTOR": "external"})
+    stop = threading.Event()
+    thread = threading.Thread(target=follower.projector.run_forever, args=(stop,))
+    thread.start()
+    samples: list[int] = []
+    written = 0
+    began = time.perf_counter()
+    next_sample = began
+    while (now := time.perf_counter()) - began < seconds:
+        due = int((now - began) * rate)
+        while written < due:
+            writer.heartbeat(f"b0-{written % 50}", status=("busy", "idle")[written % 2])
+            written += 1
+        if now >= next_sample:
+            head = writer.app.recorder.max_notification_id() or 0
+            samples.append(head - follower.projector.min_position())
+            next_sample = now + 0.02
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - began
+    head = writer.app.recorder.max_notification_id() or 0
+    drain_began = time.perf_counter()
+    while follower.projector.min_position() < head and time.perf_counter() - drain_began < 30:
+        time.sleep(0.005)
+    drained = time.perf_counter() - drain_began
+    stop.set()
+    thread.join(10)
+    writer.close()
+    follower.close()
+    samples.sort()
+    return {
+        "writes": written,
+        "writes_per_second": round(written / elapsed, 1),
+        "lag_events_p50": samples[len(samples) // 2],
+        "lag_events_p95": samples[int(len(samples) * 0.95)],
+        "lag_events_max": samples[-1],
+        "lag_events_mean": round(statistics.fmean(samples), 2),
+        "drain_ms_after_last_write": round(drained * 1000, 1),
+    }
+
+
+def run(options: argparse.Namespace) -> int:
+    rng = random.Random(options.seed)
+    folder = Path(tempfile.mkdtemp(prefix="fleet-bench-projections-"))
+    env = {"SQLITE_DBNAME": str(folder / "bench.sqlite3"), "FLEET_PROJECTOR": "external"}
+    fleet = Fleet(env=env)
+    print(f"seeding {options.events:,} events into {folder}", flush=True)
+    seeded = seed(fleet, options.events, rng)
+    print("baseline: library select_notifications + to_domain_event", flush=True)
+    baseline = max(bare_read_rate(fleet) for _ in range(2))
+    rebuilds: dict[str, float] = {}
+    for name in fleet.projector.projections:
+        print(f"rebuilding {name}", flush=True)
+        began = time.perf_counter()
+        applied = fleet.projector.rebuild(name)
+        rebuilds[name] = applied / (time.perf_counter() - began)
+    fleet.close()
+    print(f"live lag: {options.writes_per_second} writes/s for {options.seconds:g} s", flush=True)
+    lag = live_lag(env, options.writes_per_second, options.seconds)
+    result = {
+        "events": seeded,
+        "baseline_decoded_read_events_per_s": round(baseline),
+        "rebuild_events_per_s": {k: round(v) for k, v in rebuilds.items()},
+        "rebuild_ratio_to_baseline": {k: round(v / baseline, 3) for k, v in rebuilds.items()},
+        "live": lag,
+    }
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / "projections.json").write_text(json.dumps(result, indent=2))
+    print(f"\n| measure | value | ratio to bare decoded read ({round(baseline):,} events/s) |")
+    print("|---|---:|---:|")
+    for name, value in rebuilds.items():
+        print(f"| rebuild `{name}` ({seeded:,} events) | {value:,.0f} events/s | {value / baseline:.2f} |")
+    print(f"| live writes | {lag['writes_per_second']} writes/s | |")
+    print(f"| lag p50 / p95 / max | {lag['lag_events_p50']} / {lag['lag_events_p95']} / "
+          f"{lag['lag_events_max']} events | |")
+    print(f"| drain after last write | {lag['drain_ms_after_last_write']} ms | |")
+    return 0
