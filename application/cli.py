@@ -38,7 +38,9 @@ def main() -> None:
 @main.command()
 @click.argument("stream_id")
 @click.option("--to-version", type=click.IntRange(min=1), help="Stop after this version.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z"]), help="Stop at this time.")
+@click.option(
+    "--as-of", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z"]), help="Stop at this time."
+)
 def replay(stream_id: str, to_version: int | None, as_of: datetime | None) -> None:
     """Print a stream's events and the aggregate's state after each one."""
     fleet = _open(external=True)
@@ -54,8 +56,11 @@ def replay(stream_id: str, to_version: int | None, as_of: datetime | None) -> No
             break
         aggregate = event.mutate(aggregate)
         count += 1
-        click.echo(f"--- v{event.originator_version} {type(event).event_type} at {event.timestamp.isoformat()}")
-        click.echo(_dump({"correlation_id": event.correlation_id, "causation_id": event.causation_id}))
+        when = event.timestamp.isoformat()
+        click.echo(f"--- v{event.originator_version} {type(event).event_type} at {when}")
+        click.echo(
+            _dump({"correlation_id": event.correlation_id, "causation_id": event.causation_id})
+        )
         click.echo(_dump(aggregate.state_dict()))
     if not count:
         raise click.ClickException(f"stream {stream_id} has no events")
@@ -68,12 +73,24 @@ def replay(stream_id: str, to_version: int | None, as_of: datetime | None) -> No
 @click.option("--after", type=click.IntRange(min=0), help="Only events after this position.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
-def events(types: str | None, stream_id: str | None, correlation_id: str | None, after: int | None, limit: int, offset: int) -> None:
+def events(
+    types: str | None,
+    stream_id: str | None,
+    correlation_id: str | None,
+    after: int | None,
+    limit: int,
+    offset: int,
+) -> None:
     """List events, oldest first, with the same filters as ``Fleet.events``."""
     fleet = _open(external=True)
     try:
         found, total = fleet.events(
-            type=types, stream_id=stream_id, correlation_id=correlation_id, after=after, limit=limit, offset=offset
+            type=types,
+            stream_id=stream_id,
+            correlation_id=correlation_id,
+            after=after,
+            limit=limit,
+            offset=offset,
         )
     except FleetError as exc:
         raise click.ClickException(str(exc)) from None
@@ -92,7 +109,11 @@ def projections_status() -> None:
     """Name, version, position and lag of each projection."""
     fleet = _open(external=True)
     for row in fleet.projector.status():
-        click.echo("{name:12} v{version} stored v{stored_version} position {position} lag {lag}".format(**row))
+        click.echo(
+            "{name:12} v{version} stored v{stored_version} position {position} lag {lag}".format(
+                **row
+            )
+        )
 
 
 @projections.command("rebuild")

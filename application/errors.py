@@ -26,7 +26,9 @@ class ValidationError(FleetError):
 
     def __init__(self, errors: Mapping[str, Iterable[str]], message: str | None = None):
         self.errors: dict[str, list[str]] = {k: list(v) for k, v in errors.items()}
-        details = "; ".join(f"{name}: {' '.join(texts)}" for name, texts in sorted(self.errors.items()))
+        details = "; ".join(
+            f"{name}: {' '.join(texts)}" for name, texts in sorted(self.errors.items())
+        )
         super().__init__(message or f"invalid input: {details}")
 
 

@@ -8,17 +8,17 @@ from typing import Any
 
 from application.app import FleetApplication
 from application.context import CommandScope, command_scope
+from application.projections import PROJECTIONS, Projector
+from application.projections.runner import PAGE_SIZE
 from application.services.checkpoints import CheckpointService
-from application.settings import POSTGRES, build_env
-from application.store.postgres import startup_lock
 from application.services.events import EventService
 from application.services.health import HealthService
 from application.services.lists import ListService
 from application.services.missions import MissionService
 from application.services.sorties import SortieService
-from application.projections import PROJECTIONS, Projector
-from application.projections.runner import PAGE_SIZE
 from application.services.specialists import SpecialistService
+from application.settings import POSTGRES, build_env
+from application.store.postgres import startup_lock
 
 
 class Fleet(
@@ -27,8 +27,8 @@ class Fleet(
     SortieService,
     CheckpointService,
     EventService,
-    ListService,
     HealthService,
+    ListService,
 ):
     """Commands return contract-shaped dicts and raise ``application.errors`` types.
 
@@ -37,7 +37,9 @@ class Fleet(
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         settings = build_env(env)
-        lock = startup_lock(settings) if settings["PERSISTENCE_MODULE"] == POSTGRES else nullcontext()
+        lock = (
+            startup_lock(settings) if settings["PERSISTENCE_MODULE"] == POSTGRES else nullcontext()
+        )
         with lock:
             self.app = FleetApplication(settings)
             self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"

@@ -21,7 +21,8 @@ from psycopg.sql import SQL, Identifier
 
 TRACKING_DDL = (
     "CREATE TABLE IF NOT EXISTS fleet_schema_migrations ("
-    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+    "applied_at TEXT NOT NULL)"
 )
 _FILE = re.compile(r"^(\d{4})_(\w+)\.up\.sql$")
 _PG_LOCK_KEY = 0x666C656574  # "fleet"
@@ -93,7 +94,9 @@ def upgrade_sqlite(dbname: str) -> list[int]:
         for migration in migrations:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                applied = dict(conn.execute("SELECT version, checksum FROM fleet_schema_migrations"))
+                applied = dict(
+                    conn.execute("SELECT version, checksum FROM fleet_schema_migrations")
+                )
                 _verify(applied, [migration])
                 if migration.version not in applied:
                     for statement in sqlite_statements(migration.up):

@@ -19,7 +19,8 @@ class TransitionError(DomainError):
         self.allowed = sorted(allowed)
         allowed_text = ", ".join(self.allowed) if self.allowed else "none (final status)"
         super().__init__(
-            f"{kind} cannot go from '{current}' to '{target}'; allowed next statuses: {allowed_text}"
+            f"{kind} cannot go from '{current}' to '{target}'; "
+            f"allowed next statuses: {allowed_text}"
         )
 
 

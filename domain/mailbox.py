@@ -18,7 +18,6 @@ Message records are JSON-ready (timestamps as ISO strings), so that
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 

@@ -15,7 +15,10 @@ class CheckpointsProjection(RowProjection):
             table="checkpoints_projection",
             aggregate_type=Checkpoint,
             public_id=lambda c: str(c.id),
-            columns=lambda c: {"target_stream_id": c.target_stream_id, "created_at": iso(c.created_on)},
+            columns=lambda c: {
+                "target_stream_id": c.target_stream_id,
+                "created_at": iso(c.created_on),
+            },
             render=checkpoint_resource,
         ),
     )

@@ -59,7 +59,9 @@ class Projector:
         with self._lock:
             pages = 0
             while True:
-                positions = {name: p.view.position(self.app.name) for name, p in self.projections.items()}
+                positions = {
+                    name: p.view.position(self.app.name) for name, p in self.projections.items()
+                }
                 start = min(positions.values(), default=0)
                 notes = self.app.recorder.select_notifications(
                     start=start, limit=self.page_size, inclusive_of_start=False
@@ -148,7 +150,9 @@ class Projector:
             while notes := self.app.recorder.select_notifications(
                 start=start, limit=self.page_size, inclusive_of_start=False
             ):
-                projection.apply_page(tx, [(n.id, self.app.mapper.to_domain_event(n)) for n in notes])
+                projection.apply_page(
+                    tx, [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
+                )
                 start = notes[-1].id
                 applied += len(notes)
                 if progress:
@@ -157,7 +161,8 @@ class Projector:
                 projection.view.track(tx, Tracking(self.app.name, start))
             tx.execute("DELETE FROM fleet_projection_versions WHERE name = ?", [name])
             tx.execute(
-                "INSERT INTO fleet_projection_versions (name, version, rebuilt_at) VALUES (?, ?, ?)",
+                "INSERT INTO fleet_projection_versions (name, version, rebuilt_at) "
+                "VALUES (?, ?, ?)",
                 [name, projection.version, datetime.now(UTC).isoformat()],
             )
         return applied

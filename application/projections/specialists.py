@@ -29,10 +29,8 @@ class SpecialistsProjection(RowProjection):
         if not specialists:
             return
         ids = [s.specialist_id for s in specialists]
-        tx.execute(
-            f"DELETE FROM specialist_capabilities WHERE specialist_id IN ({', '.join('?' * len(ids))})",  # noqa: S608
-            ids,
-        )
+        marks = ", ".join("?" * len(ids))
+        tx.execute(f"DELETE FROM specialist_capabilities WHERE specialist_id IN ({marks})", ids)  # noqa: S608 - placeholders only
         tx.executemany(
             "INSERT INTO specialist_capabilities (specialist_id, capability) VALUES (?, ?)",
             [(s.specialist_id, c) for s in specialists for c in sorted(set(s.capabilities))],

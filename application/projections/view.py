@@ -23,8 +23,9 @@ class NamedSQLiteTrackingRecorder(SQLiteTrackingRecorder):
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any):
         super().__init__(datastore, **kwargs)
         table = self.tracking_table
+        # The table name is fixed per projection in code; values are bound.
         self.insert_tracking_statement = (
-            f"INSERT INTO {table} VALUES (:application_name, :notification_id) "
+            f"INSERT INTO {table} VALUES (:application_name, :notification_id) "  # noqa: S608
             "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
             f"WHERE {table}.notification_id < :notification_id RETURNING notification_id"
         )
@@ -74,7 +75,9 @@ class View:
                 datastore, tracking_table_name=self.table
             )
         else:
-            cls = type(f"{name}_view", (NamedSQLiteTrackingRecorder,), {"tracking_table": self.table})
+            cls = type(
+                f"{name}_view", (NamedSQLiteTrackingRecorder,), {"tracking_table": self.table}
+            )
             self.recorder = cls(datastore)
         self.recorder.create_table()  # type: ignore[attr-defined]
         self.datastore = datastore

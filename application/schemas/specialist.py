@@ -24,7 +24,9 @@ class SpecialistSpawned(EventSchema):
 
 
 class SpecialistActive(EventSchema):
-    status = fields.String(load_default="active", validate=validate.OneOf(("active", "busy", "idle")))
+    status = fields.String(
+        load_default="active", validate=validate.OneOf(("active", "busy", "idle"))
+    )
     current_sortie = optional_text(128)
     metrics = json_object(load_default=None, allow_none=True)
     metadata = json_object(load_default=None, allow_none=True)
@@ -38,7 +40,9 @@ class SpecialistInactive(EventSchema):
 
 
 class SpecialistCompleted(EventSchema):
-    reason = fields.String(required=True, validate=validate.OneOf(("success", "cancelled", "timeout")))
+    reason = fields.String(
+        required=True, validate=validate.OneOf(("success", "cancelled", "timeout"))
+    )
     summary = optional_text(10000)
     final_checkpoint_id = optional_text(128)
 

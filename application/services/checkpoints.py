@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -10,7 +10,8 @@ from eventsourcing.application import AggregateNotFoundError
 from application.errors import NotFound, ValidationError
 from application.registry import get_event_type
 from application.resources import checkpoint_resource
-from application.services.base import Service, given
+from application.services.base import given
+from application.services.lists import ListService
 from domain.base import FleetAggregate, FleetRecovered
 from domain.checkpoint import FLEET_LOG_ID, FLEET_TARGET, Checkpoint, FleetLog
 from domain.envelope import caused_by
@@ -27,7 +28,7 @@ def _entry(aggregate: FleetAggregate) -> dict[str, Any]:
     }
 
 
-class CheckpointService(Service):
+class CheckpointService(ListService):
     def create_checkpoint(
         self, stream_id: str, description: str | None = None, trigger: str = "manual"
     ) -> dict[str, Any]:
@@ -48,7 +49,7 @@ class CheckpointService(Service):
                 state={"streams": [_entry(a) for a in streams]},
                 description=description,
             )
-            with caused_by(checkpoint.pending_events[0]):  # type: ignore[arg-type]
+            with caused_by(cast(FleetAggregate.Event, checkpoint.pending_events[0])):
                 log = self._fleet_log()
                 args = (str(checkpoint.id), trigger, len(streams), position)
                 if log is None:
@@ -75,7 +76,7 @@ class CheckpointService(Service):
             entries = checkpoint.state.get("streams", [])
             checkpoint.record_restore([e["stream_id"] for e in entries], checkpoint.position)
             changed: list[FleetAggregate] = [checkpoint]
-            with caused_by(checkpoint.pending_events[-1]):  # type: ignore[arg-type]
+            with caused_by(cast(FleetAggregate.Event, checkpoint.pending_events[-1])):
                 for entry in entries:
                     aggregate = self.app.get(UUID(entry["stream_id"]))
                     aggregate.trigger_event(
@@ -116,7 +117,7 @@ class CheckpointService(Service):
         for status in ("pending", "in_progress"):
             offset = 0
             while True:
-                page, total = self.list_missions(status=status, limit=1000, offset=offset)  # type: ignore[attr-defined]
+                page, total = self.list_missions(status=status, limit=1000, offset=offset)
                 ids += [m["id"] for m in page]
                 offset += len(page)
                 if offset >= total or not page:
@@ -124,7 +125,7 @@ class CheckpointService(Service):
         return ids, len(ids)
 
     def _mission_with_sorties(self, mission: Mission) -> list[FleetAggregate]:
-        rows = self._mission_sortie_rows(str(mission.id))  # type: ignore[attr-defined]
+        rows = self._mission_sortie_rows(str(mission.id))
         return [mission, *(self.app.get(UUID(row["id"])) for row in rows)]
 
     def _cancel_newcomers(self, entries: list[dict[str, Any]]) -> list[FleetAggregate]:
@@ -133,7 +134,7 @@ class CheckpointService(Service):
         for entry in entries:
             if entry["stream_type"] != Mission.STREAM_TYPE:
                 continue
-            for row in self._mission_sortie_rows(entry["stream_id"]):  # type: ignore[attr-defined]
+            for row in self._mission_sortie_rows(entry["stream_id"]):
                 if row["id"] in captured:
                     continue
                 sortie = self.app.get(UUID(row["id"]))

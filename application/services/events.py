@@ -34,7 +34,11 @@ def parse_types(types: str | Sequence[str] | None) -> tuple[str, ...]:
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise ValidationError(
-            {"type": [f"unknown event type(s): {', '.join(unknown)}; valid types: {', '.join(valid)}"]}
+            {
+                "type": [
+                    f"unknown event type(s): {', '.join(unknown)}; valid types: {', '.join(valid)}"
+                ]
+            }
         )
     return tuple(names)
 
@@ -54,11 +58,11 @@ class EventService(Service):
         flt = EventFilter(
             types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id, after=after
         )
-        page = self.app.recorder.select_event_page(flt, limit, offset)  # type: ignore[attr-defined]
+        page = self.app.index.select_event_page(flt, limit, offset)
         return [event_resource(self.app.mapper, e) for e in page.events], page.total
 
     def get_event(self, position: int) -> dict[str, Any]:
-        page = self.app.recorder.select_event_page(EventFilter(position=position), 1)  # type: ignore[attr-defined]
+        page = self.app.index.select_event_page(EventFilter(position=position), 1)
         if not page.events:
             raise NotFound(f"event {position} not found")
         return event_resource(self.app.mapper, page.events[0])
@@ -76,7 +80,7 @@ class EventService(Service):
         found: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = self.app.recorder.select_event_page(flt, MAX_LIMIT, offset)  # type: ignore[attr-defined]
+            page = self.app.index.select_event_page(flt, MAX_LIMIT, offset)
             found.extend(event_resource(self.app.mapper, e) for e in page.events)
             offset += len(page.events)
             if offset >= page.total or not page.events:

@@ -8,12 +8,13 @@ from typing import Any
 
 from application.projections import Projector
 from application.resources import progress_summary
+from application.services.base import Service
 from application.services.events import check_page
 
 DEFAULT_WAIT = 5.0
 
 
-class ListService:
+class ListService(Service):
     projector: Projector
     min_position_timeout: float = DEFAULT_WAIT
 
@@ -39,7 +40,8 @@ class ListService:
                 f"SELECT t.* FROM {table} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
                 [*params, limit, offset],
             )
-            total = tx.fetchall(f"SELECT COUNT(*) AS n FROM {table} t{join}{clause}", params)[0]["n"]  # noqa: S608
+            count = f"SELECT COUNT(*) AS n FROM {table} t{join}{clause}"  # noqa: S608 - fixed names
+            total = tx.fetchall(count, params)[0]["n"]
         return [self.row_resource(table, row) for row in rows], int(total)
 
     @staticmethod
@@ -135,7 +137,8 @@ class ListService:
 
     def _mission_sortie_rows(self, mission_id: str) -> list[dict[str, Any]]:
         """Every sortie of a mission, read after the projections caught up with the log."""
-        self.projector.wait_for(self.app.recorder.max_notification_id() or 0, self.min_position_timeout)  # type: ignore[attr-defined]
+        head = self.app.recorder.max_notification_id() or 0
+        self.projector.wait_for(head, self.min_position_timeout)
         with self.projector.read() as tx:
             rows = tx.fetchall(
                 "SELECT * FROM sorties_projection WHERE mission_id = ? ORDER BY created_at, id",
@@ -145,6 +148,8 @@ class ListService:
 
     def _mission_progress(self, mission_id: str) -> dict[str, int]:
         with self.projector.read() as tx:
-            rows = tx.fetchall("SELECT progress FROM missions_projection WHERE id = ?", [mission_id])
+            rows = tx.fetchall(
+                "SELECT progress FROM missions_projection WHERE id = ?", [mission_id]
+            )
         progress: dict[str, int] = json.loads(rows[0]["progress"]) if rows else {}
         return progress or progress_summary({})

@@ -9,7 +9,8 @@ from uuid import UUID
 from application.errors import Conflict, NotFound, ValidationError
 from application.registry import get_event_type
 from application.resources import mission_resource, progress_summary
-from application.services.base import Service, given
+from application.services.base import given
+from application.services.lists import ListService
 from domain.base import FleetAggregate
 from domain.mission import Mission
 
@@ -24,7 +25,7 @@ def mission_uuid(mission_id: str) -> UUID:
         raise NotFound(f"mission {mission_id!r} not found") from None
 
 
-class MissionService(Service):
+class MissionService(ListService):
     def create_mission(
         self,
         title: str,
@@ -34,7 +35,13 @@ class MissionService(Service):
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("mission_created").validate(
-            given(title=title, description=description, goals=goals, priority=priority, metadata=metadata)
+            given(
+                title=title,
+                description=description,
+                goals=goals,
+                priority=priority,
+                metadata=metadata,
+            )
         )
         mission = Mission.create(**data)
         self._write(lambda: [mission])
@@ -53,7 +60,7 @@ class MissionService(Service):
     def mission_sorties(self, mission_id: str) -> list[dict[str, Any]]:
         """The sorties of a mission, oldest first."""
         self._load(Mission, mission_uuid(mission_id), f"mission {mission_id!r}")
-        return self._mission_sortie_rows(mission_id)  # type: ignore[attr-defined,no-any-return]
+        return self._mission_sortie_rows(mission_id)
 
     def update_mission(
         self,
@@ -72,7 +79,9 @@ class MissionService(Service):
         if status is not None and status not in MISSION_STATUSES:
             raise ValidationError({"status": [f"must be one of: {', '.join(MISSION_STATUSES)}"]})
         if status is None and not changes:
-            raise ValidationError({"_schema": ["nothing to change: give a status or fields to update"]})
+            raise ValidationError(
+                {"_schema": ["nothing to change: give a status or fields to update"]}
+            )
         if changes:
             get_event_type("mission_updated").validate({"changes": changes})
         transition = self._mission_transition(status, result, reason)
@@ -111,7 +120,7 @@ class MissionService(Service):
         raise Conflict(f"a mission cannot be moved to {status!r} by request")
 
     def _complete_mission(self, mission: Mission, result: dict[str, Any] | None) -> None:
-        sorties = self._mission_sortie_rows(str(mission.id))  # type: ignore[attr-defined]
+        sorties = self._mission_sortie_rows(str(mission.id))
         unfinished = [s["id"] for s in sorties if s["status"] not in ("completed", "cancelled")]
         now = Mission.Completed.create_timestamp()
         data = get_event_type("mission_completed").validate(
@@ -125,5 +134,5 @@ class MissionService(Service):
         mission.complete(**data, unfinished_sorties=unfinished)
 
     def _mission_view(self, mission: Mission) -> dict[str, Any]:
-        progress = self._mission_progress(str(mission.id))  # type: ignore[attr-defined]
+        progress = self._mission_progress(str(mission.id))
         return mission_resource(mission, progress or progress_summary({}))

@@ -179,7 +179,9 @@ class SortieService(Service):
         """``in_progress`` means start, unblock or leave review, by the current status."""
         verdict = fields.get("verdict")
         if verdict is not None and verdict not in ("rejected", "needs_changes"):
-            raise ValidationError({"verdict": ["must be rejected or needs_changes to leave review"]})
+            raise ValidationError(
+                {"verdict": ["must be rejected or needs_changes to leave review"]}
+            )
         if "resolution" in fields:
             get_event_type("sortie_unblocked").validate({"resolution": fields["resolution"]})
 
@@ -227,9 +229,11 @@ class SortieService(Service):
         missing = []
         for sortie_id in ids:
             stream = as_uuid(sortie_id)
-            if stream is None or not self.app.recorder.select_events(stream, limit=1):
-                missing.append(sortie_id)
-            elif not isinstance(self.app.get(stream), Sortie):
+            if (
+                stream is None
+                or not self.app.recorder.select_events(stream, limit=1)
+                or not isinstance(self.app.get(stream), Sortie)
+            ):
                 missing.append(sortie_id)
         if missing:
             raise ValidationError({"dependencies": [f"no such sortie: {', '.join(missing)}"]})
@@ -261,4 +265,3 @@ class SortieService(Service):
 
     def _sortie_view(self, sortie: Sortie) -> dict[str, Any]:
         return sortie_resource(sortie, self._unfinished(sortie.dependencies))
-

@@ -29,7 +29,9 @@ class SpecialistService(Service):
     ) -> dict[str, Any]:
         """Register a specialist, or update a known one (``created`` tells which)."""
         data = get_event_type("specialist_registered").validate(
-            given(specialist_id=specialist_id, name=name, capabilities=capabilities, metadata=metadata)
+            given(
+                specialist_id=specialist_id, name=name, capabilities=capabilities, metadata=metadata
+            )
         )
         spawn = None
         if spawned_by is not None:
@@ -43,32 +45,29 @@ class SpecialistService(Service):
                     config=config,
                 )
             )
-        result: dict[str, Specialist] = {}
+        written: list[Specialist] = []
 
         def decide() -> list[FleetAggregate]:
             try:
-                specialist = self.app.get(specialist_stream_id(data["specialist_id"]))
+                specialist: Specialist = self.app.get(specialist_stream_id(data["specialist_id"]))
                 specialist.reregister(
                     data["name"],
                     specialist.capabilities if capabilities is None else data["capabilities"],
                     specialist.metadata if metadata is None else data["metadata"],
                 )
-                created = False
             except AggregateNotFoundError:
                 specialist = Specialist.register(**data)
-                created = True
             if spawn is not None:
                 specialist.record_spawn(
                     spawn["spawned_by"], spawn["mission_id"], spawn["sortie_id"], spawn["config"]
                 )
-            result["specialist"] = specialist
-            result["created"] = created  # type: ignore[assignment]
+            written[:] = [specialist]
             return [specialist]
 
         with ensure_scope() as scope:
             self._write(decide)
-            scope.created = bool(result["created"])
-        return specialist_resource(result["specialist"])
+            scope.created = written[0].registered_at == written[0].created_on
+        return specialist_resource(written[0])
 
     def heartbeat(
         self,

@@ -1,4 +1,4 @@
-"""Event store: the library's recorders plus Fleet's event index, written in the same transaction."""
+"""Event store: the library's recorders plus Fleet's event index, in one transaction."""
 
 from application.store.query import EventFilter, IndexedEvent
 

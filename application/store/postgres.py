@@ -11,6 +11,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment
 from psycopg import Cursor
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -86,15 +87,15 @@ def startup_lock(settings: Mapping[str, str]) -> Iterator[None]:
     duplicate type when several workers boot together on one schema.
     """
     env = Environment("fleet", dict(settings))
-    conninfo = {
-        "host": env.get("POSTGRES_HOST"),
-        "port": env.get("POSTGRES_PORT") or "5432",
-        "dbname": env.get("POSTGRES_DBNAME"),
-        "user": env.get("POSTGRES_USER"),
-        "password": env.get("POSTGRES_PASSWORD") or "",
-    }
+    conninfo = make_conninfo(
+        host=env.get("POSTGRES_HOST") or "",
+        port=env.get("POSTGRES_PORT") or "5432",
+        dbname=env.get("POSTGRES_DBNAME") or "",
+        user=env.get("POSTGRES_USER") or "",
+        password=env.get("POSTGRES_PASSWORD") or "",
+    )
     key = f"fleet:startup:{env.get('POSTGRES_SCHEMA') or 'public'}"
-    with psycopg.connect(**conninfo, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
             yield

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -87,8 +88,9 @@ def page_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
     """One page of events: page the index alone first, then join only that page."""
     where, params = flt.where(p)
     join = " JOIN {events} e ON e.{pos} = i.position" if flt.needs_join else ""
+    # Fixed fragments only; every value is a bound parameter.
     sql = (
-        "SELECT i.position, i.event_type, i.stream_type, i.correlation_id, "
+        "SELECT i.position, i.event_type, i.stream_type, i.correlation_id, "  # noqa: S608
         "e.originator_id, e.originator_version, e.topic, e.state "
         f"FROM (SELECT i.position FROM {{index}} i{join}{where} "
         f"ORDER BY i.position LIMIT {p} OFFSET {p}) page "
@@ -104,12 +106,13 @@ def count_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
         if not flt.types:
             return "SELECT COALESCE(SUM(n), 0) AS n FROM {counts}", []
         marks = ", ".join([p] * len(flt.types))
-        return f"SELECT COALESCE(SUM(n), 0) AS n FROM {{counts}} WHERE event_type IN ({marks})", list(
-            flt.types
+        return (
+            f"SELECT COALESCE(SUM(n), 0) AS n FROM {{counts}} WHERE event_type IN ({marks})",  # noqa: S608
+            list(flt.types),
         )
     where, params = flt.where(p)
     join = " JOIN {events} e ON e.{pos} = i.position" if flt.needs_join else ""
-    return f"SELECT COUNT(*) AS n FROM {{index}} i{join}{where}", params
+    return f"SELECT COUNT(*) AS n FROM {{index}} i{join}{where}", params  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -141,10 +144,22 @@ def index_params(
     positions: Sequence[int], stored_events: Sequence[StoredEvent], rows: Sequence[IndexRow]
 ) -> list[tuple[object, ...]]:
     return [
-        (position, row.event_type, str(UUID(str(event.originator_id))), row.stream_type, row.correlation_id)
+        (
+            position,
+            row.event_type,
+            str(UUID(str(event.originator_id))),
+            row.stream_type,
+            row.correlation_id,
+        )
         for position, event, row in zip(positions, stored_events, rows, strict=True)
     ]
 
 
 def count_params(rows: Sequence[IndexRow]) -> list[tuple[object, ...]]:
     return sorted(Counter(row.event_type for row in rows).items())
+
+
+class EventIndexReader(Protocol):
+    """What both Fleet recorders offer beyond the library's ApplicationRecorder."""
+
+    def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage: ...

@@ -64,4 +64,6 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
             topic=row["topic"],
             state=row["state"],
         )
-        return IndexedEvent(notification, row["event_type"], row["stream_type"], row["correlation_id"])
+        return IndexedEvent(
+            notification, row["event_type"], row["stream_type"], row["correlation_id"]
+        )

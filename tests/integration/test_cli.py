@@ -26,7 +26,9 @@ def test_replay_prints_each_version(store: Fleet) -> None:
     stream = store.get_specialist("cli-1")["stream_id"]
     result = CliRunner().invoke(main, ["replay", stream])
     assert result.exit_code == 0, result.output
-    assert "v1 specialist_registered" in result.output and "v3 specialist_registered" in result.output
+    assert (
+        "v1 specialist_registered" in result.output and "v3 specialist_registered" in result.output
+    )
     assert '"name": "Renamed"' in result.output
     partial = CliRunner().invoke(main, ["replay", stream, "--to-version", "2"])
     assert "v3" not in partial.output and '"status": "busy"' in partial.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -37,18 +36,24 @@ TABLES = (
 def table_contents(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
     with fleet.projector.read() as tx:
         return {
-            table: sorted(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-                          for row in tx.fetchall(f"SELECT * FROM {table}"))  # noqa: S608
+            table: sorted(
+                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                for row in tx.fetchall(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
+            )
             for table in TABLES
         }
 
 
 def some_work(fleet: Fleet, n: int = 3) -> dict[str, Any]:
     for i in range(n):
-        fleet.register_specialist(specialist_id=f"sp-{i}", name=f"S{i}", capabilities=["x", f"c{i}"])
+        fleet.register_specialist(
+            specialist_id=f"sp-{i}", name=f"S{i}", capabilities=["x", f"c{i}"]
+        )
     mission = fleet.create_mission(title="Work")
     first = fleet.create_sortie(description="first", mission_id=mission["id"])
-    second = fleet.create_sortie(description="second", mission_id=mission["id"], dependencies=[first["id"]])
+    second = fleet.create_sortie(
+        description="second", mission_id=mission["id"], dependencies=[first["id"]]
+    )
     fleet.update_sortie(first["id"], status="assigned", assigned_to="sp-0")
     fleet.update_sortie(first["id"], status="in_progress")
     fleet.update_sortie(first["id"], status="completed")
@@ -77,7 +82,9 @@ def test_lists_read_the_projections(fleet: Fleet) -> None:
 def test_each_row_records_its_last_event_position(fleet: Fleet) -> None:
     made = some_work(fleet)
     with fleet.projector.read() as tx:
-        rows = tx.fetchall("SELECT position FROM sorties_projection WHERE id = ?", [made["first"]["id"]])
+        rows = tx.fetchall(
+            "SELECT position FROM sorties_projection WHERE id = ?", [made["first"]["id"]]
+        )
     last = fleet.stream_events(made["first"]["stream_id"])[-1]["id"]
     assert rows[0]["position"] == last
 
@@ -124,7 +131,9 @@ def test_a_version_bump_rebuilds_or_is_refused(fleet: Fleet) -> None:
 
 
 def test_min_position_waits_for_the_projector(backend: dict[str, str]) -> None:
-    fleet = Fleet(env={**backend, "FLEET_PROJECTOR": "external", "FLEET_MIN_POSITION_TIMEOUT": "0.2"})
+    fleet = Fleet(
+        env={**backend, "FLEET_PROJECTOR": "external", "FLEET_MIN_POSITION_TIMEOUT": "0.2"}
+    )
     try:
         fleet.register_specialist(specialist_id="late", name="Late")
         head = fleet.app.recorder.max_notification_id()
@@ -148,7 +157,9 @@ def test_readers_see_the_old_table_while_a_rebuild_runs(sqlite_env: dict[str, st
             release.wait(10)
 
         fleet.projector.page_size = 3
-        worker = threading.Thread(target=fleet.projector.rebuild, args=("specialists", slow_progress))
+        worker = threading.Thread(
+            target=fleet.projector.rebuild, args=("specialists", slow_progress)
+        )
         worker.start()
         assert halfway.wait(10)
         reader = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
@@ -167,7 +178,9 @@ settings.register_profile("fleet", deadline=None, max_examples=12)
 
 OPERATIONS = st.lists(
     st.tuples(
-        st.sampled_from(["register", "beat", "mission", "sortie", "assign", "start", "complete", "cancel"]),
+        st.sampled_from(
+            ["register", "beat", "mission", "sortie", "assign", "start", "complete", "cancel"]
+        ),
         st.integers(0, 3),
     ),
     max_size=25,
@@ -203,7 +216,9 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
     for name, k in operations:
         try:
             if name == "register":
-                fleet.register_specialist(specialist_id=f"s{k}", name=f"S{k}", capabilities=[f"c{k}"])
+                fleet.register_specialist(
+                    specialist_id=f"s{k}", name=f"S{k}", capabilities=[f"c{k}"]
+                )
             elif name == "beat":
                 fleet.heartbeat(f"s{k}", status=["active", "busy", "idle", "busy"][k])
             elif name == "mission":
@@ -212,7 +227,9 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
                 deps = sorties[-1:] if k % 2 else []
                 mission_id = missions[k % len(missions)] if missions else None
                 sorties.append(
-                    fleet.create_sortie(description=f"d{k}", mission_id=mission_id, dependencies=deps)["id"]
+                    fleet.create_sortie(
+                        description=f"d{k}", mission_id=mission_id, dependencies=deps
+                    )["id"]
                 )
             elif sorties:
                 sortie = sorties[k % len(sorties)]
@@ -229,7 +246,9 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
                 raise
 
 
-def test_a_killed_projector_resumes_exactly_once(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_killed_projector_resumes_exactly_once(
+    sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
     writer = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
     try:
         specialists = [Specialist.register(f"k{i}", "K", ["a", "b"], {}) for i in range(400)]
@@ -269,8 +288,12 @@ def test_a_killed_projector_resumes_exactly_once(sqlite_env: dict[str, str], tmp
 
 def test_racing_projectors_apply_each_event_once(backend: dict[str, str]) -> None:
     fleet = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
-    rivals = [Projector(fleet.app, list(type(p) for p in fleet.projector.projections.values()), page_size=7)
-              for _ in range(3)]
+    rivals = [
+        Projector(
+            fleet.app, list(type(p) for p in fleet.projector.projections.values()), page_size=7
+        )
+        for _ in range(3)
+    ]
     try:
         for i in range(60):
             fleet.register_specialist(specialist_id=f"r{i}", name="R", capabilities=["z"])

@@ -60,7 +60,9 @@ def test_a_mission_runs_from_creation_to_completion(crew: Fleet) -> None:
     assert finished["progress"]["completed"] == 2 and finished["progress"]["percent"] == 100
     types = [e["event_type"] for e in crew.stream_events(first["stream_id"])]
     assert types[:3] == ["sortie_created", "sortie_assigned", "sortie_started"]
-    assert {"review_started", "review_completed", "sortie_blocked", "sortie_unblocked"} <= set(types)
+    assert {"review_started", "review_completed", "sortie_blocked", "sortie_unblocked"} <= set(
+        types
+    )
 
 
 def test_sortie_rules_answer_with_conflicts_and_field_errors(crew: Fleet) -> None:
@@ -193,4 +195,4 @@ def test_time_travel_by_version_and_time(crew: Fleet) -> None:
     with pytest.raises(NotFound):
         crew.get_mission(mission["id"], as_of=datetime.fromisoformat("2000-01-01T00:00:00+00:00"))
     with pytest.raises(ValidationError):
-        crew.get_mission(mission["id"], as_of=datetime(2030, 1, 1))  # noqa: DTZ001 - naive on purpose
+        crew.get_mission(mission["id"], as_of=datetime(2030, 1, 1))
