@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+import logging
 from typing import Any
 
 from application.app import FleetApplication
@@ -19,6 +20,8 @@ from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
 from application.settings import POSTGRES, build_env
 from application.store.postgres import startup_lock
+
+log = logging.getLogger(__name__)
 
 
 class Fleet(
@@ -52,8 +55,18 @@ class Fleet(
             self.projector.catch_up()
 
     def _after_write(self, position: int) -> None:
-        if self.embedded:
+        """Apply the new events to the projections; the write itself is already durable.
+
+        A projection failure must not turn a committed write into an error for the
+        caller: it is logged, the projection lags (``health()`` shows it) and the next
+        catch-up retries.
+        """
+        if not self.embedded:
+            return
+        try:
             self.projector.catch_up()
+        except Exception:  # noqa: BLE001 - see docstring; the failure is logged, not hidden
+            log.exception("projections failed to apply events up to position %s", position)
 
     @contextmanager
     def context(

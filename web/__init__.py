@@ -1,26 +1,40 @@
-"""Flask app factory: one Fleet (one eventsourcing application) per process."""
+"""Flask app factory: one Fleet (one eventsourcing application) per app, built here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any
 
 from flask import Flask
 
 from application import Fleet
 
+# API resources in the order the OpenAPI document lists them; each module has ``blp``.
+MODULES = (
+    "web.specialists",
+    "web.missions",
+    "web.sorties",
+    "web.checkpoints",
+    "web.events",
+)
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config.from_prefixed_env("FLEET")
-    if config:
-        app.config.update(config)
-    env = app.config.get("FLEET_ENV")
-    app.extensions["fleet"] = Fleet(env=env)
-
+    """Build the app; ``config`` overrides defaults and ``FLEET_*`` environment variables."""
+    from web import context, settings
+    from web.extensions import Api
     from web.health import blueprint as health
 
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    settings.load(app, config)
+    app.extensions["fleet"] = Fleet(env=app.config["FLEET_ENV"])
+    context.init_app(app)
     app.register_blueprint(health)
+    api = Api(app)
+    for name in MODULES:
+        api.register_blueprint(import_module(name).blp)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 PRIORITY = validate.OneOf(("low", "medium", "high", "critical"))
@@ -16,6 +16,25 @@ class EventSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def refuse_nul(self, data: Any, **_: Any) -> Any:
+        """NUL fits no text column of PostgreSQL; refuse it anywhere in the data."""
+        if isinstance(data, Mapping):
+            bad = sorted(str(key) for key, value in data.items() if _has_nul(key) or _has_nul(value))
+            if bad:
+                raise ValidationError({key: ["must not contain NUL characters"] for key in bad})
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def text(min_len: int = 1, max_len: int | None = None, **kwargs: Any) -> fields.String:

@@ -65,7 +65,9 @@ class CheckpointService(ListService):
     def get_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
         return checkpoint_resource(self._checkpoint(checkpoint_id))
 
-    def restore_checkpoint(self, checkpoint_id: str, confirm: bool = False) -> dict[str, Any]:
+    def restore_checkpoint(
+        self, checkpoint_id: str, confirm: bool = False, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Append ``fleet_recovered`` to every captured stream; cancel sorties added since."""
         if confirm is not True:
             raise ValidationError({"confirm": ["must be true to restore a checkpoint"]})
@@ -73,6 +75,7 @@ class CheckpointService(ListService):
 
         def decide() -> list[FleetAggregate]:
             checkpoint = self._checkpoint(checkpoint_id)
+            self.check_version(checkpoint, expected_version)
             entries = checkpoint.state.get("streams", [])
             checkpoint.record_restore([e["stream_id"] for e in entries], checkpoint.position)
             changed: list[FleetAggregate] = [checkpoint]
@@ -90,7 +93,7 @@ class CheckpointService(ListService):
             holder[:] = [checkpoint]
             return changed
 
-        self._write(decide)
+        self._write(decide, expected_version=expected_version)
         return checkpoint_resource(holder[0])
 
     # Capture and restore helpers

@@ -25,6 +25,13 @@ def check_page(limit: int, offset: int) -> None:
         raise ValidationError(errors)
 
 
+def check_filters(**filters: object) -> None:
+    """Filter values are matched against text columns: NUL can never match, so refuse it."""
+    bad = sorted(k for k, v in filters.items() if isinstance(v, str) and "\x00" in v)
+    if bad:
+        raise ValidationError({name: ["must not contain NUL characters"] for name in bad})
+
+
 def parse_types(types: str | Sequence[str] | None) -> tuple[str, ...]:
     if types is None:
         return ()
@@ -55,6 +62,7 @@ class EventService(Service):
     ) -> tuple[list[dict[str, Any]], int]:
         """Events oldest first, with the total that match the filters."""
         check_page(limit, offset)
+        check_filters(type=type, stream_id=stream_id, correlation_id=correlation_id)
         flt = EventFilter(
             types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id, after=after
         )
@@ -74,6 +82,7 @@ class EventService(Service):
         to_sequence: int | None = None,
     ) -> list[dict[str, Any]]:
         """A stream's events in sequence order, ``from``/``to`` inclusive."""
+        check_filters(stream_id=stream_id)
         if not self._stream_exists(stream_id):
             raise NotFound(f"stream {stream_id!r} not found")
         flt = EventFilter(stream_id=stream_id, from_sequence=from_sequence, to_sequence=to_sequence)

@@ -9,7 +9,7 @@ from typing import Any
 from application.projections import Projector
 from application.resources import progress_summary
 from application.services.base import Service
-from application.services.events import check_page
+from application.services.events import check_filters, check_page
 
 DEFAULT_WAIT = 5.0
 
@@ -30,6 +30,7 @@ class ListService(Service):
     ) -> tuple[list[dict[str, Any]], int]:
         """One filtered page of rows and the total; the SQL is built from fixed names only."""
         check_page(limit, offset)
+        check_filters(**{column.split(".")[-1]: value for column, value in filters})
         if min_position is not None:
             self.projector.wait_for(min_position, self.min_position_timeout)
         where = [f"{column} = ?" for column, value in filters if value is not None]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from application.errors import Conflict, NotFound, ValidationError
 from application.registry import get_event_type
-from application.resources import mission_resource, progress_summary
+from application.resources import mission_resource, progress_summary, sortie_resource
 from application.services.base import given
 from application.services.lists import ListService
 from domain.base import FleetAggregate
 from domain.mission import Mission
+from domain.sortie import Sortie
 
 MISSION_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
 CHANGEABLE = ("title", "description", "goals", "priority", "metadata")
@@ -55,12 +57,50 @@ class MissionService(ListService):
         if as_of is not None:
             version = self._version_at(stream, as_of, label)
         mission = self._load(Mission, stream, label, version)
-        return self._mission_view(mission)
+        if version is None:
+            return self._mission_view(mission)
+        sorties = self._sorties_at(mission_id, as_of or mission.modified_on)
+        counts = Counter(s["status"] for s in sorties)
+        return mission_resource(mission, progress_summary(dict(counts)))
 
-    def mission_sorties(self, mission_id: str) -> list[dict[str, Any]]:
-        """The sorties of a mission, oldest first."""
-        self._load(Mission, mission_uuid(mission_id), f"mission {mission_id!r}")
-        return self._mission_sortie_rows(mission_id)
+    def mission_sorties(
+        self, mission_id: str, version: int | None = None, as_of: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The sorties of a mission, oldest first; with ``version``/``as_of``, as they were then."""
+        stream = mission_uuid(mission_id)
+        label = f"mission {mission_id!r}"
+        if as_of is None and version is None:
+            self._load(Mission, stream, label)
+            return self._mission_sortie_rows(mission_id)
+        if as_of is None:
+            as_of = self._load(Mission, stream, label, version).modified_on
+        else:
+            self._version_at(stream, as_of, label)
+        return self._sorties_at(mission_id, as_of)
+
+    def _sorties_at(self, mission_id: str, at: datetime) -> list[dict[str, Any]]:
+        """Each sortie of the mission that existed at ``at``, as it was then."""
+        then: dict[str, Sortie] = {}
+        for row in self._mission_sortie_rows(mission_id):
+            sortie = self._sortie_at(row["id"], at)
+            if sortie is not None:
+                then[row["id"]] = sortie
+
+        def done(dependency: str) -> bool:
+            sortie = then.get(dependency) or self._sortie_at(dependency, at)
+            return sortie is not None and sortie.status == "completed"
+
+        return [
+            sortie_resource(s, [d for d in s.dependencies if not done(d)]) for s in then.values()
+        ]
+
+    def _sortie_at(self, sortie_id: str, at: datetime) -> Sortie | None:
+        try:
+            stream = UUID(sortie_id)
+            version = self._version_at(stream, at, f"sortie {sortie_id!r}")
+        except (ValueError, NotFound):
+            return None
+        return self._load(Sortie, stream, f"sortie {sortie_id!r}", version)
 
     def update_mission(
         self,

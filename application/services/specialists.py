@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 
 from application.context import ensure_scope
+from application.errors import PreconditionFailed
 from application.registry import get_event_type
 from application.resources import specialist_resource
 from application.services.base import Service, given
@@ -26,8 +27,13 @@ class SpecialistService(Service):
         mission_id: str | None = None,
         sortie_id: str | None = None,
         config: dict[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> dict[str, Any]:
-        """Register a specialist, or update a known one (``created`` tells which)."""
+        """Register a specialist, or update a known one (the scope's ``created`` tells which).
+
+        ``expected_version`` applies to re-registration: a specialist that does not
+        exist yet has no version to match, so it fails the precondition too.
+        """
         data = get_event_type("specialist_registered").validate(
             given(
                 specialist_id=specialist_id, name=name, capabilities=capabilities, metadata=metadata
@@ -50,12 +56,15 @@ class SpecialistService(Service):
         def decide() -> list[FleetAggregate]:
             try:
                 specialist: Specialist = self.app.get(specialist_stream_id(data["specialist_id"]))
+                self.check_version(specialist, expected_version)
                 specialist.reregister(
                     data["name"],
                     specialist.capabilities if capabilities is None else data["capabilities"],
                     specialist.metadata if metadata is None else data["metadata"],
                 )
             except AggregateNotFoundError:
+                if expected_version is not None:
+                    raise PreconditionFailed(expected_version, None) from None
                 specialist = Specialist.register(**data)
             if spawn is not None:
                 specialist.record_spawn(
@@ -65,7 +74,7 @@ class SpecialistService(Service):
             return [specialist]
 
         with ensure_scope() as scope:
-            self._write(decide)
+            self._write(decide, expected_version=expected_version)
             scope.created = written[0].registered_at == written[0].created_on
         return specialist_resource(written[0])
 

@@ -196,3 +196,20 @@ def test_time_travel_by_version_and_time(crew: Fleet) -> None:
         crew.get_mission(mission["id"], as_of=datetime.fromisoformat("2000-01-01T00:00:00+00:00"))
     with pytest.raises(ValidationError):
         crew.get_mission(mission["id"], as_of=datetime(2030, 1, 1))
+
+
+def test_a_mission_read_in_the_past_shows_its_sorties_as_they_were(crew: Fleet) -> None:
+    mission = crew.create_mission(title="Then and now")
+    early = crew.create_sortie(description="early", mission_id=mission["id"])
+    crew.update_mission(mission["id"], title="Renamed")  # version 2, before the late sortie
+    start(crew, early["id"])
+    crew.update_sortie(early["id"], status="completed")
+    crew.create_sortie(description="late", mission_id=mission["id"])
+
+    then = crew.get_mission(mission["id"], version=2)
+    assert then["progress"]["total"] == 1 and then["progress"]["pending"] == 1
+    assert [s["status"] for s in crew.mission_sorties(mission["id"], version=2)] == ["pending"]
+    now = crew.get_mission(mission["id"])
+    assert now["progress"]["total"] == 2 and now["progress"]["completed"] == 1
+    with pytest.raises(ValidationError):
+        crew.register_specialist(specialist_id="nul", name="bad\x00name")

@@ -1,0 +1,181 @@
+"""End to end: the real WSGI server (``gunicorn wsgi:app``) on a loopback port.
+
+The server is started from the virtualenv's ``bin`` with a fresh SQLite store in a
+temporary directory and a bearer token in its environment, walked through a whole
+mission over HTTP, then stopped. Everything is bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+TOKEN = "e2e-token"  # noqa: S105 - a test token
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """Start gunicorn, wait for /health, yield its base URL; stop it afterwards."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "SQLITE_"))}
+    env |= {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(tmp_path / "fleet.sqlite3"),
+        "FLEET_API_TOKEN": TOKEN,
+    }
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [
+            str(GUNICORN),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--timeout",
+            "30",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, process, tmp_path / "gunicorn.log")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+        log.close()
+
+
+def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"gunicorn did not answer within {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+class Api:
+    """A few lines of HTTP: each call checks its status and returns the JSON body."""
+
+    def __init__(self, base: str):
+        self.base = f"{base}/api/v1"
+        self.session = requests.Session()
+        self.session.headers.update(AUTH)
+
+    def call(self, method: str, path: str, status: int, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.base}{path}", timeout=10, **kwargs)
+        assert response.status_code == status, (method, path, response.status_code, response.text)
+        return response.json()
+
+    def response(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, f"{self.base}{path}", timeout=10, **kwargs)
+
+
+def test_a_mission_end_to_end(server: str) -> None:
+    api = Api(server)
+    # Writes need the token; the document and reads do not.
+    anonymous = requests.post(f"{api.base}/missions", json={"title": "x"}, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["Content-Type"] == "application/problem+json"
+    assert requests.get(f"{api.base}/openapi.json", timeout=10).json()["openapi"] == "3.0.3"
+
+    api.call("POST", "/specialists/register", 201, json={"specialist_id": "coder", "name": "C"})
+    mission = api.call("POST", "/missions", 201, json={"title": "Release"})["mission"]
+    build = api.call(
+        "POST", "/sorties", 201, json={"description": "build", "mission_id": mission["id"]}
+    )["sortie"]
+    ship = api.call(
+        "POST",
+        "/sorties",
+        201,
+        json={"description": "ship", "mission_id": mission["id"], "dependencies": [build["id"]]},
+    )["sortie"]
+    for sortie_id in (build["id"], ship["id"]):
+        api.call(
+            "PATCH",
+            f"/sorties/{sortie_id}",
+            200,
+            json={"status": "assigned", "assigned_to": "coder"},
+        )
+    api.call("PATCH", f"/sorties/{ship['id']}", 409, json={"status": "in_progress"})
+    api.call("PATCH", f"/sorties/{build['id']}", 200, json={"status": "in_progress"})
+    done = api.response(
+        "PATCH",
+        f"/sorties/{build['id']}",
+        json={"status": "completed"},
+        headers={"X-Correlation-ID": "e2e-build", "If-Match": '"3"'},
+    )
+    assert done.status_code == 200, done.text
+    assert done.headers["ETag"] == '"4"'
+    assert done.headers["X-Correlation-ID"] == "e2e-build"
+    api.call("PATCH", f"/sorties/{ship['id']}", 200, json={"status": "in_progress"})
+
+    checkpoint = api.call("POST", "/checkpoints", 201, json={"stream_id": mission["id"]})[
+        "checkpoint"
+    ]
+    api.call("PATCH", f"/sorties/{ship['id']}", 200, json={"status": "completed"})
+    restored = api.call(
+        "POST", f"/checkpoints/{checkpoint['id']}/restore", 200, json={"confirm": True}
+    )
+    assert restored["restored"] is True
+    after = api.call("GET", f"/missions/{mission['id']}", 200)
+    assert {s["id"]: s["status"] for s in after["sorties"]} == {
+        build["id"]: "completed",
+        ship["id"]: "in_progress",
+    }
+
+    by_type = api.call(
+        "GET", "/events", 200, params={"type": "sortie_completed,fleet_recovered", "limit": 1000}
+    )
+    assert [e["event_type"] for e in by_type["events"]].count("fleet_recovered") == 3
+    assert api.call("GET", "/events", 200, params={"correlation_id": "e2e-build"})["total"] == 1
+    stream = api.call("GET", f"/streams/{ship['stream_id']}/events", 200)
+    assert [e["event_type"] for e in stream["events"]][-1] == "fleet_recovered"
+    lists = api.call(
+        "GET",
+        "/sorties",
+        200,
+        params={"mission_id": mission["id"], "min_position": int(done.headers["X-Fleet-Position"])},
+    )
+    assert lists["total"] == 2

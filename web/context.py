@@ -1,0 +1,139 @@
+"""Per-request plumbing: id headers, auth and body-size guard, If-Match, write headers."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, Unauthorized
+
+from application import Fleet
+from application.context import CommandScope
+from web import settings
+
+ID_HEADER = re.compile(r"[!-~]{1,128}")  # visible ASCII, no spaces
+IF_MATCH = re.compile(r'"([0-9]+)"')
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ECHOED = {"X-Correlation-ID": "correlation_id", "X-Request-ID": "request_id"}
+
+Answer = tuple[dict[str, Any], int, dict[str, str]]
+
+
+def fleet() -> Fleet:
+    """The Fleet of the current app."""
+    fleet: Fleet = current_app.extensions["fleet"]
+    return fleet
+
+
+def id_header(name: str) -> str | None:
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not ID_HEADER.fullmatch(value):
+        raise BadRequest(f"{name} must be 1-128 visible ASCII characters (no spaces).")
+    return value
+
+
+def read_ids() -> None:
+    """``before_request``: take (or make) the correlation and request ids, and the actor."""
+    g.correlation_id = id_header("X-Correlation-ID") or str(uuid.uuid4())
+    g.request_id = id_header("X-Request-ID") or str(uuid.uuid4())
+    g.actor = id_header("X-Fleet-Actor")
+
+
+def echo_ids(response: Response) -> Response:
+    """``after_request``: every answer names its correlation and request ids."""
+    for header, key in ECHOED.items():
+        if key in g:
+            response.headers[header] = g.get(key)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(read_ids)
+    app.after_request(echo_ids)
+
+
+def guard() -> None:
+    """``before_request`` of every API blueprint: the token, then the body size."""
+    check_token()
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+
+
+def check_token() -> None:
+    expected = settings.token(current_app)
+    if expected is None:
+        return
+    if request.method in SAFE_METHODS and not settings.flag(current_app.config["FLEET_AUTH_READS"]):
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        raise Unauthorized(
+            "This request needs the header 'Authorization: Bearer <token>'.",
+            www_authenticate=WWWAuthenticate("bearer", {"realm": "fleet"}),
+        )
+
+
+def if_match() -> int | None:
+    """The expected version from ``If-Match: "<version>"``; None when absent or ``*``."""
+    value = request.headers.get("If-Match")
+    if value is None or value.strip() == "*":
+        return None
+    match = IF_MATCH.fullmatch(value.strip())
+    if match is None:
+        raise BadRequest(
+            f'If-Match must be one strong ETag from this API, like "3", or *; got {value[:40]!r}.'
+        )
+    return int(match.group(1))
+
+
+@contextmanager
+def command() -> Iterator[CommandScope]:
+    """Run service commands as this request: its correlation id, request id and actor."""
+    with fleet().context(
+        correlation_id=g.correlation_id,
+        actor=g.get("actor"),
+        request_id=g.request_id,
+        source="http",
+    ) as scope:
+        yield scope
+
+
+def listed(
+    key: str, result: tuple[list[dict[str, Any]], int], args: dict[str, Any]
+) -> dict[str, Any]:
+    """A list answer: ``{key: items, total, limit, offset}``."""
+    items, total = result
+    return {key: items, "total": total, "limit": args["limit"], "offset": args["offset"]}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def found(body: dict[str, Any], version: int) -> Answer:
+    """A single-resource read: the body with its strong ETag."""
+    return body, 200, {"ETag": etag(version)}
+
+
+def written(
+    body: dict[str, Any], scope: CommandScope, version: int | None, status: int = 200
+) -> Answer:
+    """A write's answer: ETag of the resource and X-Fleet-Position of the last event."""
+    position = scope.position
+    if position is None:
+        position = fleet().head_position()
+    headers = {"X-Fleet-Position": str(position)}
+    if version is not None:
+        headers["ETag"] = etag(version)
+    return body, status, headers

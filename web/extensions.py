@@ -1,0 +1,117 @@
+"""Project subclasses of flask-smorest's ``Api`` and ``Blueprint``.
+
+``Api`` documents and answers every error as problem+json (``web.problems``).
+``Blueprint`` parses with Fleet's body rules, guards each request (auth, body size)
+and documents what every operation shares: the id headers, 400 and 401.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any
+
+import flask_smorest
+from flask import Response
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from application.errors import FleetError
+from web import context, problems
+from web.parser import Parser
+from web.schemas import ProblemSchema
+
+ID_HEADER_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"}
+ID_HEADERS = {
+    "X-Correlation-ID": "Becomes the correlation_id of the events this request causes; "
+    "echoed in the response (a fresh one is made when absent).",
+    "X-Request-ID": "Recorded in the events' metadata as request_id; echoed (made when absent).",
+    "X-Fleet-Actor": "Who is acting (a specialist id, a user); recorded as the events' actor.",
+}
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": 'The version the write expects, as the ETag gave it: "3" (or *). A stale '
+    "version gets 412; any other form (weak tags, lists) gets 400.",
+    "schema": {"type": "string", "pattern": '^("[0-9]+"|\\*)$'},
+}
+ETAG_HEADER = {
+    "ETag": {"description": 'The resource version, strong: "3".', "schema": {"type": "string"}},
+}
+WRITE_HEADERS = {
+    **ETAG_HEADER,
+    "X-Fleet-Position": {
+        "description": "Global position of the last event this write appended; pass it as "
+        "min_position to read your own write from a list.",
+        "schema": {"type": "integer"},
+    },
+}
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # every status an operation answers is listed
+
+    def _register_error_handlers(self) -> None:
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(FleetError, problems.fleet_error)
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        return problems.http_exception(error)
+
+    def _register_responses(self) -> None:
+        """Error responses are documented as problem+json, which is what they are."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, problems.PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(context.guard)
+        self._prepare_doc_cbks.append(self._prepare_common_doc)
+
+    def problems(self, *statuses: int) -> Callable[[Any], Any]:
+        """Document the error statuses an operation may answer."""
+
+        def decorator(func: Any) -> Any:
+            for status in statuses:
+                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
+
+    def conditional(self, func: Any) -> Any:
+        """Document ``If-Match`` (a write to an existing resource) and its 412."""
+        func = self.problems(412)(func)
+        func._apidoc = {**getattr(func, "_apidoc", {}), "if_match": True}
+        return func
+
+    @staticmethod
+    def _prepare_common_doc(doc: dict[str, Any], doc_info: Any, **kwargs: Any) -> dict[str, Any]:
+        parameters = doc.setdefault("parameters", [])
+        for name, description in ID_HEADERS.items():
+            parameters.append(
+                {
+                    "in": "header",
+                    "name": name,
+                    "required": False,
+                    "description": description,
+                    "schema": dict(ID_HEADER_SCHEMA),
+                }
+            )
+        if doc_info.get("if_match"):
+            parameters.append(dict(IF_MATCH))
+        responses = doc.setdefault("responses", {})
+        responses.setdefault(400, "BAD_REQUEST")
+        responses.setdefault(401, "UNAUTHORIZED")
+        if "requestBody" in doc:
+            responses.setdefault(413, "REQUEST_ENTITY_TOO_LARGE")
+        return doc

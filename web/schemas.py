@@ -1,0 +1,143 @@
+"""Schemas every resource shares: bodies, paging, time travel, problems, envelopes."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+MAX_INT = 2**63 - 1  # the largest integer either database stores
+NON_NEGATIVE = validate.Range(min=0, max=MAX_INT)
+POSITIVE = validate.Range(min=1, max=MAX_INT)
+
+
+class BodySchema(ma.Schema):
+    """A JSON request body: unknown fields are a 422 that names them."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class QuerySchema(ma.Schema):
+    """Query parameters: unknown ones are ignored."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON ``true``/``false``; marshmallow's Boolean would also take 1, "yes", ..."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+def timestamp(**kwargs: Any) -> fields.String:
+    """An ISO-8601 UTC time, as the resources carry it."""
+    return fields.String(metadata={"format": "date-time"}, **kwargs)
+
+
+def nullable_timestamp() -> fields.String:
+    return timestamp(allow_none=True)
+
+
+def nullable_text() -> fields.String:
+    return fields.String(allow_none=True)
+
+
+def json_object(**kwargs: Any) -> fields.Dict:
+    return fields.Dict(keys=fields.String(), **kwargs)
+
+
+def priority(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.OneOf(("low", "medium", "high", "critical")), **kwargs)
+
+
+class ResourceSchema(ma.Schema):
+    """The members every resource object has; subclasses add theirs (see ``resource``)."""
+
+    id = fields.String(required=True)
+    stream_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    created_at = timestamp(required=True)
+    updated_at = timestamp(required=True)
+
+
+COMMON = ("stream_id", "version", "created_at", "updated_at")
+S = TypeVar("S", bound=type[ma.Schema])
+
+
+def resource(cls: S) -> S:
+    """Order a resource's members as the services do: ``id``, its own, then the common ones."""
+    declared = cls._declared_fields
+    own = {k: v for k, v in declared.items() if k not in ("id", *COMMON)}
+    cls._declared_fields = {"id": declared["id"], **own, **{k: declared[k] for k in COMMON}}
+    return cls
+
+
+class PagingSchema(QuerySchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=NON_NEGATIVE)
+
+
+class PageQuerySchema(PagingSchema):
+    """Paging of a list read from the projections, which may lag behind the log."""
+
+    min_position = fields.Integer(
+        validate=NON_NEGATIVE,
+        metadata={
+            "description": "Wait (up to a configured time, default 5 s) until the answer "
+            "reflects every event up to this global position; 503 if it does not in time."
+        },
+    )
+
+
+class TimeTravelQuerySchema(QuerySchema):
+    version = fields.Integer(
+        validate=POSITIVE,
+        metadata={"description": "Answer the resource as it was at this version."},
+    )
+    as_of = fields.AwareDateTime(
+        metadata={"description": "Answer the resource as it was at this time (with a timezone)."}
+    )
+
+    @ma.validates_schema
+    def one_of_them(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "version" in data and "as_of" in data:
+            raise ma.ValidationError("give version or as_of, not both", "as_of")
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details; ``errors`` maps each invalid field to its messages."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = fields.String(required=True, metadata={"example": "urn:fleet:problem:not-found"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+def envelope(
+    name: str, key: str, schema: type[ma.Schema], **extra: fields.Field
+) -> type[ma.Schema]:
+    """``{key: <schema>}``: the shape of single-resource answers."""
+    return ma.Schema.from_dict({key: fields.Nested(schema, required=True), **extra}, name=name)
+
+
+def page(name: str, key: str, schema: type[ma.Schema]) -> type[ma.Schema]:
+    """``{key: [...], total, limit, offset}``: the shape of list answers."""
+    return ma.Schema.from_dict(
+        {
+            key: fields.List(fields.Nested(schema), required=True),
+            "total": fields.Integer(required=True),
+            "limit": fields.Integer(required=True),
+            "offset": fields.Integer(required=True),
+        },
+        name=name,
+    )

@@ -1,0 +1,70 @@
+"""Sortie endpoints: create, read, list, and the PATCH that drives a sortie's lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from web.context import Answer, command, fleet, found, if_match, listed, written
+from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.schemas import TimeTravelQuerySchema
+from web.sorties.schemas import (
+    SortieCreateSchema,
+    SortiePageSchema,
+    SortiePatchSchema,
+    SortieQuerySchema,
+    SortieResponseSchema,
+)
+
+blp = Blueprint(
+    "sorties",
+    __name__,
+    url_prefix="/api/v1/sorties",
+    description="Sorties: units of work, with dependencies, assignment, review and progress.",
+)
+
+
+@blp.route("")
+class Sorties(MethodView):
+    @blp.arguments(SortieQuerySchema, location="query")
+    @blp.response(200, SortiePageSchema)
+    @blp.problems(422, 503)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List sorties, oldest first"""
+        return listed("sorties", fleet().list_sorties(**args), args)
+
+    @blp.arguments(SortieCreateSchema)
+    @blp.response(201, SortieResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(409, 422)
+    def post(self, args: dict[str, Any]) -> Answer:
+        """Create a sortie (optionally in a mission, with dependencies, assigned)"""
+        with command() as scope:
+            sortie = fleet().create_sortie(**args)
+        return written({"sortie": sortie}, scope, sortie["version"], 201)
+
+
+@blp.route("/<sortie_id>")
+class SortieById(MethodView):
+    @blp.arguments(TimeTravelQuerySchema, location="query")
+    @blp.response(200, SortieResponseSchema, headers=ETAG_HEADER)
+    @blp.problems(404, 422)
+    def get(self, args: dict[str, Any], sortie_id: str) -> Answer:
+        """Get a sortie (optionally as it was at a version or time)"""
+        sortie = fleet().get_sortie(sortie_id, **args)
+        return found({"sortie": sortie}, sortie["version"])
+
+    @blp.arguments(SortiePatchSchema)
+    @blp.response(200, SortieResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422)
+    @blp.conditional
+    def patch(self, args: dict[str, Any], sortie_id: str) -> Answer:
+        """Change a sortie: at most one status change, fields, progress
+
+        A status change the lifecycle forbids is a 409 whose detail names the
+        allowed next statuses.
+        """
+        expected = if_match()
+        with command() as scope:
+            sortie = fleet().update_sortie(sortie_id, **args, expected_version=expected)
+        return written({"sortie": sortie}, scope, sortie["version"])

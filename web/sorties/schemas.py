@@ -1,0 +1,131 @@
+"""Request and response schemas of sorties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from application.schemas.base import identifier, text
+from web.schemas import (
+    BodySchema,
+    PageQuerySchema,
+    ResourceSchema,
+    envelope,
+    json_object,
+    nullable_text,
+    nullable_timestamp,
+    page,
+    priority,
+    resource,
+)
+
+STATUSES = (
+    "pending",
+    "assigned",
+    "in_progress",
+    "blocked",
+    "review",
+    "completed",
+    "failed",
+    "cancelled",
+)
+TARGETS = STATUSES[1:]  # a PATCH never moves a sortie back to pending
+BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
+REVIEW_TYPES = ("code", "design", "security", "general")
+
+
+def sortie_ids(**kwargs: Any) -> fields.List:
+    return fields.List(fields.String(validate=validate.Length(min=1, max=128)), **kwargs)
+
+
+class BlockerSchema(ma.Schema):
+    reason = fields.String(required=True)
+    blocker_type = fields.String(required=True, validate=validate.OneOf(BLOCKER_TYPES))
+    blocker_id = nullable_text()
+
+
+class ReviewSchema(ma.Schema):
+    review_id = fields.String(required=True)
+    reviewer_id = fields.String(required=True)
+    review_type = fields.String(required=True, validate=validate.OneOf(REVIEW_TYPES))
+    verdict = fields.String(
+        allow_none=True, validate=validate.OneOf(("approved", "rejected", "needs_changes"))
+    )
+    feedback = nullable_text()
+
+
+@resource
+class SortieSchema(ResourceSchema):
+    mission_id = nullable_text()
+    title = nullable_text()
+    description = fields.String(required=True)
+    priority = priority(required=True)
+    metadata = json_object(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    dependencies = fields.List(fields.String(), required=True)
+    blocked_by = fields.List(
+        fields.String(), required=True, metadata={"description": "Dependencies not completed."}
+    )
+    assigned_to = nullable_text()
+    progress = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+    status_message = nullable_text()
+    result = json_object(allow_none=True)
+    error = nullable_text()
+    blocker = fields.Nested(BlockerSchema, allow_none=True)
+    review = fields.Nested(ReviewSchema, allow_none=True)
+    started_at = nullable_timestamp()
+    completed_at = nullable_timestamp()
+
+
+class SortieCreateSchema(BodySchema):
+    description = text(1, 10000, required=True)
+    mission_id = text(1, 128, metadata={"description": "An existing mission, not final."})
+    title = text(1, 200)
+    priority = priority()
+    dependencies = sortie_ids(metadata={"description": "Ids of existing sorties."})
+    assigned_to = identifier(metadata={"description": "A registered specialist."})
+    metadata = json_object()
+
+
+class SortiePatchSchema(BodySchema):
+    """One status change per request; see the table of the API contract."""
+
+    status = fields.String(validate=validate.OneOf(TARGETS))
+    assigned_to = identifier(metadata={"description": "To assigned: a registered specialist."})
+    resolution = text(0, 2000, metadata={"description": "blocked to in_progress."})
+    verdict = fields.String(
+        validate=validate.OneOf(("rejected", "needs_changes")),
+        metadata={"description": "review to in_progress (required there)."},
+    )
+    feedback = text(0, 10000, metadata={"description": "Leaving review."})
+    reason = text(1, 2000, metadata={"description": "To blocked (required) or cancelled."})
+    blocker_type = fields.String(validate=validate.OneOf(BLOCKER_TYPES))
+    blocker_id = text(1, 128)
+    reviewer_id = text(1, 128, metadata={"description": "To review (required)."})
+    review_type = fields.String(validate=validate.OneOf(REVIEW_TYPES))
+    result = json_object(metadata={"description": "To completed or failed."})
+    error = text(1, 2000, metadata={"description": "To failed (required)."})
+    progress = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "0-100, while in_progress."},
+    )
+    status_message = text(0, 2000, metadata={"description": "With progress."})
+    title = text(1, 200)
+    description = text(1, 10000)
+    priority = priority()
+    metadata = json_object()
+    dependencies = sortie_ids(metadata={"description": "While pending or assigned; no cycles."})
+
+
+class SortieQuerySchema(PageQuerySchema):
+    mission_id = fields.String(validate=validate.Length(min=1, max=128))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    assigned_to = fields.String(validate=validate.Length(min=1, max=128))
+    priority = priority()
+
+
+SortieResponseSchema = envelope("SortieResponse", "sortie", SortieSchema)
+SortiePageSchema = page("SortiePage", "sorties", SortieSchema)

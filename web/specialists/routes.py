@@ -1,0 +1,138 @@
+"""Specialist endpoints: register, read, list, heartbeat, complete, fail, deregister."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from web.context import Answer, command, fleet, found, if_match, listed, written
+from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.schemas import TimeTravelQuerySchema
+from web.specialists.schemas import (
+    CompleteSchema,
+    FailSchema,
+    HeartbeatSchema,
+    RegisterSchema,
+    SpecialistPageSchema,
+    SpecialistQuerySchema,
+    SpecialistResponseSchema,
+)
+
+blp = Blueprint(
+    "specialists",
+    __name__,
+    url_prefix="/api/v1/specialists",
+    description="The agents of a fleet: registration, heartbeats and their end.",
+)
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @blp.arguments(RegisterSchema)
+    @blp.response(201, SpecialistResponseSchema, headers=WRITE_HEADERS)
+    @blp.alt_response(
+        200,
+        schema=SpecialistResponseSchema,
+        headers=WRITE_HEADERS,
+        success=True,
+        description="The specialist was known: registered again (updated).",
+    )
+    @blp.problems(412, 422)
+    def post(self, args: dict[str, Any]) -> Answer:
+        """Register a specialist (201), or re-register a known one (200)
+
+        With If-Match, only a known specialist at that version is re-registered.
+        """
+        expected = if_match()
+        with command() as scope:
+            specialist = fleet().register_specialist(**args, expected_version=expected)
+        status = 201 if scope.created else 200
+        return written({"specialist": specialist}, scope, specialist["version"], status)
+
+
+@blp.route("")
+class Specialists(MethodView):
+    @blp.arguments(SpecialistQuerySchema, location="query")
+    @blp.response(200, SpecialistPageSchema)
+    @blp.problems(422, 503)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List specialists, ordered by id"""
+        return listed("specialists", fleet().list_specialists(**args), args)
+
+
+@blp.route("/<specialist_id>")
+class SpecialistById(MethodView):
+    @blp.arguments(TimeTravelQuerySchema, location="query")
+    @blp.response(200, SpecialistResponseSchema, headers=ETAG_HEADER)
+    @blp.problems(404, 422)
+    def get(self, args: dict[str, Any], specialist_id: str) -> Answer:
+        """Get a specialist (optionally as it was at a version or time)"""
+        specialist = fleet().get_specialist(specialist_id, **args)
+        return found({"specialist": specialist}, specialist["version"])
+
+    @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409)
+    @blp.conditional
+    def delete(self, specialist_id: str) -> Answer:
+        """Deregister a specialist (its status becomes inactive)"""
+        expected = if_match()
+        with command() as scope:
+            specialist = fleet().deregister_specialist(specialist_id, expected_version=expected)
+        return written({"specialist": specialist}, scope, specialist["version"])
+
+
+@blp.route("/<specialist_id>/heartbeat", methods=["PATCH", "POST"])
+class Heartbeat(MethodView):
+    @blp.arguments(HeartbeatSchema, required=False)
+    @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422)
+    @blp.conditional
+    def patch(self, args: dict[str, Any], specialist_id: str) -> Answer:
+        """Record a heartbeat (status, current sortie, metrics)"""
+        return heartbeat(args, specialist_id)
+
+    @blp.arguments(HeartbeatSchema, required=False)
+    @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422)
+    @blp.conditional
+    def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
+        """Record a heartbeat (POST works like PATCH)"""
+        return heartbeat(args, specialist_id)
+
+
+def heartbeat(args: dict[str, Any], specialist_id: str) -> Answer:
+    expected = if_match()
+    with command() as scope:
+        specialist = fleet().heartbeat(specialist_id, **args, expected_version=expected)
+    return written({"specialist": specialist}, scope, specialist["version"])
+
+
+@blp.route("/<specialist_id>/complete")
+class Complete(MethodView):
+    @blp.arguments(CompleteSchema)
+    @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422)
+    @blp.conditional
+    def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
+        """Mark a specialist completed"""
+        expected = if_match()
+        with command() as scope:
+            specialist = fleet().complete_specialist(
+                specialist_id, **args, expected_version=expected
+            )
+        return written({"specialist": specialist}, scope, specialist["version"])
+
+
+@blp.route("/<specialist_id>/fail")
+class Fail(MethodView):
+    @blp.arguments(FailSchema)
+    @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422)
+    @blp.conditional
+    def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
+        """Mark a specialist failed"""
+        expected = if_match()
+        with command() as scope:
+            specialist = fleet().fail_specialist(specialist_id, **args, expected_version=expected)
+        return written({"specialist": specialist}, scope, specialist["version"])
