@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-import logging
 from typing import Any
 
 from application.app import FleetApplication
@@ -65,7 +65,7 @@ class Fleet(
             return
         try:
             self.projector.catch_up()
-        except Exception:  # noqa: BLE001 - see docstring; the failure is logged, not hidden
+        except Exception:  # the write is durable: log the failure, the projection lags
             log.exception("projections failed to apply events up to position %s", position)
 
     @contextmanager

@@ -21,7 +21,7 @@ class EventSchema(Schema):
     def refuse_nul(self, data: Any, **_: Any) -> Any:
         """NUL fits no text column of PostgreSQL; refuse it anywhere in the data."""
         if isinstance(data, Mapping):
-            bad = sorted(str(key) for key, value in data.items() if _has_nul(key) or _has_nul(value))
+            bad = sorted(str(k) for k, v in data.items() if _has_nul(k) or _has_nul(v))
             if bad:
                 raise ValidationError({key: ["must not contain NUL characters"] for key in bad})
         return data
