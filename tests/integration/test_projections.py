@@ -146,8 +146,8 @@ def test_min_position_waits_for_the_projector(backend: dict[str, str]) -> None:
         fleet.close()
 
 
-def test_readers_see_the_old_table_while_a_rebuild_runs(sqlite_env: dict[str, str]) -> None:
-    fleet = Fleet(env=sqlite_env)
+def test_readers_see_the_old_table_while_a_rebuild_runs(backend: dict[str, str]) -> None:
+    fleet = Fleet(env=backend)
     try:
         some_work(fleet, n=5)
         halfway, release = threading.Event(), threading.Event()
@@ -162,7 +162,7 @@ def test_readers_see_the_old_table_while_a_rebuild_runs(sqlite_env: dict[str, st
         )
         worker.start()
         assert halfway.wait(10)
-        reader = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
+        reader = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
         try:
             assert reader.list_specialists()[1] == 5
         finally:
@@ -246,10 +246,8 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
                 raise
 
 
-def test_a_killed_projector_resumes_exactly_once(
-    sqlite_env: dict[str, str], tmp_path: Path
-) -> None:
-    writer = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
+def test_a_killed_projector_resumes_exactly_once(backend: dict[str, str], tmp_path: Path) -> None:
+    writer = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
     try:
         specialists = [Specialist.register(f"k{i}", "K", ["a", "b"], {}) for i in range(400)]
         for specialist in specialists:
@@ -257,7 +255,7 @@ def test_a_killed_projector_resumes_exactly_once(
         writer.app.save(*specialists)
         head = writer.app.recorder.max_notification_id()
         # One event per transaction: slow enough to be caught part of the way through.
-        env = {**os.environ, **sqlite_env, "FLEET_PROJECTION_PAGE_SIZE": "1"}
+        env = {**os.environ, **backend, "FLEET_PROJECTION_PAGE_SIZE": "1"}
         script = [sys.executable, "-m", "application.cli", "projector"]
 
         # Kill the projector once it is part of the way through the log.
