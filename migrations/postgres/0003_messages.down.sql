@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS messages_projection;
+DROP TABLE IF EXISTS message_directory;
+DROP TABLE IF EXISTS mailboxes_projection;

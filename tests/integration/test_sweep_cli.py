@@ -1,0 +1,79 @@
+"""``fleet sweep`` (one pass, or --every) and ``fleet projector --sweep-every``."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from application import Fleet
+from application.cli import main
+
+
+class OnePass(threading.Event):
+    """A stop event that lets a loop run exactly once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks = 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks > 1
+
+
+@pytest.fixture
+def overdue(sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
+    """A store with one lock that expired an hour ago and one silent specialist."""
+    for key, value in sqlite_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FLEET_HEARTBEAT_TIMEOUT", "0.000001")
+    fleet = Fleet(env=sqlite_env)
+    fleet.clock = lambda: datetime.now(UTC) - timedelta(hours=1)
+    fleet.acquire_lock("old.txt", "ace", timeout_ms=1000)
+    fleet.register_specialist(specialist_id="quiet", name="Quiet")
+    yield fleet
+    fleet.close()
+
+
+def test_one_pass_prints_its_counts(overdue: Fleet) -> None:
+    result = CliRunner().invoke(main, ["sweep"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"locks_expired": 1, "specialists_inactive": 1}
+    again = CliRunner().invoke(main, ["sweep"])
+    assert json.loads(again.stdout) == {"locks_expired": 0, "specialists_inactive": 0}
+
+
+def test_every_repeats_and_prints_passes_that_did_something(
+    overdue: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("application.cli._stop_on_signals", OnePass)
+    result = CliRunner().invoke(main, ["sweep", "--every", "0.01"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"locks_expired": 1, "specialists_inactive": 1}
+    assert CliRunner().invoke(main, ["sweep", "--every", "0"]).exit_code == 2
+
+
+def test_a_bad_setting_is_a_clean_error(overdue: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEET_HEARTBEAT_TIMEOUT", "-1")
+    result = CliRunner().invoke(main, ["sweep"])
+    assert result.exit_code == 1 and "FLEET_HEARTBEAT_TIMEOUT" in result.output
+
+
+def test_the_projector_can_sweep_too(overdue: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[float] = []
+    start = Fleet.start_sweeper
+
+    def spy(self: Fleet, every: float, report: object = None) -> threading.Thread:
+        started.append(every)
+        return start(self, every, report)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Fleet, "start_sweeper", spy)
+    monkeypatch.setattr("application.cli._stop_on_signals", OnePass)
+    result = CliRunner().invoke(main, ["projector", "--sweep-every", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert started == [0.5]

@@ -1,0 +1,5 @@
+"""Cursors: ``/api/v1/cursors``."""
+
+from web.cursors.routes import blp
+
+__all__ = ["blp"]

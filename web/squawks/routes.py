@@ -1,0 +1,118 @@
+"""Squawk endpoints: send to a mailbox, list it, and move a message through its lifecycle.
+
+A message's ``version`` and ETag are its mailbox's: If-Match on any of these writes
+names the mailbox's version, so a write based on a stale read of the mailbox is a 412.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask.views import MethodView
+
+from web.context import Answer, command, fleet, if_match, listed, written
+from web.extensions import WRITE_HEADERS, Blueprint
+from web.squawks.schemas import (
+    MAILBOX_ID,
+    AckSchema,
+    ArchiveSchema,
+    MessagePageSchema,
+    MessageQuerySchema,
+    MessageResponseSchema,
+    ReadSchema,
+    RequeueSchema,
+    SendSchema,
+)
+
+blp = Blueprint(
+    "squawks",
+    __name__,
+    url_prefix="/api/v1",
+    description="Squawks: durable messages in mailboxes, pending → read → acked → archived.",
+)
+
+
+@blp.route("/mailboxes/<mailbox_id>/messages", parameters=[MAILBOX_ID])
+class Messages(MethodView):
+    @blp.arguments(MessageQuerySchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    @blp.problems(422, 503)
+    def get(self, args: dict[str, Any], mailbox_id: str) -> dict[str, Any]:
+        """List a mailbox's messages in the order they were sent
+
+        A mailbox that never received a message answers an empty list.
+        """
+        return listed("messages", fleet().list_messages(mailbox_id, **args), args)
+
+    @blp.arguments(SendSchema)
+    @blp.response(201, MessageResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(422)
+    @blp.conditional
+    def post(self, args: dict[str, Any], mailbox_id: str) -> Answer:
+        """Send a message (the first one opens the mailbox)
+
+        If-Match names the mailbox's version: a mailbox with no messages has none (412).
+        """
+        expected = if_match()
+        with command() as scope:
+            message = fleet().send_message(mailbox_id, **args, expected_version=expected)
+        return written({"message": message}, scope, message["version"], 201)
+
+
+def on_message(
+    move: Callable[..., dict[str, Any]], message_id: str, args: dict[str, Any]
+) -> Answer:
+    """Run one lifecycle command on a message, with If-Match on its mailbox."""
+    expected = if_match()
+    with command() as scope:
+        message = move(message_id, **args, expected_version=expected)
+    return written({"message": message}, scope, message["version"])
+
+
+@blp.route("/messages/<message_id>/read")
+class Read(MethodView):
+    @blp.arguments(ReadSchema)
+    @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422, 503)
+    @blp.conditional
+    def post(self, args: dict[str, Any], message_id: str) -> Answer:
+        """Mark a pending message read"""
+        return on_message(fleet().read_message, message_id, args)
+
+
+@blp.route("/messages/<message_id>/ack")
+class Ack(MethodView):
+    @blp.arguments(AckSchema)
+    @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422, 503)
+    @blp.conditional
+    def post(self, args: dict[str, Any], message_id: str) -> Answer:
+        """Acknowledge a read message
+
+        The squawk_acked event's causation_id is the squawk_sent event's event_id, and it
+        continues that event's correlation_id.
+        """
+        return on_message(fleet().ack_message, message_id, args)
+
+
+@blp.route("/messages/<message_id>/archive")
+class Archive(MethodView):
+    @blp.arguments(ArchiveSchema)
+    @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422, 503)
+    @blp.conditional
+    def post(self, args: dict[str, Any], message_id: str) -> Answer:
+        """Archive an acked message (final)"""
+        return on_message(fleet().archive_message, message_id, args)
+
+
+@blp.route("/messages/<message_id>/requeue")
+class Requeue(MethodView):
+    @blp.arguments(RequeueSchema, required=False)
+    @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
+    @blp.problems(404, 409, 422, 503)
+    @blp.conditional
+    def post(self, args: dict[str, Any], message_id: str) -> Answer:
+        """Return a read or acked message to pending"""
+        return on_message(fleet().requeue_message, message_id, args)
