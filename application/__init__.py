@@ -3,6 +3,7 @@
 from application.errors import (
     Conflict,
     FleetError,
+    Forbidden,
     NotFound,
     PreconditionFailed,
     Unavailable,
@@ -14,6 +15,7 @@ __all__ = [
     "Conflict",
     "Fleet",
     "FleetError",
+    "Forbidden",
     "NotFound",
     "PreconditionFailed",
     "Unavailable",

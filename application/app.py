@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import EventStore, Notification, Recording
 from eventsourcing.postgres import PostgresDatastore
 
-from application.migrate import upgrade_postgres, upgrade_sqlite
-from application.settings import backend_name, build_env
-from application.store.query import EventIndexReader, IndexRow
+from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
+from application.settings import backend_name, build_env, flag
+from application.store.archive import Archive, PostgresArchive, SQLiteArchive
+from application.store.history import HistoryEventStore, merge_notifications
+from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
+from application.store.reindex import reindex_events
 from domain.aggregates import AGGREGATE_TYPES
 from domain.base import FleetAggregate
 
-DEFAULT_SNAPSHOT_INTERVAL = 200
+DEFAULT_SNAPSHOT_INTERVAL = 200  # events; the library snapshots when version % interval == 0
+
+
+def snapshot_intervals(
+    env: Mapping[str, str],
+) -> dict[type[MutableOrImmutableAggregate[Any]], int]:
+    """Per aggregate type: ``FLEET_SNAPSHOT_INTERVAL_<TYPE>``, else ``FLEET_SNAPSHOT_INTERVAL``.
+
+    ``<TYPE>`` is the stream type in capitals (``SORTIE``, ``SPECIALIST``, ...); 0 turns
+    snapshots off for that type.
+    """
+    default = _interval(env, "FLEET_SNAPSHOT_INTERVAL", str(DEFAULT_SNAPSHOT_INTERVAL))
+    intervals: dict[type[MutableOrImmutableAggregate[Any]], int] = {}
+    for cls in AGGREGATE_TYPES:
+        key = f"FLEET_SNAPSHOT_INTERVAL_{cls.STREAM_TYPE.upper()}"
+        if (interval := _interval(env, key, str(default))) > 0:
+            intervals[cls] = interval
+    return intervals
+
+
+def _interval(env: Mapping[str, str], key: str, default: str) -> int:
+    raw = env.get(key) or default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a whole number of events, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{key} must be 0 (off) or more, not {value}")
+    return value
 
 
 def project_fast(aggregate: FleetAggregate | None, events: Iterable[Any]) -> FleetAggregate | None:
@@ -29,6 +61,8 @@ def project_fast(aggregate: FleetAggregate | None, events: Iterable[Any]) -> Fle
 
 class FleetApplication(Application[UUID]):
     name = "fleet"
+    # The class default turns the library's snapshot store on; each instance then
+    # replaces it with the intervals of its own settings (see ``__init__``).
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
         cls: DEFAULT_SNAPSHOT_INTERVAL for cls in AGGREGATE_TYPES
     }
@@ -39,19 +73,79 @@ class FleetApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=build_env(env))
         self.backend = backend_name(self.env)
-        self.migrate()
+        # An instance attribute: the library's ``_take_snapshots`` reads it from ``self``.
+        self.snapshotting_intervals = snapshot_intervals(self.env)  # type: ignore[misc]
+        if flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True):
+            self.migrate()
+
+    def migrator(self) -> Migrator:
+        """The schema runner for this store (``FLEET_MIGRATIONS_DIR`` replaces the package's)."""
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        target: Target
+        if isinstance(datastore, PostgresDatastore):
+            target = PostgresTarget(datastore)
+        else:
+            target = SQLiteTarget(datastore.pool.db_name)
+        events_table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        position = "notification_id" if self.backend == "postgres" else "rowid"
+        return Migrator(
+            target,
+            load_migrations(self.backend, self.env.get("FLEET_MIGRATIONS_DIR")),
+            after_up={
+                1: lambda tx: reindex_events(tx, self.mapper, events_table, position, self.archive)
+            },
+        )
 
     def migrate(self) -> list[int]:
         """Bring Fleet's own tables (index, triggers, projections) up to date."""
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        if isinstance(datastore, PostgresDatastore):
-            return upgrade_postgres(datastore)
-        return upgrade_sqlite(datastore.pool.db_name)
+        return self.migrator().upgrade()
 
     @property
     def index(self) -> EventIndexReader:
-        """The recorder, seen as the reader of Fleet's event index."""
-        return cast(EventIndexReader, self.recorder)
+        """The reader of Fleet's event index; archived events are read from the archive."""
+        return ArchiveAwareIndex(cast(EventIndexReader, self.recorder), self.archive)
+
+    # The archive (``fleet compact --archive``): reads see archive and live log as one.
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return HistoryEventStore(self.mapper, self.recorder, lambda: self.archive)
+
+    @cached_property
+    def archive(self) -> Archive | None:
+        """Where archived events live (None for an in-memory SQLite store)."""
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        if isinstance(datastore, PostgresDatastore):
+            schema = self.env.get("FLEET_ARCHIVE_SCHEMA") or PostgresArchive.default_schema(
+                datastore.schema
+            )
+            events_table = self.recorder.events_table_name  # type: ignore[attr-defined]
+            return PostgresArchive(datastore, schema, events_table)
+        dbname = datastore.pool.db_name
+        if datastore.pool.is_sqlite_memory_mode or dbname.startswith("file:"):
+            return None
+        path = self.env.get("FLEET_ARCHIVE_DBNAME") or SQLiteArchive.default_path(dbname)
+        timeout = int(self.env.get("SQLITE_LOCK_TIMEOUT") or 15)
+        return SQLiteArchive(dbname, path, timeout)
+
+    def select_history(self, start: int, limit: int, fresh: bool = False) -> list[Notification]:
+        """Like ``recorder.select_notifications`` (after ``start``), over archive and live.
+
+        Archived positions are never above the slowest projection's position when they
+        move, so following the log needs the archive only after a position went back
+        (a rebuild, which asks for ``fresh``: the archive's highest position uncached).
+        """
+        live = list(
+            self.recorder.select_notifications(start=start, limit=limit, inclusive_of_start=False)
+        )
+        archive = self.archive
+        if archive is None or not archive.exists() or start >= archive.max_position(fresh):
+            return live
+        return merge_notifications(live, archive.select_notifications(start, limit), limit)
+
+    def close(self) -> None:
+        if "archive" in vars(self) and self.archive is not None:
+            self.archive.close()
+        super().close()
 
     def sqlite_journal_mode(self) -> str | None:
         """SQLite's journal mode (``wal`` expected); None on PostgreSQL."""

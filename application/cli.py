@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,9 +18,13 @@ from uuid import UUID
 import click
 from tqdm import tqdm
 
+from application.app import FleetApplication
 from application.errors import FleetError
 from application.fleet import Fleet
+from application.migrate import MigrationError, Migrator
 from application.resources import jsonable
+from application.settings import POSTGRES, build_env
+from application.store.postgres import startup_lock
 
 
 def _dump(value: Any) -> str:
@@ -132,16 +138,144 @@ def projections_rebuild(name: str | None) -> None:
         click.echo(f"{each}: replayed {applied} events")
 
 
-@main.command()
-def projector() -> None:
-    """Run the projections in this process until interrupted (for multi-worker servers)."""
-    fleet = _open(external=True)
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _report(counts: dict[str, int]) -> None:
+    if any(counts.values()):
+        click.echo(json.dumps(counts, sort_keys=True))
+
+
+SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+@main.command()
+@click.option("--sweep-every", type=SECONDS, metavar="SECONDS", help="Also run the liveness sweep.")
+def projector(sweep_every: float | None) -> None:
+    """Run the projections in this process until interrupted (for multi-worker servers)."""
+    fleet = _open(external=True)
+    stop = _stop_on_signals()
+    if sweep_every is not None:
+        fleet.start_sweeper(sweep_every, report=_report)
     click.echo("projector running; Ctrl-C stops it", err=True)
     fleet.projector.run_forever(stop)
     fleet.close()
+
+
+@main.command()
+@click.option(
+    "--every", type=SECONDS, metavar="SECONDS", help="Sweep again every SECONDS until interrupted."
+)
+def sweep(every: float | None) -> None:
+    """Expire overdue locks and mark silent specialists inactive; prints the counts.
+
+    One pass prints its counts as JSON; with --every, each pass that recorded something.
+    """
+    fleet = _open()
+    try:
+        if every is None:
+            click.echo(json.dumps(fleet.sweep(), sort_keys=True))
+            return
+        click.echo(f"sweeping every {every:g} s; Ctrl-C stops it", err=True)
+        fleet.sweep_forever(_stop_on_signals(), every, report=_report)
+    except (FleetError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        fleet.close()
+
+
+@main.command()
+@click.option("--stream-id", help="Compact this stream (if it has events since its snapshot).")
+@click.option(
+    "--archive",
+    is_flag=True,
+    help="Then move events behind each snapshot, older than FLEET_ARCHIVE_AFTER_DAYS, "
+    "to the archive.",
+)
+def compact(stream_id: str | None, archive: bool) -> None:
+    """Snapshot the streams past FLEET_COMPACTION_THRESHOLD, record context_compacted on
+    each, prune old snapshots (FLEET_SNAPSHOT_KEEP / _KEEP_DAYS); prints the report as JSON."""
+    fleet = _open()
+    try:
+        report = fleet.compact(stream_id=stream_id, archive=archive)
+    except (FleetError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        fleet.close()
+    click.echo(json.dumps(report, indent=2, sort_keys=True))
+    click.echo(
+        f"# {report['streams_compacted']} of {report['streams_examined']} streams compacted, "
+        f"{report['snapshots_pruned']} snapshots pruned, {report['events_archived']} events "
+        f"archived in {report['duration_ms']} ms",
+        err=True,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Upgrade, downgrade and inspect Fleet's own tables (migrations/)."""
+
+
+@contextmanager
+def _migrator() -> Iterator[Migrator]:
+    """The store's migration runner; no start-up upgrade, no projector."""
+    settings = build_env({"FLEET_AUTO_MIGRATE": "0"})
+    lock = startup_lock(settings) if settings["PERSISTENCE_MODULE"] == POSTGRES else nullcontext()
+    with lock:
+        app = FleetApplication(settings)
+        try:
+            yield app.migrator()
+        except MigrationError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            app.close()
+
+
+@db.command("status")
+def db_status() -> None:
+    """Each migration: version, name, applied_at and ok/changed/pending/missing."""
+    with _migrator() as migrator:
+        report = migrator.status()
+        applied = [row.version for row in report if row.state != "pending"]
+    for row in report:
+        click.echo(f"{row.version:04d}  {row.name:24} {row.state:8} {row.applied_at or '-'}")
+    pending = [f"{row.version:04d}" for row in report if row.state == "pending"]
+    click.echo(
+        f"version {max(applied, default=0):04d}; pending: {', '.join(pending) or 'none'}", err=True
+    )
+    if any(row.state in ("changed", "missing") for row in report):
+        raise click.ClickException("applied migrations differ from the files (changed or missing)")
+
+
+@db.command("upgrade")
+@click.option("--to", "to", type=click.IntRange(min=0), help="Stop at this version.")
+def db_upgrade(to: int | None) -> None:
+    """Apply pending migrations (up to --to), one transaction each."""
+    with _migrator() as migrator:
+        done = migrator.upgrade(to=to)
+        version = migrator.current_version()
+    for each in done:
+        click.echo(f"applied {each:04d}")
+    click.echo(f"schema at version {version:04d}" + ("" if done else " (nothing to do)"))
+
+
+@db.command("downgrade")
+@click.option("--to", "to", type=click.IntRange(min=0), help="Undo every migration above this.")
+@click.option("--steps", type=click.IntRange(min=1), help="Undo this many, newest first.")
+def db_downgrade(to: int | None, steps: int | None) -> None:
+    """Undo applied migrations newest first (--to 0 removes them all), one transaction each."""
+    if (to is None) == (steps is None):
+        raise click.UsageError("give exactly one of --to and --steps")
+    with _migrator() as migrator:
+        done = migrator.downgrade(to=to, steps=steps)
+        version = migrator.current_version()
+    for each in done:
+        click.echo(f"reverted {each:04d}")
+    click.echo(f"schema at version {version:04d}" + ("" if done else " (nothing to do)"))
 
 
 if __name__ == "__main__":

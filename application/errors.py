@@ -32,6 +32,13 @@ class ValidationError(FleetError):
         super().__init__(message or f"invalid input: {details}")
 
 
+class Forbidden(FleetError):
+    """The caller may not do this to the resource (e.g. release a lock it does not hold)."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class Conflict(FleetError):
     """A rule or state conflict (illegal transition, concurrent write lost the race)."""
 

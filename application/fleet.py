@@ -9,15 +9,21 @@ from typing import Any
 
 from application.app import FleetApplication
 from application.context import CommandScope, command_scope
+from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
 from application.projections.runner import PAGE_SIZE
 from application.services.checkpoints import CheckpointService
+from application.services.compaction import CompactionService
+from application.services.cursors import CursorService
 from application.services.events import EventService
 from application.services.health import HealthService
 from application.services.lists import ListService
+from application.services.locks import LockService
 from application.services.missions import MissionService
 from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
+from application.services.squawks import MailboxService
+from application.services.sweeps import SweepService
 from application.settings import POSTGRES, build_env
 from application.store.postgres import startup_lock
 
@@ -29,6 +35,11 @@ class Fleet(
     MissionService,
     SortieService,
     CheckpointService,
+    CompactionService,
+    MailboxService,
+    CursorService,
+    SweepService,
+    LockService,
     EventService,
     HealthService,
     ListService,
@@ -45,6 +56,7 @@ class Fleet(
         )
         with lock:
             self.app = FleetApplication(settings)
+            self._require_current_schema()
             self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
             self.min_position_timeout = float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5"))
             page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
@@ -53,6 +65,23 @@ class Fleet(
             self.projector.ensure_versions(auto_rebuild=auto_rebuild)
         if self.embedded:
             self.projector.catch_up()
+
+    def _require_current_schema(self) -> None:
+        """With ``FLEET_AUTO_MIGRATE=0`` the operator migrates: refuse a store that lags."""
+        migrator = self.app.migrator()
+        try:
+            migrator.verify()
+        except MigrationError:
+            self.app.close()
+            raise
+        pending = migrator.pending()
+        if pending:
+            self.app.close()
+            raise MigrationError(
+                "the database schema lacks migrations "
+                + ", ".join(f"{v:04d}" for v in pending)
+                + ": run `fleet db upgrade` (FLEET_AUTO_MIGRATE=0 turns off upgrades at start-up)"
+            )
 
     def _after_write(self, position: int) -> None:
         """Apply the new events to the projections; the write itself is already durable.
@@ -84,5 +113,7 @@ class Fleet(
         return self.app.backend
 
     def close(self) -> None:
+        self.stop_compactor()
+        self.stop_sweeper()
         self.projector.close()
         self.app.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import copy
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import Mapper
@@ -11,6 +12,9 @@ from application.registry import event_data
 from application.store.query import IndexedEvent
 from domain.base import FleetAggregate
 from domain.checkpoint import Checkpoint
+from domain.cursor import Cursor
+from domain.lock import FileLock
+from domain.mailbox import Mailbox
 from domain.mission import Mission
 from domain.sortie import Sortie
 from domain.specialist import Specialist
@@ -104,6 +108,7 @@ def sortie_resource(sortie: Sortie, blocked_by: list[str] | None = None) -> dict
         "dependencies": list(sortie.dependencies),
         "blocked_by": list(blocked_by or []),
         "assigned_to": sortie.assigned_to,
+        "estimate_minutes": sortie.estimate_minutes,
         "progress": sortie.progress,
         "status_message": sortie.status_message,
         "result": sortie.result,
@@ -127,6 +132,78 @@ def checkpoint_resource(checkpoint: Checkpoint) -> dict[str, Any]:
         "restored_count": checkpoint.restored_count,
         "last_restored_at": iso(checkpoint.last_restored_at),
         **common(checkpoint),
+    }
+
+
+def _iso_text(value: str | None) -> str | None:
+    """A time a message record keeps as text, written like ``iso`` (microseconds always)."""
+    return iso(datetime.fromisoformat(value)) if value is not None else None
+
+
+def message_resource(mailbox: Mailbox, message_id: str) -> dict[str, Any]:
+    """One message; ``version`` is its mailbox's, which is what If-Match guards."""
+    message = mailbox.messages[message_id]
+    return {
+        "id": message_id,
+        "mailbox_id": message["mailbox_id"],
+        "sender_id": message["sender_id"],
+        "thread_id": message["thread_id"],
+        "message_type": message["message_type"],
+        "content": copy.deepcopy(message["content"]),
+        "priority": message["priority"],
+        "status": message["status"],
+        "sent_at": _iso_text(message["sent_at"]),
+        "read_at": _iso_text(message["read_at"]),
+        "acked_at": _iso_text(message["acked_at"]),
+        "reader_id": message["reader_id"],
+        "acker_id": message["acker_id"],
+        "response": copy.deepcopy(message["response"]),
+        "archived_by": message["archived_by"],
+        "archived_at": _iso_text(message["archived_at"]),
+        "requeue_count": message["requeue_count"],
+        "requeue_reason": message["requeue_reason"],
+        "stream_id": str(mailbox.id),
+        "version": mailbox.version,
+        "created_at": _iso_text(message["sent_at"]),
+        "updated_at": _iso_text(message["updated_at"]),
+    }
+
+
+def cursor_resource(cursor: Cursor) -> dict[str, Any]:
+    return {
+        "id": str(cursor.id),
+        "consumer_id": cursor.consumer_id,
+        "target_stream_id": cursor.target_stream_id,
+        "position": cursor.position,
+        "previous_position": cursor.previous_position,
+        "reset_count": cursor.reset_count,
+        **common(cursor),
+    }
+
+
+def utc_text(value: datetime) -> str:
+    """``iso`` in UTC: stored as text, such times compare correctly as strings."""
+    return iso(value.astimezone(UTC)) or ""
+
+
+def lock_resource(lock: FileLock) -> dict[str, Any]:
+    """The path's current lock. ``created_at`` is when this lock was taken (the path's
+    stream may be older); ``version`` is the path stream's, which If-Match guards."""
+    return {
+        "id": lock.lock_id,
+        "file": lock.file_path,
+        "normalized_path": lock.normalized_path,
+        "reserved_by": lock.specialist_id,
+        "reserved_at": iso(lock.reserved_at),
+        "expires_at": iso(lock.expires_at),
+        "timeout_ms": lock.timeout_ms,
+        "purpose": lock.purpose,
+        "checksum": lock.checksum,
+        "status": lock.status,
+        "released_at": iso(lock.released_at),
+        "released_by": lock.released_by,
+        **common(lock),
+        "created_at": iso(lock.reserved_at),
     }
 
 

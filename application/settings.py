@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from application.store.compression import compressor_topic
+
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
 DEFAULT_SQLITE_DBNAME = "var/fleet.sqlite3"
@@ -33,6 +35,10 @@ def build_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
         choices = ", ".join(RECORDER_TOPICS)
         raise ValueError(f"PERSISTENCE_MODULE must be one of {choices}, not {module!r}")
     merged.setdefault("APPLICATION_RECORDER_TOPIC", RECORDER_TOPICS[module])
+    # Compression of new rows only: both of Fleet's compressors read plain and zlib rows.
+    for key in ("COMPRESSOR_TOPIC", "FLEET_COMPRESSOR_TOPIC"):
+        if key in merged or key == "COMPRESSOR_TOPIC":
+            merged[key] = compressor_topic(merged.get(key))
     if module == POSTGRES:
         for key in ("POSTGRES_ENABLE_DB_FUNCTIONS", "FLEET_POSTGRES_ENABLE_DB_FUNCTIONS"):
             if merged.get(key, "").strip().lower() in ("y", "yes", "t", "true", "on", "1"):
@@ -50,3 +56,10 @@ def build_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def backend_name(env: Mapping[str, str]) -> str:
     return "postgres" if env.get("PERSISTENCE_MODULE") == POSTGRES else "sqlite"
+
+
+def flag(value: str | None, default: bool = False) -> bool:
+    """A yes/no setting: ``1``, ``y``, ``yes``, ``t``, ``true`` or ``on`` (any case) is yes."""
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in ("1", "y", "yes", "t", "true", "on")

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import projections, type_query
+from bench import compaction, projections, snapshots, type_query
 
-BENCHMARKS = {"type-query": type_query, "projections": projections}
+BENCHMARKS = {
+    "type-query": type_query,
+    "projections": projections,
+    "snapshots": snapshots,
+    "compaction": compaction,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,6 +67,16 @@ class FleetAggregate(Aggregate):
     class Created(Event, Aggregate.Created):
         pass
 
+    def record_compaction(self, from_sequence: int, to_sequence: int) -> None:
+        """Mark that events ``from_sequence..to_sequence`` are folded into a snapshot taken
+        at the version this event gets (``snapshot_version``)."""
+        self.trigger_event(
+            ContextCompacted,
+            from_sequence=from_sequence,
+            to_sequence=to_sequence,
+            snapshot_version=self.version + 1,
+        )
+
     def state_dict(self) -> dict[str, Any]:
         """The aggregate's own attributes as JSON-ready data (checkpoints keep this)."""
         return {

@@ -11,7 +11,9 @@ from domain.base import PRIORITIES, FleetAggregate, Lifecycle
 from domain.errors import RuleError
 
 FINAL = ("completed", "failed", "cancelled")
-CHANGEABLE = frozenset({"title", "description", "priority", "metadata", "dependencies"})
+CHANGEABLE = frozenset(
+    {"title", "description", "priority", "metadata", "dependencies", "estimate_minutes"}
+)
 BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
 REVIEW_TYPES = ("code", "design", "security", "general")
 VERDICTS = ("approved", "rejected", "needs_changes")
@@ -67,10 +69,22 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise RuleError(f"{name} must be one of: {', '.join(choices)}")
 
 
+def _check_estimate(value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise RuleError("estimate_minutes must be a whole number of minutes, 0 or more")
+
+
 class Sortie(FleetAggregate):
+    """Version 2 added ``estimate_minutes``; older snapshots are upcast on load."""
+
     TOPIC = "sortie"
     STREAM_TYPE = "sortie"
     DATETIME_FIELDS = frozenset({"started_at", "completed_at"})
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["estimate_minutes"] = None
 
     if TYPE_CHECKING:  # for the type checker only: real annotations would make fields
         mission_id: str | None
@@ -81,6 +95,7 @@ class Sortie(FleetAggregate):
         status: str
         dependencies: list[str]
         assigned_to: str | None
+        estimate_minutes: int | None
         progress: int
         status_message: str | None
         result: dict[str, Any] | None
@@ -92,8 +107,11 @@ class Sortie(FleetAggregate):
         completed_at: datetime | None
 
     class Created(FleetAggregate.Created):
+        """Version 2 added ``estimate_minutes``; stored version 1 events read it as None."""
+
         TOPIC = "sortie_created"
         event_type = "sortie_created"
+        class_version = 2
         description: str
         priority: str
         dependencies: list[str]
@@ -101,10 +119,16 @@ class Sortie(FleetAggregate):
         mission_id: str | None = None
         title: str | None = None
         assigned_to: str | None = None
+        estimate_minutes: int | None = None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["estimate_minutes"] = None
 
         def apply(self, aggregate: Sortie) -> None:
             aggregate.mission_id = self.mission_id
             aggregate.title = self.title
+            aggregate.estimate_minutes = self.estimate_minutes
             aggregate.description = self.description
             aggregate.priority = self.priority
             aggregate.metadata = dict(self.metadata)
@@ -252,6 +276,10 @@ class Sortie(FleetAggregate):
     def is_final(self) -> bool:
         return LIFECYCLE.is_final(self.status)
 
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        # A checkpoint taken before version 2 has no estimate: it had none then.
+        super()._restore({"estimate_minutes": None, **state})
+
     def _leave_for(self, target: str, expected: str, hint: str) -> None:
         """Lifecycle first (it names the allowed statuses), then the status this command leaves."""
         LIFECYCLE.check(self.status, target)
@@ -270,8 +298,10 @@ class Sortie(FleetAggregate):
         dependencies: Sequence[str] = (),
         assigned_to: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        estimate_minutes: int | None = None,
     ) -> Sortie:
         _check_choice("priority", priority, PRIORITIES)
+        _check_estimate(estimate_minutes)
         return cls._create(
             cls.Created,
             mission_id=mission_id,
@@ -281,6 +311,7 @@ class Sortie(FleetAggregate):
             dependencies=list(dependencies),
             assigned_to=assigned_to,
             metadata=dict(metadata or {}),
+            estimate_minutes=estimate_minutes,
         )
 
     def update(self, changes: Mapping[str, Any]) -> None:
@@ -293,6 +324,8 @@ class Sortie(FleetAggregate):
             raise RuleError(f"sortie fields that cannot be changed: {', '.join(unknown)}")
         if "priority" in changes:
             _check_choice("priority", changes["priority"], PRIORITIES)
+        if "estimate_minutes" in changes:
+            _check_estimate(changes["estimate_minutes"])
         if "dependencies" in changes:
             if self.status not in ("pending", "assigned"):
                 raise RuleError(

@@ -105,7 +105,8 @@ def postgres_env() -> Iterator[dict[str, str]]:
         yield postgres_env_for(schema)
     finally:
         with psycopg.connect(**pg_conninfo(), autocommit=True) as conn:
-            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+            for name in (schema, f"{schema}_archive"):  # the archive's schema too
+                conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(name)))
 
 
 @pytest.fixture(

@@ -16,7 +16,11 @@ MODULES = (
     "web.missions",
     "web.sorties",
     "web.checkpoints",
+    "web.squawks",
+    "web.cursors",
+    "web.locks",
     "web.events",
+    "web.compaction",
 )
 
 
@@ -29,7 +33,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     settings.load(app, config)
-    app.extensions["fleet"] = Fleet(env=app.config["FLEET_ENV"])
+    app.extensions["fleet"] = fleet = Fleet(env=app.config["FLEET_ENV"])
+    every = float(app.config["FLEET_SWEEP_INTERVAL"] or 0)
+    if every > 0:  # liveness sweeps in this process; Fleet.close() stops them
+        fleet.start_sweeper(every)
+    compact_every = float(app.config["FLEET_COMPACTION_INTERVAL"] or 0)
+    if compact_every > 0:  # scheduled compaction in this process; Fleet.close() stops it
+        fleet.start_compactor(compact_every)
     context.init_app(app)
     app.register_blueprint(health)
     api = Api(app)

@@ -18,6 +18,10 @@ DEFAULTS: dict[str, Any] = {
     # When set, writes need ``Authorization: Bearer <token>``; reads too with FLEET_AUTH_READS.
     "FLEET_API_TOKEN": None,
     "FLEET_AUTH_READS": False,
+    # Seconds between liveness sweeps (expired locks, silent specialists); 0 turns them off.
+    "FLEET_SWEEP_INTERVAL": 5,
+    # Seconds between compaction passes in this process; 0 (the default) turns them off.
+    "FLEET_COMPACTION_INTERVAL": 0,
     "API_TITLE": "Fleet",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",

@@ -1,7 +1,8 @@
 """The pull loop that feeds projections from the notification log.
 
 SQLite has no subscriptions (notes §6.1), so a ``Projector`` pulls pages with
-``select_notifications`` and hands each page to each projection, which writes its
+``select_notifications`` (archive and live log together, ``FleetApplication.select_history``:
+a rebuild replays archived events too) and hands each page to each projection, which writes its
 rows and tracking position in one transaction. It runs embedded (after each
 write, in the serving process) or alone (``fleet projector``).
 """
@@ -63,9 +64,7 @@ class Projector:
                     name: p.view.position(self.app.name) for name, p in self.projections.items()
                 }
                 start = min(positions.values(), default=0)
-                notes = self.app.recorder.select_notifications(
-                    start=start, limit=self.page_size, inclusive_of_start=False
-                )
+                notes = self.app.select_history(start, self.page_size)
                 if not notes:
                     return pages
                 events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
@@ -147,9 +146,7 @@ class Projector:
             projection.view.forget(tx, self.app.name)
             projection.clear(tx)
             start = 0
-            while notes := self.app.recorder.select_notifications(
-                start=start, limit=self.page_size, inclusive_of_start=False
-            ):
+            while notes := self.app.select_history(start, self.page_size, fresh=True):
                 projection.apply_page(
                     tx, [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
                 )

@@ -1,4 +1,7 @@
-"""``specialists_projection``: specialists by status and capability."""
+"""``specialists_projection``: specialists by status and capability.
+
+Version 2 adds ``last_seen`` (UTC text), which the heartbeat sweep selects by.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,19 @@ from typing import Any
 
 from application.projections.base import RowProjection, RowTable, Touched
 from application.projections.view import ViewTx
-from application.resources import specialist_resource
+from application.resources import specialist_resource, utc_text
 from domain.specialist import Specialist
 
 
 class SpecialistsProjection(RowProjection):
     name = "specialists"
-    version = 1
+    version = 2
     tables = (
         RowTable(
             table="specialists_projection",
             aggregate_type=Specialist,
             public_id=lambda s: s.specialist_id,
-            columns=lambda s: {"status": s.status},
+            columns=lambda s: {"status": s.status, "last_seen": utc_text(s.last_seen)},
             render=specialist_resource,
         ),
     )

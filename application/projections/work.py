@@ -38,7 +38,7 @@ SORTIES = RowTable(
 
 class WorkProjection(RowProjection):
     name = "work"
-    version = 1
+    version = 2  # 2: sortie resources carry estimate_minutes
     tables = (MISSIONS, SORTIES)
     owned_tables = ("sortie_dependencies", "sorties_projection", "missions_projection")
 

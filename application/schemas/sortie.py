@@ -49,6 +49,13 @@ def optional_id() -> fields.String:
     )
 
 
+def estimate(**kwargs: Any) -> fields.Integer:
+    """Minutes of work a sortie is expected to take; None when unknown."""
+    return fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0, max=10_000_000), **kwargs
+    )
+
+
 class SortieChanges(EventSchema):
     """The fields a sortie update may change; unknown keys are refused."""
 
@@ -57,9 +64,12 @@ class SortieChanges(EventSchema):
     priority = fields.String(validate=PRIORITY)
     metadata = json_object()
     dependencies = dependencies()
+    estimate_minutes = estimate()
 
 
 class SortieCreated(EventSchema):
+    """Version 2 added ``estimate_minutes`` (version 1 events are read with None)."""
+
     mission_id = optional_id()
     title = optional_text(200, min_len=1)
     description = text(1, 10000, required=True)
@@ -67,6 +77,7 @@ class SortieCreated(EventSchema):
     dependencies = dependencies(load_default=list)
     assigned_to = optional_id()
     metadata = json_object(load_default=dict)
+    estimate_minutes = estimate(load_default=None)
 
 
 class SortieUpdated(EventSchema):

@@ -83,15 +83,17 @@ class Service:
         decide: Callable[[], Sequence[FleetAggregate]],
         *,
         expected_version: int | None = None,
+        attempts: int = MAX_ATTEMPTS,
     ) -> int:
         """Run ``decide`` (load + command) and save what it returns, atomically.
 
         A lost race re-runs ``decide`` on fresh state, unless the caller pinned a
-        version: then the loser gets ``PreconditionFailed``. Returns the position
-        of the last event written.
+        version: then the loser gets ``PreconditionFailed``. ``attempts`` bounds the
+        retries (hot streams such as a contested lock need more). Returns the
+        position of the last event written.
         """
         with ensure_scope():
-            for attempt in range(MAX_ATTEMPTS):
+            for attempt in range(attempts):
                 try:
                     aggregates = decide()
                 except DomainError as exc:

@@ -85,7 +85,16 @@ class EventService(Service):
         check_filters(stream_id=stream_id)
         if not self._stream_exists(stream_id):
             raise NotFound(f"stream {stream_id!r} not found")
-        flt = EventFilter(stream_id=stream_id, from_sequence=from_sequence, to_sequence=to_sequence)
+        # Sequence bounds are matched in SQL against the live log; with archived events,
+        # against every event of the stream here.
+        archive = self.app.archive
+        archived = archive is not None and archive.exists() and archive.has_stream(UUID(stream_id))
+        if archived:
+            flt = EventFilter(stream_id=stream_id)
+        else:
+            flt = EventFilter(
+                stream_id=stream_id, from_sequence=from_sequence, to_sequence=to_sequence
+            )
         found: list[dict[str, Any]] = []
         offset = 0
         while True:
@@ -93,7 +102,13 @@ class EventService(Service):
             found.extend(event_resource(self.app.mapper, e) for e in page.events)
             offset += len(page.events)
             if offset >= page.total or not page.events:
-                return found
+                break
+        low, high = from_sequence or 1, to_sequence
+        return [
+            e
+            for e in found
+            if e["sequence_number"] >= low and (high is None or e["sequence_number"] <= high)
+        ]
 
     def _stream_exists(self, stream_id: str) -> bool:
         try:

@@ -25,4 +25,13 @@ class HealthService(ListService):
             row["name"]: {"position": row["position"], "lag": row["lag"], "version": row["version"]}
             for row in self.projector.status()
         }
-        return {"status": "ok", "database": database, "position": head, "projections": projections}
+        with self.projector.read() as tx:
+            rows = tx.fetchall("SELECT COUNT(*) AS n FROM locks_projection WHERE status = 'active'")
+        return {
+            "status": "ok",
+            "database": database,
+            "position": head,
+            "projections": projections,
+            # Recorded active; one past its expiry counts until the sweep records lock_timeout.
+            "locks": {"active": int(rows[0]["n"])},
+        }

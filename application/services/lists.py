@@ -27,6 +27,7 @@ class ListService(Service):
         offset: int,
         min_position: int | None,
         join: str = "",
+        columns: str = "t.*",
     ) -> tuple[list[dict[str, Any]], int]:
         """One filtered page of rows and the total; the SQL is built from fixed names only."""
         check_page(limit, offset)
@@ -38,7 +39,7 @@ class ListService(Service):
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self.projector.read() as tx:
             rows = tx.fetchall(
-                f"SELECT t.* FROM {table} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT {columns} FROM {table} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
                 [*params, limit, offset],
             )
             count = f"SELECT COUNT(*) AS n FROM {table} t{join}{clause}"  # noqa: S608 - fixed names
@@ -52,6 +53,8 @@ class ListService(Service):
             resource["progress"] = json.loads(row["progress"])
         elif table == "sorties_projection":
             resource["blocked_by"] = json.loads(row["blocked_by"])
+        elif table == "messages_projection":
+            resource["version"] = row["mailbox_version"]  # the mailbox's, now
         return resource
 
     def list_specialists(

@@ -28,7 +28,7 @@ SORTIE_STATUSES = (
     "failed",
     "cancelled",
 )
-CHANGEABLE = ("title", "description", "priority", "metadata", "dependencies")
+CHANGEABLE = ("title", "description", "priority", "metadata", "dependencies", "estimate_minutes")
 
 
 def as_uuid(value: str) -> UUID | None:
@@ -48,6 +48,7 @@ class SortieService(Service):
         dependencies: list[str] | None = None,
         assigned_to: str | None = None,
         metadata: dict[str, Any] | None = None,
+        estimate_minutes: int | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("sortie_created").validate(
             given(
@@ -58,6 +59,7 @@ class SortieService(Service):
                 dependencies=dependencies,
                 assigned_to=assigned_to,
                 metadata=metadata,
+                estimate_minutes=estimate_minutes,
             )
         )
         if data.get("mission_id") is not None:

@@ -24,6 +24,7 @@ from application.store.query import (
     EventPage,
     IndexedEvent,
     IndexRow,
+    archived_placeholder,
     count_params,
     count_query,
     index_params,
@@ -66,13 +67,16 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
 
     @staticmethod
     def _indexed(row: DictRow) -> IndexedEvent:
-        notification = Notification(
-            id=row["position"],
-            originator_id=row["originator_id"],
-            originator_version=row["originator_version"],
-            topic=row["topic"],
-            state=bytes(row["state"]),
-        )
+        if row["topic"] is None:
+            notification = archived_placeholder(row["position"])
+        else:
+            notification = Notification(
+                id=row["position"],
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
         return IndexedEvent(
             notification, row["event_type"], row["stream_type"], row["correlation_id"]
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from uuid import UUID
 
@@ -95,8 +95,8 @@ def page_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
         f"FROM (SELECT i.position FROM {{index}} i{join}{where} "
         f"ORDER BY i.position LIMIT {p} OFFSET {p}) page "
         "JOIN {index} i ON i.position = page.position "
-        "JOIN {events} e ON e.{pos} = page.position ORDER BY page.position"
-    )
+        "LEFT JOIN {events} e ON e.{pos} = page.position ORDER BY page.position"
+    )  # LEFT: an archived event keeps its index row; its body comes from the archive
     return sql, params
 
 
@@ -163,3 +163,40 @@ class EventIndexReader(Protocol):
     """What both Fleet recorders offer beyond the library's ApplicationRecorder."""
 
     def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage: ...
+
+
+ARCHIVED_TOPIC = ""  # the placeholder topic of an index row whose event is archived
+
+
+def archived_placeholder(position: int) -> Notification:
+    return Notification(
+        id=position, originator_id=UUID(int=0), originator_version=0, topic=ARCHIVED_TOPIC,
+        state=b"",
+    )  # fmt: skip
+
+
+class ArchivedEvents(Protocol):
+    def select_positions(self, positions: Sequence[int]) -> dict[int, Notification]: ...
+
+
+class ArchiveAwareIndex:
+    """Index pages with the archived events' bodies read from the archive."""
+
+    def __init__(self, reader: EventIndexReader, archive: ArchivedEvents | None):
+        self.reader = reader
+        self.archive = archive
+
+    def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
+        page = self.reader.select_event_page(flt, limit, offset)
+        missing = [e.notification.id for e in page.events if e.notification.topic == ARCHIVED_TOPIC]
+        if not missing:
+            return page
+        found = self.archive.select_positions(missing) if self.archive is not None else {}
+        events = [
+            replace(e, notification=found[e.notification.id])
+            if e.notification.topic == ARCHIVED_TOPIC
+            else e
+            for e in page.events
+            if e.notification.topic != ARCHIVED_TOPIC or e.notification.id in found
+        ]
+        return EventPage(events, page.total)

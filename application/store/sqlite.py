@@ -17,6 +17,7 @@ from application.store.query import (
     EventPage,
     IndexedEvent,
     IndexRow,
+    archived_placeholder,
     count_params,
     count_query,
     index_params,
@@ -57,13 +58,16 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
         return EventPage([self._indexed(row) for row in rows], total)
 
     def _indexed(self, row: Any) -> IndexedEvent:
-        notification = Notification(
-            id=row["position"],
-            originator_id=self.convert_originator_id(row["originator_id"]),
-            originator_version=row["originator_version"],
-            topic=row["topic"],
-            state=row["state"],
-        )
+        if row["topic"] is None:
+            notification = archived_placeholder(row["position"])
+        else:
+            notification = Notification(
+                id=row["position"],
+                originator_id=self.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
         return IndexedEvent(
             notification, row["event_type"], row["stream_type"], row["correlation_id"]
         )

@@ -17,8 +17,14 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def make_app(env: dict[str, str], **config: Any) -> Flask:
+    """An app on ``env``; no background sweeps unless ``FLEET_SWEEP_INTERVAL`` is given."""
     return create_app(
-        {"TESTING": True, "FLEET_ENV": {"FLEET_MIN_POSITION_TIMEOUT": WAIT, **env}, **config}
+        {
+            "TESTING": True,
+            "FLEET_ENV": {"FLEET_MIN_POSITION_TIMEOUT": WAIT, **env},
+            "FLEET_SWEEP_INTERVAL": 0,
+            **config,
+        }
     )
 
 

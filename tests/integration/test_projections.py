@@ -115,16 +115,16 @@ def test_rebuild_equals_incremental_and_is_independent(fleet: Fleet) -> None:
 def test_a_version_bump_rebuilds_or_is_refused(fleet: Fleet) -> None:
     some_work(fleet)
 
-    class SpecialistsV2(SpecialistsProjection):
+    class SpecialistsNext(SpecialistsProjection):
         name = "specialists"
-        version = 2
+        version = SpecialistsProjection.version + 1
 
-    projector = Projector(fleet.app, [SpecialistsV2])
+    projector = Projector(fleet.app, [SpecialistsNext])
     try:
         with pytest.raises(ProjectionVersionError, match="specialists"):
             projector.ensure_versions(auto_rebuild=False)
         assert projector.ensure_versions() == ["specialists"]
-        assert projector.status()[0]["stored_version"] == 2
+        assert projector.status()[0]["stored_version"] == SpecialistsNext.version
         assert projector.ensure_versions() == []
     finally:
         projector.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import shutil
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -470,17 +471,14 @@ def test_migrations_rerun_are_a_noop(fleet: Fleet, backend: dict[str, str], raw_
 
 
 def test_an_edited_applied_migration_is_refused(
-    fleet: Fleet, backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet, backend: dict[str, str], tmp_path: Path
 ) -> None:
-    real = migrate.load_migrations
-
-    def edited(name: str) -> list[migrate.Migration]:
-        found = real(name)
-        return [replace(found[0], up=found[0].up + "\n-- edited\n"), *found[1:]]
-
-    monkeypatch.setattr(migrate, "load_migrations", edited)
+    folder = tmp_path / "migrations"
+    shutil.copytree(Path(migrate.__file__).parent.parent / "migrations", folder)
+    first = sorted((folder / fleet.backend).glob("0001_*.up.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited\n")
     with pytest.raises(migrate.MigrationError, match="changed after it was applied"):
-        fleet.app.migrate()
+        Fleet(env={**backend, "FLEET_MIGRATIONS_DIR": str(folder)})
 
 
 def test_store_layout(fleet: Fleet, raw_store: Any) -> None:

@@ -36,6 +36,14 @@ BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
 REVIEW_TYPES = ("code", "design", "security", "general")
 
 
+def estimate_minutes() -> fields.Integer:
+    return fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=10_000_000),
+        metadata={"description": "Expected minutes of work (0 or more)."},
+    )
+
+
 def sortie_ids(**kwargs: Any) -> fields.List:
     return fields.List(fields.String(validate=validate.Length(min=1, max=128)), **kwargs)
 
@@ -69,6 +77,11 @@ class SortieSchema(ResourceSchema):
         fields.String(), required=True, metadata={"description": "Dependencies not completed."}
     )
     assigned_to = nullable_text()
+    estimate_minutes = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Expected minutes of work; null when not estimated."},
+    )
     progress = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
     status_message = nullable_text()
     result = json_object(allow_none=True)
@@ -87,6 +100,7 @@ class SortieCreateSchema(BodySchema):
     dependencies = sortie_ids(metadata={"description": "Ids of existing sorties."})
     assigned_to = identifier(metadata={"description": "A registered specialist."})
     metadata = json_object()
+    estimate_minutes = estimate_minutes()
 
 
 class SortiePatchSchema(BodySchema):
@@ -118,6 +132,7 @@ class SortiePatchSchema(BodySchema):
     priority = priority()
     metadata = json_object()
     dependencies = sortie_ids(metadata={"description": "While pending or assigned; no cycles."})
+    estimate_minutes = estimate_minutes()
 
 
 class SortieQuerySchema(PageQuerySchema):
