@@ -43,14 +43,13 @@ class StoreMaintenance:
         """How the backend stores an originator id (uuid on PostgreSQL, hex text on SQLite)."""
         return stream if self.postgres else stream.hex
 
-    def _one(self, stream: UUID | None) -> tuple[str, list[Any]]:
+    def _where_stream(self, stream: UUID | None) -> tuple[str, list[Any]]:
+        """A WHERE clause for one stream, or none for every stream."""
         return ("WHERE originator_id = ? ", [self.stream_key(stream)]) if stream else ("", [])
 
     def heads(self, table: str, stream: UUID | None = None) -> dict[UUID, int]:
         """The highest version of each stream (or of one) in ``table``."""
-        where, params = (
-            ("WHERE originator_id = ? ", [self.stream_key(stream)]) if stream else ("", [])
-        )
+        where, params = self._where_stream(stream)
         with self.transaction() as tx:
             rows = tx.fetchall(
                 f"SELECT originator_id AS id, MAX(originator_version) AS head FROM {table} "  # noqa: S608 - fixed names
@@ -67,9 +66,7 @@ class StoreMaintenance:
 
     def crowded_streams(self, keep: int, stream: UUID | None = None) -> list[UUID]:
         """Streams with more than ``keep`` snapshots."""
-        where, params = (
-            ("WHERE originator_id = ? ", [self.stream_key(stream)]) if stream else ("", [])
-        )
+        where, params = self._where_stream(stream)
         with self.transaction() as tx:
             rows = tx.fetchall(
                 f"SELECT originator_id AS id FROM {self.snapshots} {where}"  # noqa: S608 - fixed names
