@@ -8,6 +8,7 @@ and why the fleet was checkpointed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -107,6 +108,16 @@ class Checkpoint(FleetAggregate):
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class FleetCheckpointed:
+    """The data of fleet_checkpointed, shared by its stream-starting and later classes."""
+
+    checkpoint_id: str
+    trigger: str
+    streams: int
+    position: int
+
+
 class FleetLog(FleetAggregate):
     """The fleet stream; its first ``fleet_checkpointed`` starts it (there is no other start)."""
 
@@ -126,27 +137,19 @@ class FleetLog(FleetAggregate):
     def create_id(*_: Any, **__: Any) -> UUID:
         return FLEET_LOG_ID
 
-    class Created(FleetAggregate.Created):
+    class Created(FleetCheckpointed, FleetAggregate.Created):
         TOPIC = "fleet_checkpointed"
         event_type = "fleet_checkpointed"
-        checkpoint_id: str
-        trigger: str
-        streams: int
-        position: int
 
         def apply(self, aggregate: FleetLog) -> None:
             aggregate.checkpoint_count = 0
             aggregate._record(self)
 
-    class Checkpointed(FleetAggregate.Event):
+    class Checkpointed(FleetCheckpointed, FleetAggregate.Event):
         """A later checkpoint: same public type, not a stream start."""
 
         TOPIC = "fleet_checkpointed.again"
         event_type = "fleet_checkpointed"
-        checkpoint_id: str
-        trigger: str
-        streams: int
-        position: int
 
         def apply(self, aggregate: FleetLog) -> None:
             aggregate._record(self)

@@ -17,6 +17,7 @@ audited operation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -40,6 +41,16 @@ def _check_position(position: Any) -> None:
         raise RuleError(f"position must be an integer >= 0, not {position!r}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class CursorMoved:
+    """The data of cursor_advanced and cursor_reset, shared by each type's two classes."""
+
+    consumer_id: str
+    target_stream_id: str
+    position: int
+    previous_position: int
+
+
 class Cursor(FleetAggregate):
     TOPIC = "cursor"
     STREAM_TYPE = "cursor"
@@ -49,63 +60,47 @@ class Cursor(FleetAggregate):
     def create_id(consumer_id: str, target_stream_id: str) -> UUID:
         return cursor_stream_id(consumer_id, target_stream_id)
 
-    class Created(FleetAggregate.Created):
+    class Created(CursorMoved, FleetAggregate.Created):
         """The cursor's first use was an advance."""
 
         TOPIC = "cursor_advanced"
         event_type = "cursor_advanced"
-        consumer_id: str
-        target_stream_id: str
-        position: int
-        previous_position: int
 
         def apply(self, aggregate: Cursor) -> None:
             aggregate._start(self)
 
-    class Advanced(FleetAggregate.Event):
+    class Advanced(CursorMoved, FleetAggregate.Event):
         TOPIC = "cursor_advanced.again"
         event_type = "cursor_advanced"
-        consumer_id: str
-        target_stream_id: str
-        position: int
-        previous_position: int
 
         def apply(self, aggregate: Cursor) -> None:
             aggregate._move(self)
 
-    class CreatedByReset(FleetAggregate.Created):
+    class CreatedByReset(CursorMoved, FleetAggregate.Created):
         """The cursor's first use was a reset."""
 
         TOPIC = "cursor_reset"
         event_type = "cursor_reset"
-        consumer_id: str
-        target_stream_id: str
-        position: int
-        previous_position: int
 
         def apply(self, aggregate: Cursor) -> None:
             aggregate._start(self)
             aggregate.reset_count = 1
 
-    class Reset(FleetAggregate.Event):
+    class Reset(CursorMoved, FleetAggregate.Event):
         TOPIC = "cursor_reset.again"
         event_type = "cursor_reset"
-        consumer_id: str
-        target_stream_id: str
-        position: int
-        previous_position: int
 
         def apply(self, aggregate: Cursor) -> None:
             aggregate._move(self)
             aggregate.reset_count += 1
 
-    def _start(self, event: Created | CreatedByReset) -> None:
+    def _start(self, event: CursorMoved) -> None:
         self.consumer_id = event.consumer_id
         self.target_stream_id = event.target_stream_id
         self.reset_count = 0
         self._move(event)
 
-    def _move(self, event: Any) -> None:
+    def _move(self, event: CursorMoved) -> None:
         self.position = event.position
         self.previous_position = event.previous_position
 

@@ -14,6 +14,7 @@ stays ``active``, and ``holds(now)`` tells whether it still holds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -79,6 +80,20 @@ def _aware(now: datetime) -> datetime:
     return now
 
 
+@dataclass(frozen=True, kw_only=True)
+class LockTaken:
+    """The data of lock_acquired, shared by its stream-starting and later classes."""
+
+    lock_id: str
+    file_path: str
+    normalized_path: str
+    specialist_id: str
+    purpose: str
+    timeout_ms: int
+    expires_at: datetime
+    checksum: str | None = None
+
+
 class FileLock(FleetAggregate):
     TOPIC = "lock"
     STREAM_TYPE = "lock"
@@ -89,36 +104,20 @@ class FileLock(FleetAggregate):
     def create_id(normalized_path: str) -> UUID:
         return lock_stream_id(normalized_path)
 
-    class Created(FleetAggregate.Created):
+    class Created(LockTaken, FleetAggregate.Created):
         """The path's first lock opens the stream."""
 
         TOPIC = "lock_acquired"
         event_type = "lock_acquired"
-        lock_id: str
-        file_path: str
-        normalized_path: str
-        specialist_id: str
-        purpose: str
-        timeout_ms: int
-        expires_at: datetime
-        checksum: str | None = None
 
         def apply(self, aggregate: FileLock) -> None:
             aggregate._open(self)
 
-    class Acquired(FleetAggregate.Event):
+    class Acquired(LockTaken, FleetAggregate.Event):
         """A later lock on the same path: same public type, not a stream start."""
 
         TOPIC = "lock_acquired.again"
         event_type = "lock_acquired"
-        lock_id: str
-        file_path: str
-        normalized_path: str
-        specialist_id: str
-        purpose: str
-        timeout_ms: int
-        expires_at: datetime
-        checksum: str | None = None
 
         def apply(self, aggregate: FileLock) -> None:
             aggregate._hold(self)
@@ -162,7 +161,7 @@ class FileLock(FleetAggregate):
         self.conflicts = 0
         self._hold(event)
 
-    def _hold(self, event: Created | Acquired) -> None:
+    def _hold(self, event: LockTaken) -> None:
         self.lock_id = event.lock_id
         self.file_path = event.file_path
         self.specialist_id = event.specialist_id

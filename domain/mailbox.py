@@ -18,6 +18,7 @@ Message records are JSON-ready (timestamps as ISO strings), so that
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -52,6 +53,19 @@ def _check_message(message_type: str, content: Any, priority: str) -> None:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class MessageSent:
+    """The data of squawk_sent, shared by its stream-starting and later classes."""
+
+    mailbox_id: str
+    message_id: str
+    message_type: str
+    content: dict[str, Any]
+    priority: str
+    sender_id: str | None = None
+    thread_id: str | None = None
+
+
 class Mailbox(FleetAggregate):
     TOPIC = "mailbox"
     STREAM_TYPE = "mailbox"
@@ -63,34 +77,20 @@ class Mailbox(FleetAggregate):
     def create_id(mailbox_id: str) -> UUID:
         return mailbox_stream_id(mailbox_id)
 
-    class Created(FleetAggregate.Created):
+    class Created(MessageSent, FleetAggregate.Created):
         """The first message opens the mailbox's stream."""
 
         TOPIC = "squawk_sent"
         event_type = "squawk_sent"
-        mailbox_id: str
-        message_id: str
-        message_type: str
-        content: dict[str, Any]
-        priority: str
-        sender_id: str | None = None
-        thread_id: str | None = None
 
         def apply(self, aggregate: Mailbox) -> None:
             aggregate._open(self)
 
-    class Sent(FleetAggregate.Event):
+    class Sent(MessageSent, FleetAggregate.Event):
         """A further message: same public type, not a stream start."""
 
         TOPIC = "squawk_sent.again"
         event_type = "squawk_sent"
-        mailbox_id: str
-        message_id: str
-        message_type: str
-        content: dict[str, Any]
-        priority: str
-        sender_id: str | None = None
-        thread_id: str | None = None
 
         def apply(self, aggregate: Mailbox) -> None:
             aggregate._add(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -28,6 +29,16 @@ def specialist_stream_id(specialist_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"fleet:/specialists/{specialist_id}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """The data of specialist_registered, shared by its stream-starting and later classes."""
+
+    specialist_id: str
+    name: str
+    capabilities: list[str]
+    metadata: dict[str, Any]
+
+
 class Specialist(FleetAggregate):
     TOPIC = "specialist"
     STREAM_TYPE = "specialist"
@@ -52,15 +63,11 @@ class Specialist(FleetAggregate):
     def create_id(specialist_id: str) -> UUID:
         return specialist_stream_id(specialist_id)
 
-    class Created(FleetAggregate.Created):
+    class Created(Registration, FleetAggregate.Created):
         """Registration starts the stream."""
 
         TOPIC = "specialist_registered"
         event_type = "specialist_registered"
-        specialist_id: str
-        name: str
-        capabilities: list[str]
-        metadata: dict[str, Any]
 
         def apply(self, aggregate: Specialist) -> None:
             aggregate.specialist_id = self.specialist_id
@@ -69,15 +76,11 @@ class Specialist(FleetAggregate):
             aggregate.metrics = {}
             aggregate._register(self)
 
-    class Reregistered(FleetAggregate.Event):
+    class Reregistered(Registration, FleetAggregate.Event):
         """A known specialist registered again: same public type, not a stream start."""
 
         TOPIC = "specialist_registered.again"
         event_type = "specialist_registered"
-        specialist_id: str
-        name: str
-        capabilities: list[str]
-        metadata: dict[str, Any]
 
         def apply(self, aggregate: Specialist) -> None:
             aggregate._register(self)
