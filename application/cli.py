@@ -10,7 +10,7 @@ import json
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,8 +23,8 @@ from application.errors import FleetError
 from application.fleet import Fleet
 from application.migrate import MigrationError, Migrator
 from application.resources import jsonable
-from application.settings import POSTGRES, build_env
-from application.store.postgres import startup_lock
+from application.settings import build_env
+from application.store.startup import startup_lock
 
 
 def _dump(value: Any) -> str:
@@ -224,8 +224,7 @@ def db() -> None:
 def _migrator() -> Iterator[Migrator]:
     """The store's migration runner; no start-up upgrade, no projector."""
     settings = build_env({"FLEET_AUTO_MIGRATE": "0"})
-    lock = startup_lock(settings) if settings["PERSISTENCE_MODULE"] == POSTGRES else nullcontext()
-    with lock:
+    with startup_lock(settings):
         app = FleetApplication(settings)
         try:
             yield app.migrator()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from application.app import FleetApplication
@@ -24,8 +24,8 @@ from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
 from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
-from application.settings import POSTGRES, build_env
-from application.store.postgres import startup_lock
+from application.settings import build_env
+from application.store.startup import startup_lock
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,7 @@ class Fleet(
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         settings = build_env(env)
-        lock = (
-            startup_lock(settings) if settings["PERSISTENCE_MODULE"] == POSTGRES else nullcontext()
-        )
-        with lock:
+        with startup_lock(settings):
             self.app = FleetApplication(settings)
             self._require_current_schema()
             self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import Environment
 from psycopg import Cursor
-from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -80,28 +76,3 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
         return IndexedEvent(
             notification, row["event_type"], row["stream_type"], row["correlation_id"]
         )
-
-
-@contextmanager
-def startup_lock(settings: Mapping[str, str]) -> Iterator[None]:
-    """One process at a time creates tables and runs migrations on a schema.
-
-    The library's start-up DDL (``CREATE OR REPLACE FUNCTION es_insert_events_...``,
-    snapshot and tracking tables) fails with "tuple concurrently updated" or a
-    duplicate type when several workers boot together on one schema.
-    """
-    env = Environment("fleet", dict(settings))
-    conninfo = make_conninfo(
-        host=env.get("POSTGRES_HOST") or "",
-        port=env.get("POSTGRES_PORT") or "5432",
-        dbname=env.get("POSTGRES_DBNAME") or "",
-        user=env.get("POSTGRES_USER") or "",
-        password=env.get("POSTGRES_PASSWORD") or "",
-    )
-    key = f"fleet:startup:{env.get('POSTGRES_SCHEMA') or 'public'}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
