@@ -20,6 +20,12 @@ RECORDER_TOPICS = {
 DEFAULTS = {
     "PERSISTENCE_MODULE": SQLITE,
     "SQLITE_LOCK_TIMEOUT": "15",
+    # Each process has two PostgreSQL pools (the event store's and the projections'). The
+    # library opens POSTGRES_POOL_SIZE connections per pool eagerly (default 5): with several
+    # workers plus a projector that soon passes the server's max_connections (100 by
+    # default). Keep one open per pool and grow on demand to 1 + POSTGRES_MAX_OVERFLOW.
+    "POSTGRES_POOL_SIZE": "1",
+    "POSTGRES_MAX_OVERFLOW": "9",
 }
 
 

@@ -1,7 +1,7 @@
 """Fixtures of the HTTP API tests: one app (one Fleet, one fresh store) per test.
 
-``app`` runs on SQLite; ``backend_app`` runs on SQLite and on PostgreSQL (see the root
-conftest for how a PostgreSQL schema is made per test).
+Every app runs once on SQLite and once on PostgreSQL (the root conftest's ``backend``
+fixture: a SQLite file, or a schema of its own per test).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from web import get_fleet
 
 
 @pytest.fixture
-def app_factory(sqlite_env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+def app_factory(backend: dict[str, str]) -> Iterator[Callable[..., Flask]]:
     """Build apps on this test's store (with extra config); closes them afterwards."""
     apps: list[Flask] = []
 
     def factory(env: dict[str, str] | None = None, **config: Any) -> Flask:
-        app = make_app({**sqlite_env, **(env or {})}, **config)
+        app = make_app({**backend, **(env or {})}, **config)
         apps.append(app)
         return app
 
@@ -40,13 +40,3 @@ def app(app_factory: Callable[..., Flask]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-@pytest.fixture
-def backend_client(backend: dict[str, str]) -> Iterator[FlaskClient]:
-    """A client of an app on each backend (SQLite, PostgreSQL)."""
-    app = make_app(backend)
-    try:
-        yield app.test_client()
-    finally:
-        get_fleet(app).close()

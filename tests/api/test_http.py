@@ -178,10 +178,11 @@ class TestIdHeaders:
         assert body(client.get(f"{API}/missions"), 200)["total"] == 0
 
 
-def test_health_stays_at_the_root(client: FlaskClient) -> None:
+def test_health_stays_at_the_root(client: FlaskClient, backend: dict[str, str]) -> None:
     data = body(client.get("/health"), 200)
     assert data["status"] == "ok"
-    assert data["database"]["backend"] == "sqlite"
+    expected = "postgres" if backend["PERSISTENCE_MODULE"] == "eventsourcing.postgres" else "sqlite"
+    assert data["database"]["backend"] == expected
 
 
 def test_json_answers_keep_the_documented_field_order(client: FlaskClient) -> None:

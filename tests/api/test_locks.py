@@ -35,8 +35,7 @@ def listed(client: FlaskClient, **query: Any) -> list[str]:
     return [lock["id"] for lock in data["locks"]]
 
 
-def test_a_lock_is_acquired_contested_and_released(backend_client: FlaskClient) -> None:
-    client = backend_client
+def test_a_lock_is_acquired_contested_and_released(client: FlaskClient) -> None:
     response = client.post(
         f"{API}/locks/acquire",
         json={"file": "src//x/../app.py/", "specialist_id": "ace", "timeout_ms": 60_000},

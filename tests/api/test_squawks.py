@@ -239,8 +239,7 @@ class TestLifecycle:
         problem(client.post(url, json={"reader_id": "b"}, headers={"If-Match": "3"}), 400)
 
 
-def test_a_conversation_on_each_backend(backend_client: FlaskClient) -> None:
-    client = backend_client
+def test_a_conversation_on_each_backend(client: FlaskClient) -> None:
     task = send(client, "coder", sender_id="lead", content={"sortie": "build"})
     note = send(client, "coder", message_type="note")
     body(act(client, task["id"], "read", reader_id="coder"), 200)

@@ -17,8 +17,7 @@ from tests.api.support import (
 )
 
 
-def test_a_mission_from_registration_to_restore(backend_client: FlaskClient) -> None:
-    client = backend_client
+def test_a_mission_from_registration_to_restore(client: FlaskClient) -> None:
     # A specialist joins and a mission is planned with two dependent sorties.
     register(client, "coder", capabilities=["python"])
     m = mission(client, "Ship", goals=["release"], priority="high")
@@ -69,10 +68,8 @@ def test_a_mission_from_registration_to_restore(backend_client: FlaskClient) -> 
     assert [e["event_type"] for e in stream][-1] == "fleet_recovered"
 
 
-def test_text_the_database_cannot_store_is_refused(backend_client: FlaskClient) -> None:
+def test_text_the_database_cannot_store_is_refused(client: FlaskClient) -> None:
     """PostgreSQL text holds no NUL: the API refuses it (422) instead of failing later."""
-    problem(backend_client.post(f"{API}/missions", json={"title": "a\x00"}), 422, "title")
-    problem(
-        backend_client.get(f"{API}/sorties", query_string={"mission_id": "\x00"}), 422, "mission_id"
-    )
-    body(backend_client.post(f"{API}/missions", json={"title": "fine"}), 201)
+    problem(client.post(f"{API}/missions", json={"title": "a\x00"}), 422, "title")
+    problem(client.get(f"{API}/sorties", query_string={"mission_id": "\x00"}), 422, "mission_id")
+    body(client.post(f"{API}/missions", json={"title": "fine"}), 201)

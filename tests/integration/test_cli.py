@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -12,14 +13,15 @@ from application.cli import main
 
 
 @pytest.fixture
-def store(sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Fleet:
-    for key, value in sqlite_env.items():
+def store(backend: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
+    for key, value in backend.items():
         monkeypatch.setenv(key, value)
-    fleet = Fleet(env=sqlite_env)
+    fleet = Fleet(env=backend)
     fleet.register_specialist(specialist_id="cli-1", name="First")
     fleet.heartbeat("cli-1", status="busy")
     fleet.register_specialist(specialist_id="cli-1", name="Renamed")
-    return fleet
+    yield fleet
+    fleet.close()
 
 
 def test_replay_prints_each_version(store: Fleet) -> None:

@@ -62,8 +62,8 @@ def test_intervals_come_from_settings(sqlite_env: dict[str, str]) -> None:
             FleetApplication({**sqlite_env, "FLEET_SNAPSHOT_INTERVAL_SORTIE": bad})
 
 
-def test_snapshots_are_taken_at_the_interval(sqlite_env: dict[str, str]) -> None:
-    app = FleetApplication({**sqlite_env, "FLEET_SNAPSHOT_INTERVAL_SPECIALIST": "5"})
+def test_snapshots_are_taken_at_the_interval(backend: dict[str, str]) -> None:
+    app = FleetApplication({**backend, "FLEET_SNAPSHOT_INTERVAL_SPECIALIST": "5"})
     try:
         specialist = Specialist.register("snap-1", "Snap", [], {})
         for n in range(11):

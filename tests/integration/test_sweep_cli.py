@@ -27,12 +27,12 @@ class OnePass(threading.Event):
 
 
 @pytest.fixture
-def overdue(sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
+def overdue(backend: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
     """A store with one lock that expired an hour ago and one silent specialist."""
-    for key, value in sqlite_env.items():
+    for key, value in backend.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("FLEET_HEARTBEAT_TIMEOUT", "0.000001")
-    fleet = Fleet(env=sqlite_env)
+    fleet = Fleet(env=backend)
     fleet.clock = lambda: datetime.now(UTC) - timedelta(hours=1)
     fleet.acquire_lock("old.txt", "ace", timeout_ms=1000)
     fleet.register_specialist(specialist_id="quiet", name="Quiet")
