@@ -23,7 +23,9 @@ from application.errors import FleetError
 from application.fleet import Fleet
 from application.migrate import MigrationError, Migrator
 from application.resources import jsonable
-from application.settings import build_env
+from application.settings import POSTGRES, build_env
+from application.store.archive import PostgresArchive
+from application.store.roles import grant_app_role
 from application.store.startup import startup_lock
 
 
@@ -224,7 +226,7 @@ def db() -> None:
 def _migrator() -> Iterator[Migrator]:
     """The store's migration runner; no start-up upgrade, no projector."""
     settings = build_env({"FLEET_AUTO_MIGRATE": "0"})
-    with startup_lock(settings):
+    with startup_lock(settings, create_schema=True):
         app = FleetApplication(settings)
         try:
             yield app.migrator()
@@ -275,6 +277,34 @@ def db_downgrade(to: int | None, steps: int | None) -> None:
     for each in done:
         click.echo(f"reverted {each:04d}")
     click.echo(f"schema at version {version:04d}" + ("" if done else " (nothing to do)"))
+
+
+@db.command("grant")
+@click.argument("role")
+def db_grant(role: str) -> None:
+    """Give an existing PostgreSQL ROLE what web workers and the projector need.
+
+    Run it as the schema's owner, after ``fleet db upgrade`` (and again after each
+    upgrade). The role may append events but never UPDATE or DELETE them; run the
+    servers as that role with FLEET_AUTO_MIGRATE=0 and CREATE_TABLE=no.
+    """
+    settings = build_env({"FLEET_PROJECTOR": "external"})
+    if settings["PERSISTENCE_MODULE"] != POSTGRES:
+        raise click.ClickException("roles are a PostgreSQL feature (PERSISTENCE_MODULE)")
+    fleet = Fleet(env=settings)  # creates every table the role will use, projections' too
+    try:
+        archive = fleet.app.archive
+        grant_app_role(
+            fleet.app.recorder.datastore,  # type: ignore[attr-defined]
+            fleet.app.recorder.events_table_name,  # type: ignore[attr-defined]
+            role,
+            archive.schema if isinstance(archive, PostgresArchive) else None,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        fleet.close()
+    click.echo(f"granted {role}: append-only on the event log, read-write on projections")
 
 
 if __name__ == "__main__":

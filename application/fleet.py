@@ -24,7 +24,7 @@ from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
 from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
-from application.settings import build_env
+from application.settings import build_env, flag
 from application.store.startup import startup_lock
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ class Fleet(
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         settings = build_env(env)
-        with startup_lock(settings):
+        may_create = flag(settings.get("CREATE_TABLE"), default=True)
+        with startup_lock(settings, create_schema=may_create):
             self.app = FleetApplication(settings)
             self._require_current_schema()
             self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"

@@ -44,8 +44,10 @@ class Projector:
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
         transcoder = app.mapper.transcoder
+        create = factory.env_create_table()  # type: ignore[attr-defined]
         self.projections = {
-            cls.name: cls(View(cls.name, self.datastore), transcoder) for cls in projection_types
+            cls.name: cls(View(cls.name, self.datastore, create), transcoder)
+            for cls in projection_types
         }
         self._lock = threading.Lock()
 

@@ -67,7 +67,12 @@ class ViewTx:
 class View:
     """One projection's tracking recorder plus transactions over its datastore."""
 
-    def __init__(self, name: str, datastore: SQLiteDatastore | PostgresDatastore):
+    def __init__(
+        self,
+        name: str,
+        datastore: SQLiteDatastore | PostgresDatastore,
+        create_table: bool = True,
+    ):
         self.postgres = isinstance(datastore, PostgresDatastore)
         self.table = f"fleet_{name}_tracking"
         if isinstance(datastore, PostgresDatastore):
@@ -79,7 +84,8 @@ class View:
                 f"{name}_view", (NamedSQLiteTrackingRecorder,), {"tracking_table": self.table}
             )
             self.recorder = cls(datastore)
-        self.recorder.create_table()  # type: ignore[attr-defined]
+        if create_table:  # off (the library's CREATE_TABLE=no) for a role without DDL rights
+            self.recorder.create_table()  # type: ignore[attr-defined]
         self.datastore = datastore
 
     @contextmanager

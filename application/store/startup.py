@@ -17,15 +17,20 @@ from contextlib import contextmanager
 import psycopg
 from eventsourcing.utils import Environment
 from psycopg.conninfo import make_conninfo
+from psycopg.sql import SQL, Identifier
 
 from application.settings import POSTGRES
 
 
 @contextmanager
-def startup_lock(settings: Mapping[str, str]) -> Iterator[None]:
-    """Hold the store's start-up lock; a no-op for an in-memory SQLite database."""
+def startup_lock(settings: Mapping[str, str], create_schema: bool = False) -> Iterator[None]:
+    """Hold the store's start-up lock; a no-op for an in-memory SQLite database.
+
+    ``create_schema`` creates a missing ``POSTGRES_SCHEMA`` (the library expects it to
+    exist); only a role that may create tables asks for it.
+    """
     if settings.get("PERSISTENCE_MODULE") == POSTGRES:
-        with _postgres_lock(settings):
+        with _postgres_lock(settings, create_schema):
             yield
         return
     dbname = settings.get("SQLITE_DBNAME", "")
@@ -41,7 +46,7 @@ def startup_lock(settings: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _postgres_lock(settings: Mapping[str, str]) -> Iterator[None]:
+def _postgres_lock(settings: Mapping[str, str], create_schema: bool) -> Iterator[None]:
     env = Environment("fleet", dict(settings))
     conninfo = make_conninfo(
         host=env.get("POSTGRES_HOST") or "",
@@ -50,10 +55,13 @@ def _postgres_lock(settings: Mapping[str, str]) -> Iterator[None]:
         user=env.get("POSTGRES_USER") or "",
         password=env.get("POSTGRES_PASSWORD") or "",
     )
-    key = f"fleet:startup:{env.get('POSTGRES_SCHEMA') or 'public'}"
+    schema = env.get("POSTGRES_SCHEMA") or "public"
+    key = f"fleet:startup:{schema}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
+            if create_schema:
+                conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
