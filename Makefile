@@ -6,6 +6,14 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make run-postgres: the server's PostgreSQL store and web worker count.
+POSTGRES_HOST ?= 127.0.0.1
+POSTGRES_PORT ?= 5432
+POSTGRES_DBNAME ?= test
+POSTGRES_USER ?= postgres
+POSTGRES_PASSWORD ?=
+POSTGRES_SCHEMA ?= fleet
+WORKERS ?= 4
 
 # `make lock LOCK_ARGS=--upgrade` bumps every pin; `LOCK_ARGS="--upgrade-package ruff"` just one.
 LOCK_ARGS ?=
@@ -19,7 +27,7 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install lock test run bench clean lint typecheck layers build audit check
+.PHONY: install lock test run run-postgres bench clean lint typecheck layers build audit check
 
 # The lock pins every package (runtime, dev and the quality tools); the project itself is then
 # installed editable without touching them. `pip check` fails when pyproject.toml asks for a
@@ -46,6 +54,23 @@ test: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 --threads 8 --worker-class gthread wsgi:app
+
+# PostgreSQL with WORKERS gunicorn workers and one `fleet projector` (which also sweeps):
+# migrate first, then serve; stopping the server (Ctrl-C) stops the projector too.
+run-postgres: export PERSISTENCE_MODULE = eventsourcing.postgres
+run-postgres: export POSTGRES_HOST := $(POSTGRES_HOST)
+run-postgres: export POSTGRES_PORT := $(POSTGRES_PORT)
+run-postgres: export POSTGRES_DBNAME := $(POSTGRES_DBNAME)
+run-postgres: export POSTGRES_USER := $(POSTGRES_USER)
+run-postgres: export POSTGRES_PASSWORD := $(POSTGRES_PASSWORD)
+run-postgres: export POSTGRES_SCHEMA := $(POSTGRES_SCHEMA)
+run-postgres: $(STAMP)
+	$(BIN)/fleet db upgrade
+	$(BIN)/fleet projector --sweep-every 5 & projector=$$!; \
+	trap 'kill $$projector 2>/dev/null; wait $$projector' EXIT INT TERM; \
+	FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0 \
+	  $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 8 \
+	  --worker-class gthread wsgi:app
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
