@@ -75,6 +75,8 @@ class Projector:
                 ]
                 self._apply(pending)
                 pages += 1
+                if len(notes) < self.page_size:  # the head: the next read would find nothing
+                    return pages
 
     def _apply(self, pending: list[tuple[RowProjection, list[tuple[int, Any]]]]) -> None:
         """Every projection's rows and position for one page, in one transaction.
@@ -98,7 +100,7 @@ class Projector:
                 except IntegrityError:
                     tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                     log.info("projection %s: another projector applied this page", projection.name)
-                except Exception as error:  # the others commit; this one retries next time
+                except Exception as error:  # noqa: BLE001 - re-raised below, after the others commit
                     tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                     failure = error
                     break
