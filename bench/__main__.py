@@ -1,32 +1,95 @@
-"""``python -m bench <benchmark> [options]``; with no benchmark named, runs them all."""
+"""``python -m bench [--quick] [--only NAME ...] [--render]``: the benchmark suite.
+
+Runs every benchmark (or those named), writes ``bench/results.json``, renders ``BENCHMARKS.md``
+from it and draws ``bench/plots/*.png``. ``--quick`` runs the same suite with small sizes and
+writes everything under ``bench/out/quick/`` instead, leaving the committed figures alone.
+``--render`` only redraws the markdown and plots from an existing results file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from bench import compaction, projections, snapshots, type_query
+from bench import compaction, history, http_commands, plots, projections, reads, report, writes
+from bench.common import BENCH, FULL, QUICK, ROOT, SCRATCH, environment, git, log, scale_dict
 
 BENCHMARKS = {
-    "type-query": type_query,
+    "writes": writes,
+    "http_commands": http_commands,
+    "reads": reads,
+    "history": history,
     "projections": projections,
-    "snapshots": snapshots,
     "compaction": compaction,
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def outputs(quick: bool) -> tuple[Path, Path, Path]:
+    """results.json, BENCHMARKS.md and the plots folder of this kind of run."""
+    if quick:
+        folder = SCRATCH / "quick"
+        return folder / "results.json", folder / "BENCHMARKS.md", folder / "plots"
+    return BENCH / "results.json", ROOT / "BENCHMARKS.md", BENCH / "plots"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    commands = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
-    for name, module in BENCHMARKS.items():
-        module.add_arguments(commands.add_parser(name, help=module.__doc__.splitlines()[0]))
-    if not args:
-        return max(int(main([name]) or 0) for name in BENCHMARKS)
-    if args[0].startswith("-") and args[0] not in ("-h", "--help"):
-        args = ["type-query", *args]
-    options = parser.parse_args(args)
-    return int(BENCHMARKS[options.benchmark].run(options) or 0)
+    parser.add_argument("--quick", action="store_true", help="small sizes (under two minutes)")
+    parser.add_argument(
+        "--only", nargs="+", choices=list(BENCHMARKS), help="run these benchmarks only"
+    )
+    parser.add_argument("--render", action="store_true", help="only re-render from results.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(sys.argv[1:] if argv is None else argv)
+    results_path, markdown_path, plot_folder = outputs(options.quick)
+    rendering = options.render
+    results = json.loads(results_path.read_text()) if rendering else run(options, results_path)
+    made = plots.draw(results["sections"], plot_folder)
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = plot_folder.relative_to(markdown_path.parent).as_posix()
+    markdown_path.write_text(report.render(results, prefix))
+    log(f"wrote {results_path}, {markdown_path} and {len(made)} plots in {plot_folder}")
+    for row in results["targets"]:
+        log(f"  {'met    ' if row['met'] else 'NOT MET'} {row['ratio']:7.2f}  {row['target']}")
+    return 0
+
+
+def run(options: argparse.Namespace, results_path: Path) -> dict[str, Any]:
+    scale = QUICK if options.quick else FULL
+    names = options.only or list(BENCHMARKS)
+    began = time.perf_counter()
+    meta = {
+        "command": "make bench-quick" if options.quick else "make bench",
+        "argv": " ".join(["python -m bench", *(sys.argv[1:])]),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scale": scale_dict(scale),
+        "environment": environment(),
+    }
+    if options.only and results_path.exists():  # keep the other sections' latest figures
+        sections = json.loads(results_path.read_text())["sections"]
+    else:
+        sections = {}
+    for number, name in enumerate(names, 1):
+        log(f"== {number}/{len(names)} {name} ({scale.name} scale)")
+        section_began = time.perf_counter()
+        sections[name] = BENCHMARKS[name].run(scale)
+        sections[name]["seconds"] = round(time.perf_counter() - section_began, 1)
+    meta["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    meta["seconds"] = round(time.perf_counter() - began, 1)
+    results = {"meta": meta, "sections": sections, "targets": report.judge(sections)}
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

@@ -1,24 +1,18 @@
 """Database size before and after compaction, with and without compression of stored state.
 
-    python -m bench compaction [--events 100000] [--streams 500]
-
 Seeds the same workload twice, into two SQLite stores: one plain, one with
 ``COMPRESSOR_TOPIC=eventsourcing.compressor:ZlibCompressor`` (zlib for every row written).
-The workload is ``--streams`` specialists sharing ``--events`` events (registration, then
-heartbeats with a small metrics dict), with the default snapshot interval (200).
+The workload is ``compaction_streams`` specialists sharing ``compaction_events`` events
+(registration, then heartbeats with a small metrics dict), with the default snapshot interval (200).
 
 Then, on each store: ``compact()`` (snapshots, ``context_compacted``, snapshot pruning),
 then ``compact(archive=True)`` as if 31 days had passed (every event behind a snapshot
 moves to the archive file), then ``VACUUM`` of the live file. Sizes are the files on disk
 after a WAL checkpoint.
-
-Results: a markdown table on stdout, JSON in ``bench/out/compaction.json``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sqlite3
 import tempfile
@@ -28,16 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from application.fleet import Fleet
+from bench.common import SCRATCH, Scale, log
 from domain.specialist import Specialist
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
 ZLIB = "eventsourcing.compressor:ZlibCompressor"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=100_000, help="events to seed")
-    parser.add_argument("--streams", type=int, default=500, help="specialists sharing them")
-    parser.add_argument("--seed", type=int, default=11)
 
 
 def seed(fleet: Fleet, events: int, streams: int, rng: random.Random) -> int:
@@ -83,15 +71,15 @@ def vacuum(path: Path) -> None:
         conn.close()
 
 
-def measure(folder: Path, name: str, options: argparse.Namespace) -> dict[str, Any]:
+def measure(folder: Path, name: str, scale: Scale) -> dict[str, Any]:
     live = folder / f"{name}.sqlite3"
     env = {"SQLITE_DBNAME": str(live), "FLEET_PROJECTOR": "external"}
     if name == "zlib":
         env["COMPRESSOR_TOPIC"] = ZLIB
-    rng = random.Random(options.seed)  # noqa: S311 - a reproducible workload, not security
+    rng = random.Random(scale.seed)  # noqa: S311 - a reproducible workload, not security
     fleet = Fleet(env=env)
     began = time.perf_counter()
-    events = seed(fleet, options.events, options.streams, rng)
+    events = seed(fleet, scale.compaction_events, scale.compaction_streams, rng)
     seeded_s = time.perf_counter() - began
     fleet.projector.catch_up()
     fleet.close()
@@ -128,25 +116,16 @@ def measure(folder: Path, name: str, options: argparse.Namespace) -> dict[str, A
     }
 
 
-def run(options: argparse.Namespace) -> int:
-    folder = Path(tempfile.mkdtemp(prefix="fleet-bench-compaction-"))
-    print(f"seeding {options.events:,} events twice (plain, zlib) into {folder}", flush=True)
-    results = [measure(folder, name, options) for name in ("plain", "zlib")]
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "compaction.json").write_text(json.dumps(results, indent=2))
-    mib = 1024 * 1024
-    print(
-        "\n| store | events | event state | live before | compaction + archive, then VACUUM: "
-        "live | archive file | live + archive | archived | compact s | archive s |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        total = r["live_bytes_after_vacuum"] + r["archive_bytes"]
-        print(
-            f"| {r['store']} | {r['events']:,} | {r['event_state_bytes_before'] / mib:.1f} MiB | "
-            f"{r['live_bytes_before'] / mib:.1f} MiB | "
-            f"{r['live_bytes_after_vacuum'] / mib:.1f} MiB | {r['archive_bytes'] / mib:.1f} MiB | "
-            f"{total / mib:.1f} MiB | {r['events_archived']:,} | {r['compact_seconds']} | "
-            f"{r['archive_seconds']} |"
+def run(scale: Scale) -> dict[str, Any]:
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="compaction-", dir=SCRATCH))
+    results = {}
+    for name in ("plain", "zlib"):
+        results[name] = measure(folder, name, scale)
+        r = results[name]
+        log(
+            f"  {name}: live {r['live_bytes_before'] / 2**20:.1f} MiB, after archive + VACUUM "
+            f"{r['live_bytes_after_vacuum'] / 2**20:.1f} MiB, "
+            f"archive {r['archive_bytes'] / 2**20:.1f} MiB"
         )
-    return 0
+    return {"events": scale.compaction_events, "streams": scale.compaction_streams, **results}

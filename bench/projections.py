@@ -1,7 +1,5 @@
 """Projection rebuild rate and live lag, next to the library's bare decoded read rate.
 
-    python -m bench projections [--events 100000] [--writes-per-second 200] [--seconds 10]
-
 1. Seeds a SQLite store with ``--events`` events (specialists with heartbeats,
    missions with sorties moving through their lifecycle), in batched saves.
 2. Baseline: the library's own ``select_notifications`` in pages of 500 plus
@@ -10,35 +8,22 @@
 4. Live lag: one thread writes commands at a steady rate through ``Fleet`` while a
    ``Projector`` follows in another thread (the ``fleet projector`` loop); the lag
    (head position minus the slowest projection's position) is sampled every 20 ms.
-
-Results: a markdown table on stdout, JSON in ``bench/out/projections.json``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from application.fleet import Fleet
+from bench.common import SCRATCH, Scale, log
 from domain.mission import Mission
 from domain.sortie import Sortie
 from domain.specialist import Specialist
-
-OUT_DIR = Path(__file__).resolve().parent / "out"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=100_000, help="events to seed")
-    parser.add_argument("--writes-per-second", type=int, default=200, help="live write rate")
-    parser.add_argument("--seconds", type=float, default=10.0, help="live phase duration")
-    parser.add_argument("--seed", type=int, default=7)
 
 
 def seed(fleet: Fleet, events: int, rng: random.Random) -> int:
@@ -66,8 +51,8 @@ def seed(fleet: Fleet, events: int, rng: random.Random) -> int:
         stored += sum(a.version for a in aggregates)
         fleet.app.save(*aggregates)
         batch += 1
-        if batch % 50 == 0:
-            print(f"  seeded {stored:,} events", flush=True)
+        if batch % 100 == 0:
+            log(f"  seeded {stored:,} events")
     return stored
 
 
@@ -127,42 +112,30 @@ def live_lag(env: dict[str, str], rate: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def run(options: argparse.Namespace) -> int:
-    rng = random.Random(options.seed)  # noqa: S311 - a reproducible workload, not security
-    folder = Path(tempfile.mkdtemp(prefix="fleet-bench-projections-"))
-    env = {"SQLITE_DBNAME": str(folder / "bench.sqlite3"), "FLEET_PROJECTOR": "external"}
+def run(scale: Scale) -> dict[str, Any]:
+    rng = random.Random(scale.seed)  # noqa: S311 - a reproducible workload, not security
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="projections-", dir=SCRATCH)
+    env = {"SQLITE_DBNAME": f"{folder}/projections.sqlite3", "FLEET_PROJECTOR": "external"}
     fleet = Fleet(env=env)
-    print(f"seeding {options.events:,} events into {folder}", flush=True)
-    seeded = seed(fleet, options.events, rng)
-    print("baseline: library select_notifications + to_domain_event", flush=True)
+    log(f"  seeding {scale.projection_events:,} events")
+    seeded = seed(fleet, scale.projection_events, rng)
     baseline = max(bare_read_rate(fleet) for _ in range(2))
+    log(f"  baseline, the library's decoded read: {baseline:,.0f} events/s")
     rebuilds: dict[str, float] = {}
     for name in fleet.projector.projections:
-        print(f"rebuilding {name}", flush=True)
         began = time.perf_counter()
         applied = fleet.projector.rebuild(name)
         rebuilds[name] = applied / (time.perf_counter() - began)
+        log(f"  rebuilt {name}: {rebuilds[name]:,.0f} events/s ({rebuilds[name] / baseline:.2f})")
     fleet.close()
-    print(f"live lag: {options.writes_per_second} writes/s for {options.seconds:g} s", flush=True)
-    lag = live_lag(env, options.writes_per_second, options.seconds)
-    result = {
+    rate, seconds = scale.live_writes_per_second, scale.live_seconds
+    log(f"  live lag: {rate} writes/s for {seconds:g} s, a projector following")
+    lag = live_lag(env, rate, seconds)
+    return {
         "events": seeded,
         "baseline_decoded_read_events_per_s": round(baseline),
         "rebuild_events_per_s": {k: round(v) for k, v in rebuilds.items()},
         "rebuild_ratio_to_baseline": {k: round(v / baseline, 3) for k, v in rebuilds.items()},
         "live": lag,
     }
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "projections.json").write_text(json.dumps(result, indent=2))
-    print(f"\n| measure | value | ratio to bare decoded read ({round(baseline):,} events/s) |")
-    print("|---|---:|---:|")
-    for name, value in rebuilds.items():
-        ratio = value / baseline
-        print(f"| rebuild `{name}` ({seeded:,} events) | {value:,.0f} events/s | {ratio:.2f} |")
-    print(f"| live writes | {lag['writes_per_second']} writes/s | |")
-    print(
-        f"| lag p50 / p95 / max | {lag['lag_events_p50']} / {lag['lag_events_p95']} / "
-        f"{lag['lag_events_max']} events | |"
-    )
-    print(f"| drain after last write | {lag['drain_ms_after_last_write']} ms | |")
-    return 0

@@ -57,7 +57,7 @@ class Projector:
         """Apply every event recorded so far; returns how many pages were read.
 
         Each page is read and decoded once for all projections; each projection
-        then takes the events past its own position, in its own transaction.
+        then takes the events past its own position (see ``_apply``).
         """
         with self._lock:
             pages = 0
@@ -70,19 +70,45 @@ class Projector:
                 if not notes:
                     return pages
                 events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
-                for name, projection in self.projections.items():
-                    todo = [(i, e) for i, e in events if i > positions[name]]
-                    if todo:
-                        self._apply(projection, todo)
+                pending = [
+                    (projection, todo)
+                    for name, projection in self.projections.items()
+                    if (todo := [(i, e) for i, e in events if i > positions[name]])
+                ]
+                self._apply(pending)
                 pages += 1
+                if len(notes) < self.page_size:  # the head: the next read would find nothing
+                    return pages
 
-    def _apply(self, projection: RowProjection, events: list[tuple[int, Any]]) -> None:
-        try:
-            with projection.view.transaction() as tx:
-                projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
-                projection.apply_page(tx, events)
-        except IntegrityError:
-            log.info("projection %s: another projector applied this page", projection.name)
+    def _apply(self, pending: list[tuple[RowProjection, list[tuple[int, Any]]]]) -> None:
+        """Every projection's rows and position for one page, in one transaction.
+
+        One commit a page, not one a projection: embedded, each write is followed by a
+        catch-up, and each commit is a disk flush. Each projection runs in its own savepoint,
+        so they stay independent: a page another projector already applied is skipped for
+        that projection alone, and a failing projection is rolled back alone while those
+        before it commit (and those after it wait for the next catch-up, as before).
+        """
+        if not pending:
+            return
+        failure: Exception | None = None
+        with pending[0][0].view.transaction() as tx:
+            for number, (projection, events) in enumerate(pending):
+                savepoint = f"projection_{number}"
+                tx.execute(f"SAVEPOINT {savepoint}")
+                try:
+                    projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
+                    projection.apply_page(tx, events)
+                except IntegrityError:
+                    tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                    log.info("projection %s: another projector applied this page", projection.name)
+                except Exception as error:  # noqa: BLE001 - re-raised below, after the others commit
+                    tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                    failure = error
+                    break
+                tx.execute(f"RELEASE SAVEPOINT {savepoint}")
+        if failure is not None:
+            raise failure
 
     def run_forever(self, stop: threading.Event, idle: float = 0.05, max_idle: float = 0.5) -> None:
         """Follow the log until ``stop`` is set, backing off while nothing happens."""

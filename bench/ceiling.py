@@ -1,0 +1,139 @@
+"""The HTTP ceiling: a bare Flask app served exactly like Fleet (``gunicorn bench.ceiling:app``).
+
+``POST /noop`` parses the JSON body and answers it; ``POST /insert`` also writes what Fleet
+writes for a one-event command, an event row and its index row, in one transaction, with
+plain ``sqlite3`` or ``psycopg`` (the store named by ``PERSISTENCE_MODULE``, as for Fleet).
+No validation, no aggregate, no projection: the most any Flask service on this server, this
+database and this disk could do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from typing import Any
+
+from flask import Flask, request
+
+SQLITE_TABLES = (
+    "CREATE TABLE IF NOT EXISTS ceiling_events (originator_id TEXT, originator_version INTEGER, "
+    "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))",
+    "CREATE TABLE IF NOT EXISTS ceiling_index (position INTEGER PRIMARY KEY, "
+    "event_type TEXT NOT NULL, stream_id TEXT NOT NULL, correlation_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ceiling_index_type ON ceiling_index (event_type, position)",
+    "CREATE INDEX IF NOT EXISTS ceiling_index_stream ON ceiling_index (stream_id, position)",
+)
+POSTGRES_TABLES = (
+    "CREATE TABLE IF NOT EXISTS ceiling_events (position BIGSERIAL, originator_id UUID, "
+    "originator_version INTEGER, topic TEXT, state BYTEA, "
+    "PRIMARY KEY (originator_id, originator_version))",
+    "CREATE TABLE IF NOT EXISTS ceiling_index (position BIGINT PRIMARY KEY, "
+    "event_type TEXT NOT NULL, stream_id TEXT NOT NULL, correlation_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ceiling_index_type ON ceiling_index (event_type, position)",
+    "CREATE INDEX IF NOT EXISTS ceiling_index_stream ON ceiling_index (stream_id, position)",
+)
+
+
+class SQLiteStore:
+    def __init__(self) -> None:
+        self.path = os.environ["SQLITE_DBNAME"]
+        self.local = threading.local()
+        conn = self.connect()
+        conn.execute("PRAGMA journal_mode = WAL")  # as the library sets it; synchronous FULL
+        for sql in SQLITE_TABLES:
+            conn.execute(sql)
+
+    def connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
+        if conn is None:
+            timeout = float(os.environ.get("SQLITE_LOCK_TIMEOUT", "15"))
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
+            self.local.conn = conn
+        return conn
+
+    def insert(self, stream: str, topic: str, state: bytes) -> int:
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")  # the library's write transactions take the lock first
+        try:
+            cursor = conn.execute(
+                "INSERT INTO ceiling_events VALUES (?, 1, ?, ?)", (stream, topic, state)
+            )
+            position = int(cursor.lastrowid or 0)
+            conn.execute(
+                "INSERT INTO ceiling_index VALUES (?, ?, ?, ?)", (position, topic, stream, stream)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return position
+
+
+class PostgresStore:
+    def __init__(self) -> None:
+        import psycopg
+
+        self.psycopg = psycopg
+        self.local = threading.local()
+        with self.connect().transaction():
+            for sql in POSTGRES_TABLES:
+                self.connect().execute(sql)  # type: ignore[arg-type]
+
+    def connect(self) -> Any:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            env = os.environ
+            conn = self.psycopg.connect(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=env["POSTGRES_PORT"],
+                user=env["POSTGRES_USER"],
+                password=env.get("POSTGRES_PASSWORD", ""),
+                options=f"-c search_path={env['POSTGRES_SCHEMA']}",
+                autocommit=True,
+            )
+            self.local.conn = conn
+        return conn
+
+    def insert(self, stream: str, topic: str, state: bytes) -> int:
+        conn = self.connect()
+        with conn.transaction():
+            position = conn.execute(
+                "INSERT INTO ceiling_events (originator_id, originator_version, topic, state) "
+                "VALUES (%s, 1, %s, %s) RETURNING position",
+                (stream, topic, state),
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO ceiling_index VALUES (%s, %s, %s, %s)",
+                (position, topic, stream, stream),
+            )
+        return int(position)
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    postgres = os.environ.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+    store = PostgresStore() if postgres else SQLiteStore()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/noop")
+    def noop() -> tuple[dict[str, Any], int]:
+        return {"received": request.get_json()}, 201
+
+    @app.post("/insert")
+    def insert() -> tuple[dict[str, Any], int]:
+        body = request.get_json()
+        stream = str(uuid.uuid4())
+        position = store.insert(stream, "specialist_registered", json.dumps(body).encode())
+        return {"id": stream, "position": position, "received": body}, 201
+
+    return app
+
+
+app = create_app()

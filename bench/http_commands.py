@@ -1,0 +1,214 @@
+"""HTTP commands under load, next to the Flask ceiling, on SQLite and on PostgreSQL.
+
+For each backend, in one run:
+
+1. the ceiling (``bench.ceiling``) under the same gunicorn command: ``POST /noop`` and
+   ``POST /insert`` (one raw event row + index row a request), at wrk's full speed;
+2. Fleet (``wsgi:app``, embedded projections, a fresh store with ``preload`` specialists and
+   in-progress sorties), for register, heartbeat, create sortie and sortie PATCH: the maximum
+   rate (wrk), then the latency at half that rate (constant-rate client);
+3. the worker's CPU share and its peak RSS over the whole session.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.common import SCRATCH, Scale, log
+from bench.loadgen import Request
+from bench.server import (
+    CEILING_APP,
+    FLEET_APP,
+    Server,
+    gunicorn,
+    postgres_available,
+    postgres_schema,
+)
+from bench.workloads import CAPABILITIES, preload
+from domain.specialist import LIVE
+
+COMMANDS = ("register", "heartbeat", "create_sortie", "sortie_patch")
+PRIORITIES = ("low", "medium", "high", "critical")
+
+
+# Seeded request lists
+
+
+def registrations(label: str, count: int, rng: random.Random, path: str) -> list[Request]:
+    return [
+        (
+            "POST",
+            path,
+            {
+                "specialist_id": f"{label}-{n:07d}",
+                "name": f"Agent {n}",
+                "capabilities": rng.sample(CAPABILITIES, rng.randint(1, 3)),
+                "metadata": {"pool": f"pool-{n % 16}"},
+            },
+        )
+        for n in range(count)
+    ]
+
+
+def heartbeats(ids: list[str], count: int, rng: random.Random) -> list[Request]:
+    return [
+        (
+            "PATCH",
+            f"/api/v1/specialists/{rng.choice(ids)}/heartbeat",
+            {"status": rng.choice(LIVE), "metrics": {"tokens": rng.randint(0, 200_000)}},
+        )
+        for _ in range(count)
+    ]
+
+
+def new_sorties(count: int, rng: random.Random) -> list[Request]:
+    return [
+        (
+            "POST",
+            "/api/v1/sorties",
+            {
+                "description": f"Sortie {n}: change module {rng.randint(1, 500)}",
+                "priority": rng.choice(PRIORITIES),
+                "metadata": {"batch": n // 100},
+            },
+        )
+        for n in range(count)
+    ]
+
+
+def sortie_patches(ids: list[str], count: int, rng: random.Random) -> list[Request]:
+    return [
+        ("PATCH", f"/api/v1/sorties/{rng.choice(ids)}", {"progress": rng.randint(1, 99)})
+        for _ in range(count)
+    ]
+
+
+def requests_for(
+    command: str, phase: str, count: int, ids: dict[str, list[str]], seed: int
+) -> list[Request]:
+    rng = random.Random(f"{seed}-{command}-{phase}")  # noqa: S311 - a reproducible workload
+    makers: dict[str, Callable[[], list[Request]]] = {
+        "register": lambda: registrations(f"{phase}", count, rng, "/api/v1/specialists/register"),
+        "heartbeat": lambda: heartbeats(ids["specialists"], count, rng),
+        "create_sortie": lambda: new_sorties(count, rng),
+        "sortie_patch": lambda: sortie_patches(ids["sorties"], count, rng),
+    }
+    return makers[command]()
+
+
+# Runs
+
+
+def request_budget(scale: Scale) -> int:
+    """Requests generated per run: more than the fastest server sends in the time."""
+    return int(3_000 * scale.http_seconds)
+
+
+def ceiling(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
+    count = request_budget(scale) * 2
+    results: dict[str, Any] = {}
+    with gunicorn(CEILING_APP, env, folder / "ceiling.log") as server:
+        for route in ("noop", "insert"):
+            rng = random.Random(f"{scale.seed}-ceiling-{route}")  # noqa: S311
+            requests = registrations(route, count, rng, f"/{route}")
+            loadgen.max_rate(server.url, requests[:500], 1, folder)  # warm-up
+            run = loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
+            results[route] = run
+            log(f"  ceiling {route:7} {describe(run)}")
+        # The same constant-rate client at half the insert ceiling: the latency floor here.
+        half = results["insert"]["requests_per_s"] / 2
+        requests = registrations("half", int(half * scale.http_seconds) + 1, rng, "/insert")
+        results["insert_half"] = loadgen.at_rate(server.url, requests, half, scale.http_seconds)
+        log(f"  ceiling insert at {half:,.0f}/s: {describe(results['insert_half'])}")
+    return results
+
+
+def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
+    log(f"  preloading {scale.preload:,} specialists and in-progress sorties")
+    ids = preload(env, scale.preload)
+    count = request_budget(scale)
+    results: dict[str, Any] = {}
+    with gunicorn(FLEET_APP, env, folder / "fleet.log") as server:
+        warm = requests_for("register", "warmup", 500, ids, scale.seed)
+        loadgen.max_rate(server.url, warm, 1, folder)
+        cpu_before, began = server.cpu_seconds(), time.perf_counter()
+        for command in COMMANDS:
+            maximum = loadgen.max_rate(
+                server.url,
+                requests_for(command, "max", count, ids, scale.seed),
+                scale.http_seconds,
+                folder,
+            )
+            half = maximum["requests_per_s"] / 2
+            steady = loadgen.at_rate(
+                server.url,
+                requests_for(command, "half", int(half * scale.http_seconds) + 1, ids, scale.seed),
+                half,
+                scale.http_seconds,
+            )
+            results[command] = {"max": maximum, "half": steady}
+            log(f"  fleet {command:13} max {describe(maximum)}")
+            log(f"  fleet {command:13} at {half:,.0f}/s: {describe(steady)}")
+        results["worker"] = worker_figures(server, cpu_before, began)
+    return results
+
+
+def worker_figures(server: Server, cpu_before: float, began: float) -> dict[str, Any]:
+    return {
+        "cpu_share": round((server.cpu_seconds() - cpu_before) / (time.perf_counter() - began), 3),
+        "peak_rss_mb": server.peak_rss_mb(),
+        "rss_mb_at_end": server.rss_mb(),
+    }
+
+
+def describe(run: dict[str, Any]) -> str:
+    rate = run.get("requests_per_s", run.get("achieved_per_s"))
+    lat = run["latency"]
+    return (
+        f"{rate:,.0f} req/s, p50 {lat['p50_ms']:.1f} / p95 {lat['p95_ms']:.1f} / "
+        f"p99 {lat['p99_ms']:.1f} ms, {run['errors']} errors, "
+        f"load generator {run['loadgen_cpu_share']:.0%} of a core"
+    )
+
+
+def backend_run(
+    backend: str, ceiling_env: dict[str, str], fleet_env: dict[str, str], scale: Scale, folder: Path
+) -> dict[str, Any]:
+    log(f"HTTP commands on {backend}: the Flask ceiling")
+    ceiling_figures = ceiling(ceiling_env, scale, folder)
+    log(f"HTTP commands on {backend}: Fleet")
+    fleet_figures = fleet_commands(fleet_env, scale, folder)
+    return {"ceiling": ceiling_figures, "fleet": fleet_figures}
+
+
+def sqlite_env(path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+def run(scale: Scale) -> dict[str, Any]:
+    loadgen.require_wrk()
+    folder = SCRATCH / "http" / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"preload": scale.preload, "seconds": scale.http_seconds}
+    results["sqlite"] = backend_run(
+        "sqlite",
+        sqlite_env(folder / "ceiling.sqlite3"),
+        sqlite_env(folder / "fleet.sqlite3"),
+        scale,
+        folder / "sqlite",
+    )
+    unavailable = postgres_available()
+    if unavailable:
+        log(f"PostgreSQL unavailable, skipped: {unavailable}")
+        results["postgres"] = {"skipped": unavailable}
+        return results
+    with postgres_schema("ceiling") as ceiling_env, postgres_schema("fleet") as fleet_env:
+        results["postgres"] = backend_run(
+            "postgres", ceiling_env, fleet_env, scale, folder / "postgres"
+        )
+    return results

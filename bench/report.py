@@ -1,0 +1,456 @@
+"""Targets judged from ``results.json``, and ``BENCHMARKS.md`` rendered from it.
+
+Every target is a ratio to a figure of the same run, or a latency measured in it; the
+markdown is a pure function of the JSON (plus ``bench/findings.md``, the hand-written
+profiling notes), so ``python -m bench --render`` redraws it without rerunning anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import BENCH
+
+COMMAND_LABELS = {
+    "register": "register (`POST /specialists/register`)",
+    "heartbeat": "heartbeat (`PATCH /specialists/{id}/heartbeat`)",
+    "create_sortie": "create sortie (`POST /sorties`)",
+    "sortie_patch": "sortie PATCH (`PATCH /sorties/{id}`, progress)",
+}
+READ_LABELS = {
+    "ceiling_noop": "ceiling: bare Flask `GET /health`, same server",
+    "get_specialist": "GET one specialist",
+    "list_specialists_filtered": "filtered list page (`?status=busy&limit=50&offset=…`)",
+    "events_by_type_rare": "`GET /events?type=specialist_failed&limit=100` (rare)",
+    "events_by_type_common": "`GET /events?type=specialist_active&limit=100` (common)",
+    "stream_events": "one stream's events (`GET /streams/{id}/events`)",
+}
+READ_LIMITS_MS = {
+    "get_specialist": 5.0,
+    "list_specialists_filtered": 5.0,
+    "events_by_type_rare": 10.0,
+    "events_by_type_common": 10.0,
+}
+
+
+def target(name: str, figure: str, ratio: float, met: bool, limit: str) -> dict[str, Any]:
+    return {"target": name, "figure": figure, "ratio": round(ratio, 3), "limit": limit, "met": met}
+
+
+def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target and measured case."""
+    rows: list[dict[str, Any]] = []
+    http = sections.get("http_commands", {})
+    for backend in ("sqlite", "postgres"):
+        figures = http.get(backend, {})
+        if "fleet" not in figures:
+            continue
+        ceiling = figures["ceiling"]["insert"]["requests_per_s"]
+        for command in COMMAND_LABELS:
+            run = figures["fleet"][command]
+            rate = run["max"]["requests_per_s"]
+            rows.append(
+                target(
+                    f"command throughput, {command}, {backend}",
+                    f"{rate:,.0f} req/s vs ceiling {ceiling:,.0f} req/s",
+                    rate / ceiling,
+                    rate >= 0.5 * ceiling,
+                    "≥ 0.5 x Flask + raw insert",
+                )
+            )
+        for command in COMMAND_LABELS:
+            half = figures["fleet"][command]["half"]
+            p99 = half["latency"]["p99_ms"]
+            floor = figures["ceiling"].get("insert_half", {}).get("latency", {}).get("p99_ms")
+            rows.append(
+                target(
+                    f"p99 at half the maximum rate, {command}, {backend}",
+                    f"p99 {p99:.1f} ms at {half['achieved_per_s']:,.0f} req/s"
+                    + (f" (ceiling at half its rate: {floor:.1f} ms)" if floor else ""),
+                    p99 / 10,
+                    p99 <= 10,
+                    "p99 ≤ 10 ms (ratio: p99 / 10 ms)",
+                )
+            )
+    reads = sections.get("reads", {})
+    events = reads.get("store", {}).get("events", 0)
+    for name, limit in READ_LIMITS_MS.items():
+        if name not in reads.get("http", {}):
+            continue
+        p99 = reads["http"][name]["latency"]["p99_ms"]
+        floor = reads["http"].get("ceiling_noop", {}).get("latency", {}).get("p99_ms")
+        rows.append(
+            target(
+                f"read p99, {READ_LABELS[name]}",
+                f"p99 {p99:.2f} ms with {events:,} events"
+                + (f" (bare Flask GET: {floor:.2f} ms)" if floor else ""),
+                p99 / limit,
+                p99 <= limit,
+                f"p99 ≤ {limit:g} ms (ratio: p99 / limit)",
+            )
+        )
+    lengths = sections.get("history", {}).get("lengths", [])
+    if len(lengths) > 1:
+        short, long = lengths[0], lengths[-1]
+        ratio = long["with_snapshots_ms"] / short["with_snapshots_ms"]
+        rows.append(
+            target(
+                "aggregate load with snapshots, flat in history length",
+                f"{long['events']:,} events {long['with_snapshots_ms']:.3f} ms vs "
+                f"{short['events']:,} events {short['with_snapshots_ms']:.3f} ms",
+                ratio,
+                ratio <= 2,
+                "longest ≤ 2 x shortest",
+            )
+        )
+    projections = sections.get("projections", {})
+    base = projections.get("baseline_decoded_read_events_per_s")
+    for name, value in projections.get("rebuild_events_per_s", {}).items():
+        rows.append(
+            target(
+                f"projection rebuild, {name}",
+                f"{value:,} events/s vs {base:,} events/s",
+                value / base,
+                value >= 0.3 * base,
+                "≥ 0.3 x the library's decoded read",
+            )
+        )
+    peaks = worker_peaks(sections)
+    if peaks:
+        where, peak = max(peaks.items(), key=lambda item: item[1])
+        rows.append(
+            target(
+                "worker peak RSS under load",
+                f"{peak:.0f} MB ({where})",
+                peak / 150,
+                peak <= 150,
+                "≤ 150 MB (ratio: peak / 150 MB)",
+            )
+        )
+    return rows
+
+
+def worker_peaks(sections: dict[str, Any]) -> dict[str, float]:
+    peaks = {}
+    for backend in ("sqlite", "postgres"):
+        worker = sections.get("http_commands", {}).get(backend, {}).get("fleet", {}).get("worker")
+        if worker:
+            peaks[f"commands on {backend}"] = worker["peak_rss_mb"]
+    worker = sections.get("reads", {}).get("http", {}).get("worker")
+    if worker:
+        peaks["reads on the large store"] = worker["peak_rss_mb"]
+    return peaks
+
+
+# Markdown
+
+
+def table(header: list[str], rows: list[list[Any]], align: str = "") -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def lat(run: dict[str, Any]) -> str:
+    figures = run["latency"]
+    return f"{figures['p50_ms']:.1f} / {figures['p95_ms']:.1f} / {figures['p99_ms']:.1f}"
+
+
+def render(results: dict[str, Any], plots: str = "bench/plots") -> str:
+    meta, sections = results["meta"], results["sections"]
+    env = meta["environment"]
+    out = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{meta['command']}` at commit `{meta['commit']}`"
+        + (" (with uncommitted changes)" if meta.get("dirty") else "")
+        + f", {meta['finished_at']}, in {meta['seconds'] / 60:.1f} minutes ({meta['scale']['name']}"
+        " scale). Regenerate with `make bench` (or `make bench-quick`, small sizes, written to "
+        "`bench/out/quick/`); `bench/results.json` holds every figure below.",
+        "",
+        f"Machine: {env['cpus']} CPUs, {env['platform']}, Python {env['python']}, SQLite "
+        f"{env['sqlite']}, eventsourcing {env['eventsourcing']}, gunicorn {env['gunicorn']}, "
+        f"Flask {env['flask']}, {env['wrk']}; load average at the start "
+        f"{', '.join(str(x) for x in env['load_average_at_start'])}. Absolute times on these "
+        "shared machines drift by tens of percent between runs, so each figure stands next to a "
+        "baseline measured in the same run, and the targets are ratios.",
+        "",
+        "## Targets",
+        "",
+    ]
+    rows = results["targets"]
+    out += table(
+        ["target", "figure", "ratio", "limit", "met"],
+        [[r["target"], r["figure"], f"{r['ratio']:.2f}", r["limit"], yes(r["met"])] for r in rows],
+        "llrll",
+    )
+    met = sum(r["met"] for r in rows)
+    out += [f"{met} of {len(rows)} met.", ""]
+    images = {
+        "http_commands": ("command latency at half the maximum rate", "http_latency.png"),
+        "reads": ("read latency", "read_latency.png"),
+        "history": ("load time against history length", "history.png"),
+    }
+    out += [f"![{alt}]({plots}/{file})" for name, (alt, file) in images.items() if name in sections]
+    out += [""]
+    renderers = {
+        "http_commands": http_section,
+        "writes": writes_section,
+        "reads": reads_section,
+        "history": history_section,
+        "projections": projections_section,
+        "compaction": compaction_section,
+    }
+    for name, renderer in renderers.items():
+        if name in sections:
+            out += renderer(sections[name])
+    findings = BENCH / "findings.md"
+    if findings.exists():
+        out += [findings.read_text().rstrip(), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def yes(flag: bool) -> str:
+    return "**met**" if flag else "**not met**"
+
+
+def http_section(data: dict[str, Any]) -> list[str]:
+    out = [
+        "## HTTP commands",
+        "",
+        "gunicorn exactly as `make run` starts it (`--workers 1 --threads 8 --worker-class "
+        "gthread`), Fleet in its default embedded mode (each write's projections are applied "
+        "before the response). Maximum rate: Debian's wrk, one thread, 8 keep-alive connections, "
+        f"{data['seconds']:g} s, replaying seeded request files (unique ids per request). Latency "
+        "at half the maximum: a constant-rate client that sends request *i* at *start + i/rate* "
+        "and times it from that scheduled moment (no coordinated omission; Debian's wrk cannot "
+        f"hold a rate). Each Fleet store starts fresh with {data['preload']:,} specialists and "
+        "in-progress sorties for the heartbeats and PATCHes. Ceiling: a bare Flask app under the "
+        "same gunicorn command, `POST /noop` (parse JSON, answer) and `POST /insert` (also one raw "
+        "event row + index row in one transaction). Latencies p50 / p95 / p99 in ms.",
+        "",
+    ]
+    for backend in ("sqlite", "postgres"):
+        figures = data.get(backend)
+        if not figures:
+            continue
+        if "skipped" in figures:
+            out += [f"{backend}: skipped ({figures['skipped']}).", ""]
+            continue
+        ceiling = figures["ceiling"]
+        insert = ceiling["insert"]["requests_per_s"]
+        rows = [
+            [
+                f"ceiling: Flask {route}",
+                f"{run['requests_per_s']:,.0f}",
+                lat(run),
+                f"{run['requests_per_s'] / insert:.2f}",
+                "",
+                "",
+                f"{run['loadgen_cpu_share']:.0%}",
+            ]
+            for route, run in ceiling.items()
+            if route != "insert_half"
+        ]
+        if "insert_half" in ceiling:
+            rows[-1][4] = f"{ceiling['insert_half']['achieved_per_s']:,.0f}"
+            rows[-1][5] = lat(ceiling["insert_half"])
+        for command, label in COMMAND_LABELS.items():
+            run = figures["fleet"][command]
+            rows.append(
+                [
+                    f"Fleet: {label}",
+                    f"{run['max']['requests_per_s']:,.0f}",
+                    lat(run["max"]),
+                    f"{run['max']['requests_per_s'] / insert:.2f}",
+                    f"{run['half']['achieved_per_s']:,.0f}",
+                    lat(run["half"]),
+                    f"{run['max']['loadgen_cpu_share']:.0%}",
+                ]
+            )
+        worker = figures["fleet"]["worker"]
+        out += [f"### {backend.capitalize()}", ""]
+        out += table(
+            [
+                "route",
+                "max req/s",
+                "latency at max",
+                "vs Flask + insert",
+                "half rate req/s",
+                "latency at half rate",
+                "wrk CPU",
+            ],
+            rows,
+        )
+        errors = sum(
+            figures["fleet"][c][phase]["errors"]
+            for c in COMMAND_LABELS
+            for phase in ("max", "half")
+        )
+        out += [
+            f"Fleet's worker used {worker['cpu_share']:.0%} of a core over the command runs; its "
+            f"peak RSS was {worker['peak_rss_mb']:.0f} MB. Error responses: {errors}.",
+            "",
+        ]
+    return out
+
+
+def writes_section(data: dict[str, Any]) -> list[str]:
+    out = [
+        "## Write cost in-process",
+        "",
+        f"{data['rows']:,} writes each, one transaction per write, fresh SQLite files on the same "
+        "disk (WAL, `synchronous=FULL`).",
+        "",
+    ]
+    out += table(
+        ["writer", "writes/s", "µs/write", "time vs raw insert"],
+        [
+            [
+                name,
+                f"{r['writes_per_s']:,.0f}",
+                f"{r['us_per_write']:,.0f}",
+                r["time_vs_raw_insert"],
+            ]
+            for name, r in data["rates"].items()
+        ],
+    )
+    return out
+
+
+def reads_section(data: dict[str, Any]) -> list[str]:
+    store = data["store"]
+    built = "reused from `var/bench/`" if store.get("cached") else "built in this run"
+    out = [
+        f"## Reads with {store['events']:,} events",
+        "",
+        f"Store: {store['events']:,} events ({store['specialists']:,} specialists with "
+        f"heartbeats and endings), seeded at {store['events_per_s']:,.0f} events/s in batched "
+        f"saves, projections caught up in {store['projection_seconds']:,.1f} s, {built}. HTTP: "
+        "gunicorn as `make run`, one wrk connection (service time, no queueing).",
+        "",
+    ]
+    http = data["http"]
+    out += table(
+        ["read", "p50 / p95 / p99 ms", "req/s (1 connection)"],
+        [
+            [label, lat(http[name]), f"{http[name]['requests_per_s']:,.0f}"]
+            for name, label in READ_LABELS.items()
+            if name in http
+        ],
+    )
+    out += ["In-process, `fleet.events(type=…, limit=100, offset=…)` and the SQL alone:", ""]
+    out += table(
+        [
+            "type",
+            "matching",
+            "offset",
+            "`fleet.events` p50 / p95 / p99 ms",
+            "SQL p50 / p95 / p99 ms",
+        ],
+        [
+            [
+                f"`{q['type']}`",
+                f"{q['matching']:,}",
+                f"{q['offset']:,}",
+                lat({"latency": q["fleet_events"]}),
+                lat({"latency": q["select_event_page"]}),
+            ]
+            for q in data["queries"]
+        ],
+    )
+    return out
+
+
+def history_section(data: dict[str, Any]) -> list[str]:
+    out = [
+        "## Aggregate load time against history length",
+        "",
+        f"One specialist stream per length, snapshots every {data['interval']} events (the "
+        "default); median of several loads. *Worst case*: the version just below the next "
+        f"snapshot ({data['interval'] - 1} events replayed after one).",
+        "",
+    ]
+    out += table(
+        ["events", "snapshots", "with snapshots ms", "worst case ms", "without snapshots ms"],
+        [
+            [
+                f"{r['events']:,}",
+                f"{r['snapshots']:,}",
+                f"{r['with_snapshots_ms']:.3f}",
+                f"{r['worst_case_ms']:.3f} (v{r['worst_version']:,})",
+                f"{r['without_snapshots_ms']:,.2f}",
+            ]
+            for r in data["lengths"]
+        ],
+    )
+    return out
+
+
+def projections_section(data: dict[str, Any]) -> list[str]:
+    base = data["baseline_decoded_read_events_per_s"]
+    live = data["live"]
+    out = [
+        "## Projections",
+        "",
+        f"{data['events']:,} events (specialists with heartbeats, missions with sorties). "
+        "Baseline: the library's `select_notifications` in pages of 500 plus "
+        f"`mapper.to_domain_event` for each event, {base:,} events/s in the same run.",
+        "",
+    ]
+    out += table(
+        ["projection", "rebuild events/s", "vs baseline"],
+        [
+            [name, f"{value:,}", f"{data['rebuild_ratio_to_baseline'][name]:.2f}"]
+            for name, value in data["rebuild_events_per_s"].items()
+        ],
+    )
+    out += [
+        f"Live: {live['writes_per_second']} commands/s for the whole phase through `Fleet`, a "
+        f"`Projector` following in another thread: lag p50 {live['lag_events_p50']}, p95 "
+        f"{live['lag_events_p95']}, max {live['lag_events_max']} events; drained "
+        f"{live['drain_ms_after_last_write']} ms after the last write.",
+        "",
+    ]
+    return out
+
+
+def compaction_section(data: dict[str, Any]) -> list[str]:
+    mib = 2**20
+    out = [
+        "## Compaction and compression",
+        "",
+        f"{data['streams']:,} specialists sharing {data['events']:,} events, seeded into a plain "
+        "store and a zlib one; then `compact()`, `compact(archive=True)` as if 31 days had "
+        "passed, and `VACUUM`. Sizes after a WAL checkpoint.",
+        "",
+    ]
+    rows = []
+    for name in ("plain", "zlib"):
+        r = data[name]
+        rows.append(
+            [
+                name,
+                f"{r['event_state_bytes_before'] / mib:.1f} MiB",
+                f"{r['live_bytes_before'] / mib:.1f} MiB",
+                f"{r['live_bytes_after_vacuum'] / mib:.1f} MiB",
+                f"{r['archive_bytes'] / mib:.1f} MiB",
+                f"{r['events_archived']:,}",
+                f"{r['archive_seconds']:.1f} s",
+            ]
+        )
+    out += table(
+        [
+            "store",
+            "event state",
+            "live file",
+            "live after archive + VACUUM",
+            "archive file",
+            "archived",
+            "archive run",
+        ],
+        rows,
+    )
+    return out
