@@ -90,12 +90,26 @@ class View:
 
     @contextmanager
     def transaction(self, commit: bool = True) -> Iterator[ViewTx]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            if isinstance(self.datastore, PostgresDatastore):
+        datastore = self.datastore
+        if isinstance(datastore, PostgresDatastore):
+            with datastore.transaction(commit=commit) as cursor:
                 cursor.execute(
-                    SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema))
+                    SQL("SET LOCAL search_path TO {}").format(Identifier(datastore.schema))
                 )
-            yield ViewTx(cursor, self.postgres)
+                yield ViewTx(cursor, self.postgres)
+            return
+        with datastore.get_connection(commit=commit) as connection:
+            if commit:
+                # Projection rows are derived and committed with their position, so they
+                # need not be flushed to disk at each commit (WAL, synchronous=NORMAL): a
+                # power cut can only lose the last pages, which are applied again; a
+                # process crash loses nothing. WAL frames are flushed in order, so the next
+                # event commit (synchronous=FULL, the events' own connection) makes them
+                # durable too. The setting is the connection's, and cannot change in a
+                # transaction: hence here, before BEGIN.
+                connection.cursor().execute("PRAGMA synchronous = NORMAL")
+            with connection.transaction(commit=commit) as cursor:
+                yield ViewTx(cursor, self.postgres)
 
     def track(self, tx: ViewTx, tracking: Tracking) -> None:
         """Record the position in the same transaction; fails if it would not advance."""

@@ -93,3 +93,21 @@ def test_writer_commits_while_a_reader_holds_a_snapshot(
         reader.close()
     assert elapsed < 2.0
     assert fleet_sqlite.events()[1] == 2
+
+
+def synchronous_levels(datastore: object) -> set[int]:
+    """The ``PRAGMA synchronous`` of every connection a datastore's pool holds."""
+    levels = set()
+    for connection in list(datastore.pool._pool):  # type: ignore[attr-defined]
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous")
+        levels.add(cursor.fetchone()[0])
+    return levels
+
+
+def test_only_projection_commits_skip_the_disk_flush(fleet_sqlite: Fleet) -> None:
+    """Events: synchronous=FULL (2), so nothing acknowledged is lost on a power cut.
+    Projections: NORMAL (1), derived rows that are applied again if their tail is lost."""
+    fleet_sqlite.register_specialist(specialist_id="flush", name="Flush")
+    assert synchronous_levels(fleet_sqlite.app.recorder.datastore) == {2}  # type: ignore[attr-defined]
+    assert synchronous_levels(fleet_sqlite.projector.datastore) == {1}
