@@ -62,9 +62,7 @@ class Projector:
         with self._lock:
             pages = 0
             while True:
-                positions = {
-                    name: p.view.position(self.app.name) for name, p in self.projections.items()
-                }
+                positions = self._positions()
                 start = min(positions.values(), default=0)
                 notes = self.app.select_history(start, self.page_size)
                 if not notes:
@@ -79,6 +77,16 @@ class Projector:
                 pages += 1
                 if len(notes) < self.page_size:  # the head: the next read would find nothing
                     return pages
+
+    def _positions(self) -> dict[str, int]:
+        """Every projection's position, in one read transaction (they share a datastore)."""
+        views = [p.view for p in self.projections.values()]
+        if not views:
+            return {}
+        with views[0].transaction(commit=False) as tx:
+            return {
+                name: p.view.position_in(tx, self.app.name) for name, p in self.projections.items()
+            }
 
     def _apply(self, pending: list[tuple[RowProjection, list[tuple[int, Any]]]]) -> None:
         """Every projection's rows and position for one page, in one transaction.

@@ -120,3 +120,8 @@ class View:
 
     def position(self, application_name: str) -> int:
         return self.recorder.max_tracking_id(application_name) or 0
+
+    def position_in(self, tx: ViewTx, application_name: str) -> int:
+        """The position, read in a transaction the caller already holds."""
+        found = self.recorder._max_tracking_id(application_name, tx.cursor)  # type: ignore[attr-defined]
+        return int(found or 0)
