@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
 from application.fleet import Fleet
@@ -148,6 +149,7 @@ class Cluster:
                 "gthread",
                 "--timeout",
                 "60",
+                "--no-control-socket",  # gunicorn 27 shares one socket path per user otherwise
                 "wsgi:app",
             ],
             "gunicorn",
@@ -181,6 +183,20 @@ class Cluster:
                 process.wait(timeout=STOP_TIMEOUT)
         self.server = self.projector = None
 
+    def kill_one_worker(self) -> int:
+        """SIGKILL one gunicorn worker; the master boots a new one while the others serve."""
+        assert self.server is not None
+        workers = psutil.Process(self.server.pid).children()
+        victim = workers[0].pid
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:  # until the master has replaced it
+            alive = [p for p in psutil.Process(self.server.pid).children() if p.pid != victim]
+            if len(alive) >= self.workers:
+                return victim
+            time.sleep(0.05)
+        raise RuntimeError(f"gunicorn did not replace worker {victim}:\n{self.logs()}")
+
     def stop(self) -> None:
         """A clean stop (SIGTERM, then SIGKILL if it lingers)."""
         for process in (self.server, self.projector):
@@ -213,6 +229,8 @@ class Cluster:
             path = self.workdir / f"{name}.log"
             if path.exists():
                 for line in path.read_text().splitlines():
+                    if "was sent SIGKILL" in line:  # kill_one_worker() did that
+                        continue
                     if "Traceback" in line or "OperationalError" in line or "ERROR" in line:
                         lines.append(f"{name}: {line}")
         return lines
@@ -597,9 +615,10 @@ class Traffic:
 
     # running
 
-    def run(self, clients: int, seconds: float) -> None:
-        """``clients`` threads, each issuing commands until ``seconds`` have passed."""
+    def run(self, clients: int, seconds: float, stop: threading.Event | None = None) -> None:
+        """``clients`` threads issuing commands until ``seconds`` have passed or ``stop`` is set."""
         deadline = time.monotonic() + seconds
+        stop = stop or threading.Event()
         ops = [op for op, _ in self.ops]
         weights = [weight for _, weight in self.ops]
         errors: list[BaseException] = []
@@ -608,7 +627,7 @@ class Traffic:
             rng = random.Random(self.seed * 1000 + number + len(self.journal.records))  # noqa: S311
             client = Client(self.base, self.journal, number)
             try:
-                while time.monotonic() < deadline:
+                while time.monotonic() < deadline and not stop.is_set():
                     rng.choices(ops, weights)[0](client, rng)
             except Exception as exc:  # noqa: BLE001 - a harness bug must fail the test
                 errors.append(exc)
@@ -751,6 +770,22 @@ def audit(
     problems: list[str] = []
     statuses: Counter[str] = Counter()
     figures: Counter[str] = Counter()
+    # Always reported, so a 0 reads as checked rather than missing.
+    for key in (
+        "requests_sent",
+        "acknowledged_writes",
+        "acknowledged_found",
+        "acknowledged_lost",
+        "duplicated_writes",
+        "unacknowledged_in_log",
+        "events_of_no_request",
+        "http_5xx",
+        "connection_refused",
+        "no_response",
+        "no_response_landed",
+        "no_response_not_landed",
+    ):
+        figures[key] = 0
     known: set[str] = set()
     for record in journal.records:
         known.add(record.correlation_id)
