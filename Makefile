@@ -27,8 +27,8 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install lock test run run-postgres bench bench-quick wrk clean lint typecheck layers build \
-  audit check
+.PHONY: install lock test soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
+  build audit check
 
 # The lock pins every package (runtime, dev and the quality tools); the project itself is then
 # installed editable without touching them. `pip check` fails when pyproject.toml asks for a
@@ -52,6 +52,16 @@ lock:
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# The reliability suite (tests/reliability), longer and harder than its bounded form in
+# `make test`: SOAK_SECONDS of load per phase, SOAK_CLIENTS client threads, SOAK_CRASHES
+# kill-and-restart cycles. Prints its figures and writes them to var/reliability/*.json.
+SOAK_SECONDS ?= 30
+SOAK_CLIENTS ?= 16
+SOAK_CRASHES ?= 3
+soak: $(STAMP)
+	FLEET_SOAK_SECONDS=$(SOAK_SECONDS) FLEET_SOAK_CLIENTS=$(SOAK_CLIENTS) \
+	  FLEET_SOAK_CRASHES=$(SOAK_CRASHES) $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 run: $(STAMP)
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 --threads 8 --worker-class gthread wsgi:app

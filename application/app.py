@@ -18,6 +18,7 @@ from application.store.archive import Archive, PostgresArchive, SQLiteArchive
 from application.store.history import HistoryEventStore, merge_notifications
 from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
 from application.store.reindex import reindex_events
+from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
 from domain.aggregates import AGGREGATE_TYPES
 from domain.base import FleetAggregate
 
@@ -73,6 +74,7 @@ class FleetApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=build_env(env))
         self.backend = backend_name(self.env)
+        wait_in_pool_as_long_as_for_the_lock(self.recorder.datastore, self.env)  # type: ignore[attr-defined]
         # An instance attribute: the library's ``_take_snapshots`` reads it from ``self``.
         self.snapshotting_intervals = snapshot_intervals(self.env)  # type: ignore[misc]
         if flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 
 class FleetError(Exception):
     """Base class of every error a Fleet service raises on purpose."""
@@ -67,3 +69,11 @@ class Unavailable(FleetError):
 
     status = 503
     title = "Service unavailable"
+
+
+# Store errors that mean "busy or unreachable for now", not "this request is wrong": SQLite's
+# lock held past SQLITE_LOCK_TIMEOUT, the connection pool's queue timing out behind it
+# (``ConnectionUnavailableError`` is an ``OperationalError``), a PostgreSQL connection lost.
+# The web layer answers them 503 with Retry-After, never 500. On SQLite a write that failed
+# so was not committed (its transaction rolled back), so the client's retry is safe.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)

@@ -16,7 +16,7 @@ from flask import Response
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
-from application.errors import FleetError
+from application.errors import STORE_UNAVAILABLE, FleetError
 from web import context, problems
 from web.parser import Parser
 from web.schemas import ProblemSchema
@@ -56,6 +56,8 @@ class Api(flask_smorest.Api):
     def _register_error_handlers(self) -> None:
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(FleetError, problems.fleet_error)
+        for error in STORE_UNAVAILABLE:
+            self._app.register_error_handler(error, problems.store_unavailable)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return problems.http_exception(error)

@@ -97,6 +97,20 @@ def fleet_error(error: FleetError) -> Response:
     return problem(error.status, str(error), errors=errors, headers=headers, **extra)
 
 
+def store_unavailable(error: Exception) -> Response:
+    """The store was busy or unreachable for longer than its timeouts: 503, try again.
+
+    Logged as a warning without a trace: it is a condition of the deployment (a long
+    maintenance transaction, a lost connection), not a bug.
+    """
+    log.warning("store unavailable: %s: %s", type(error).__name__, error)
+    return problem(
+        503,
+        "The event store is busy or unreachable; please retry.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def http_exception(error: HTTPException) -> Response:
     """Map werkzeug/webargs HTTP errors; ``data["messages"]`` is webargs' validation report."""
     status = error.code or 500

@@ -16,13 +16,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    PersistenceError,
+    Tracking,
+)
 from eventsourcing.utils import Environment
 
 from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
 from application.projections.base import RowProjection
 from application.projections.view import View
+from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500
@@ -43,6 +49,7 @@ class Projector:
         self.page_size = page_size
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
+        wait_in_pool_as_long_as_for_the_lock(self.datastore, app.env)
         transcoder = app.mapper.transcoder
         create = factory.env_create_table()  # type: ignore[attr-defined]
         self.projections = {
@@ -118,11 +125,29 @@ class Projector:
         if failure is not None:
             raise failure
 
-    def run_forever(self, stop: threading.Event, idle: float = 0.05, max_idle: float = 0.5) -> None:
-        """Follow the log until ``stop`` is set, backing off while nothing happens."""
+    def run_forever(
+        self,
+        stop: threading.Event,
+        idle: float = 0.05,
+        max_idle: float = 0.5,
+        max_backoff: float = 5.0,
+    ) -> None:
+        """Follow the log until ``stop`` is set, backing off while nothing happens.
+
+        A store error (SQLite locked past its timeout, a lost PostgreSQL connection) must
+        not end the projector: each page is applied in one transaction, so a failed one
+        left nothing half-done; it is logged and retried with a growing pause.
+        """
         delay = idle
+        failures = 0
         while not stop.is_set():
-            delay = idle if self.catch_up() else min(delay * 2, max_idle)
+            try:
+                delay = idle if self.catch_up() else min(delay * 2, max_idle)
+                failures = 0
+            except PersistenceError as exc:
+                failures += 1
+                delay = min(idle * 2**failures, max_backoff)
+                log.warning("projector: store error (%s); retrying in %.2f s", exc, delay)
             stop.wait(delay)
 
     def wait_for(self, position: int, timeout: float) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from application.context import command_scope
-from application.errors import NotFound
+from application.errors import STORE_UNAVAILABLE, NotFound
 from application.resources import utc_text
 from application.services.locks import LOCK_WRITE_ATTEMPTS, LockService
 from domain.base import FleetAggregate
@@ -78,6 +78,10 @@ class SweepService(LockService):
         while not stop.is_set():
             try:
                 counts = self.sweep()
+            except STORE_UNAVAILABLE as exc:  # busy or unreachable store: not a bug
+                log.warning(
+                    "sweep skipped, the store is unavailable (%s); the next pass retries", exc
+                )
             except Exception:
                 log.exception("sweep failed; the next pass retries")
             else:

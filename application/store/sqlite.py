@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from application.store.query import (
     ADD_COUNTS,
@@ -23,6 +23,21 @@ from application.store.query import (
     index_params,
     page_query,
 )
+
+
+def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:
+    """Let threads queue for a connection as long as SQLite waits for its write lock.
+
+    The library's pool lets one writer per process at a time and queues every other
+    request behind it (FIFO), but gives up after a fixed 5 s, while the writer itself
+    waits up to ``SQLITE_LOCK_TIMEOUT`` (15 s) for another process's lock. So a lock held
+    for 5-15 s (a long maintenance transaction in another process) failed the queued
+    requests of every worker although their own wait was still within the timeout.
+    """
+    if not isinstance(datastore, SQLiteDatastore):
+        return
+    lock_timeout = float(env.get("SQLITE_LOCK_TIMEOUT") or 0)
+    datastore.pool.pool_timeout = max(datastore.pool.pool_timeout, lock_timeout)
 
 
 class FleetSQLiteRecorder(SQLiteApplicationRecorder):
