@@ -10,12 +10,14 @@ write, in the serving process) or alone (``fleet projector``).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
@@ -31,6 +33,8 @@ from application.projections.view import View
 from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
 
 log = logging.getLogger(__name__)
+# Driver errors that say the database, not a projection, failed.
+STORE_FAILURES = (sqlite3.OperationalError, psycopg.OperationalError)
 PAGE_SIZE = 500
 
 
@@ -117,6 +121,11 @@ class Projector:
                 except IntegrityError:
                     tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                     log.info("projection %s: another projector applied this page", projection.name)
+                except STORE_FAILURES:
+                    # The store itself fails (locked past its timeout, connection lost):
+                    # the whole page rolls back, and raised inside the transaction the
+                    # error reaches the caller as the library's OperationalError.
+                    raise
                 except Exception as error:  # noqa: BLE001 - re-raised below, after the others commit
                     tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                     failure = error

@@ -7,11 +7,12 @@ application's name, so two projections there would share one position (notes §6
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import OperationalError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
@@ -107,7 +108,10 @@ class View:
                 # event commit (synchronous=FULL, the events' own connection) makes them
                 # durable too. The setting is the connection's, and cannot change in a
                 # transaction: hence here, before BEGIN.
-                connection.cursor().execute("PRAGMA synchronous = NORMAL")
+                try:
+                    connection.cursor().execute("PRAGMA synchronous = NORMAL")
+                except sqlite3.OperationalError as exc:  # "locked": as the library reports it
+                    raise OperationalError(exc) from exc
             with connection.transaction(commit=commit) as cursor:
                 yield ViewTx(cursor, self.postgres)
 
