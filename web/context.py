@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, Unauthorized
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, Unauthorized
 
 from application import Fleet
 from application.context import CommandScope
@@ -63,9 +63,32 @@ def init_app(app: Flask) -> None:
 def guard() -> None:
     """``before_request`` of every API blueprint: the token, then the body size."""
     check_token()
+    check_size()
+
+
+def check_size() -> None:
+    """Read the body here, within the limit: over it is a 413, unreadable is a 400.
+
+    A streamed (chunked) body has no length to check up front, and Werkzeug stops reading
+    it at the limit without a word (the parser would get it cut short): a byte left after
+    the limit means the body was larger. A body the server cannot de-chunk is the client's
+    error, not the server's exception (gunicorn raises its own, which is no ``OSError``).
+    """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    too_large = RequestEntityTooLarge(
+        f"The request body is larger than the limit of {limit} bytes."
+    )
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        raise too_large
+    try:
+        size = len(request.get_data(cache=True))  # the parser reads this cached copy
+        streamed = request.content_length is None
+        if streamed and size >= limit and request.environ["wsgi.input"].read(1):
+            raise too_large
+    except HTTPException:
+        raise
+    except Exception as exc:  # each WSGI server raises its own parse errors
+        raise BadRequest("The request body could not be read (bad chunked encoding?).") from exc
 
 
 def check_token() -> None:
