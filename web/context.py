@@ -36,6 +36,8 @@ def id_header(name: str) -> str | None:
     if value is None:
         return None
     if not ID_HEADER.fullmatch(value):
+        if request.routing_exception is not None:
+            return None  # no such route or method: its 404/405 is the answer, not the header
         raise BadRequest(f"{name} must be 1-128 visible ASCII characters (no spaces).")
     return value
 
