@@ -18,7 +18,7 @@ from application.context import CommandScope
 from web import settings
 
 ID_HEADER = re.compile(r"[!-~]{1,128}")  # visible ASCII, no spaces
-IF_MATCH = re.compile(r'"([0-9]+)"')
+IF_MATCH = re.compile(r'"([0-9]{1,19})"')  # no version of ours has more digits
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ECHOED = {"X-Correlation-ID": "correlation_id", "X-Request-ID": "request_id"}
 

@@ -233,6 +233,99 @@ def test_hostile_path_and_query_parameters(
     assert not state_diff(before, store_state(env))
 
 
+# Each must be refused (400; 412 for a well-formed version that cannot match; 422 when the
+# body ``{}`` is refused before If-Match is read).
+REFUSED_HEADERS: list[dict[str, str]] = [
+    {"X-Correlation-ID": "x" * 10_000},
+    {"X-Request-ID": SQL_INJECTION},
+    {"X-Fleet-Actor": "\u00ff\u00fe"},
+    {"X-Correlation-ID": ""},
+]
+REFUSED_IF_MATCH = [
+    '"' + "9" * 5000 + '"',
+    '"99999999999999999999"',
+    '"9223372036854775807"',
+    'W/"1"',
+    '"1", "2"',
+    '"-1"',
+    "\u00ff",
+    '"' + SQL_INJECTION + '"',
+]
+# Not the app's business when no token is set, or read as JSON anyway: only no 5xx.
+IGNORED_HEADERS: list[dict[str, str]] = [
+    {"Authorization": "Bearer " + "x" * 10_000},
+    {"Authorization": "\u00ff"},
+    {"Content-Type": "application/json; charset=\u00ff"},
+]
+
+
+def test_hostile_headers_on_every_write(hostile: Hostile) -> None:
+    """Malformed id headers, and malformed If-Match where a route takes it, are refused and
+    write nothing; a 5000-digit If-Match was a 500 (Python will not read such an int)."""
+    app, client, env, ids = hostile
+    before = store_state(env)
+    failures = []
+
+    def send(route: Route, headers: dict[str, str], expected: set[int] | None) -> None:
+        url = path_for(app, route, ids)
+        got = answer(client.open(url, method=route.method, data=b"{}", headers=headers))
+        why = problem_failure(*got)
+        if why is None and expected is not None and got[0] not in expected:
+            why = f"expected {sorted(expected)}, got {got[0]}: {got[2]!r:.200}"
+        if why:
+            failures.append(f"{route.label} {str(headers)[:60]}: {why}")
+
+    conditional = 0
+    for route in write_routes(app):
+        for headers in REFUSED_HEADERS:
+            send(route, headers, {400})
+        parameters = operation(app, route).get("parameters", [])
+        if any(p["name"] == "If-Match" for p in parameters):
+            conditional += 1
+            for value in REFUSED_IF_MATCH:
+                send(route, {"If-Match": value}, {400, 412, 422})  # 422: the body ``{}``
+    assert conditional >= 15
+    assert not failures, "\n".join(failures[:50])
+    assert not state_diff(before, store_state(env))
+    for route in write_routes(app):
+        for headers in IGNORED_HEADERS:
+            send(route, headers, None)
+    assert not failures, "\n".join(failures[:50])
+
+
+def test_injection_and_traversal_strings_are_stored_verbatim(hostile: Hostile) -> None:
+    """Free-form text may hold anything but NUL: SQL and paths are data, kept as given,
+    and found again by the filters that take them. A lock path may not climb above its
+    root."""
+    _, client, env, _ = hostile
+    mission = client.post(
+        f"{API}/missions",
+        json={"title": SQL_INJECTION, "description": TRAVERSAL, "metadata": {SQL_INJECTION: 1}},
+        headers={"X-Correlation-ID": "'--"},
+    ).get_json()["mission"]
+    assert (mission["title"], mission["description"]) == (SQL_INJECTION, TRAVERSAL)
+    assert mission["metadata"] == {SQL_INJECTION: 1}
+    climbing = {"file": TRAVERSAL, "specialist_id": "s1"}
+    got = answer(client.post(f"{API}/locks/acquire", json=climbing))
+    assert got[0] == 422 and "climbs above its root" in got[2]["errors"]["file"][0], got
+    lock = client.post(
+        f"{API}/locks/acquire", json={"file": "a/../b", "specialist_id": SQL_INJECTION}
+    ).get_json()["lock"]
+    assert (lock["file"], lock["normalized_path"], lock["reserved_by"]) == (
+        "a/../b",
+        "b",
+        SQL_INJECTION,
+    )
+    query = {"specialist_id": SQL_INJECTION, "min_position": 1}
+    listed = client.get(f"{API}/locks", query_string=query).get_json()["locks"]
+    assert [x["id"] for x in listed] == [lock["id"]]
+    found = client.get(f"{API}/events", query_string={"correlation_id": "'--"}).get_json()
+    assert [e["data"]["title"] for e in found["events"]] == [SQL_INJECTION]
+    tables = set(store_state(env))
+    assert {"missions_projection", "locks_projection"} <= tables
+    assert tables & {"stored_events", "fleet_events"}  # the log of SQLite or PostgreSQL
+
+
 def test_limits_out_of_range_are_422_naming_limit(hostile_sqlite: Hostile) -> None:
     app, client, _, ids = hostile_sqlite
     lists = [r for r in read_routes(app) if "limit" in str(operation(app, r).get("parameters"))]
