@@ -4,7 +4,8 @@ Every write route (found in the app's ``url_map``) gets a catalogue of bodies no
 accept: not JSON, invalid UTF-8, not an object, NaN/Infinity literals, nesting 100k deep,
 numbers no reader can hold (1e400, 5000 digits), NUL bytes, unknown fields (SQL and path
 traversal as names), oversized. Every path parameter and query parameter gets injection,
-traversal, NUL, invalid UTF-8 and overlong values. Each answer must be a 4xx problem+json
+traversal, NUL, invalid UTF-8 and overlong values; every write, malformed If-Match and id
+headers. Each answer must be a 4xx problem+json
 (422s name their fields), and the whole store, log and projections alike, must be
 unchanged afterwards, on a SQLite file and on PostgreSQL.
 
