@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.extensions import Api
     from web.health import blueprint as health
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     settings.load(app, config)
     app.extensions["fleet"] = fleet = Fleet(env=app.config["FLEET_ENV"])

@@ -11,14 +11,14 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, Unauthorized
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, Unauthorized
 
 from application import Fleet
 from application.context import CommandScope
 from web import settings
 
 ID_HEADER = re.compile(r"[!-~]{1,128}")  # visible ASCII, no spaces
-IF_MATCH = re.compile(r'"([0-9]+)"')
+IF_MATCH = re.compile(r'"([0-9]{1,19})"')  # no version of ours has more digits
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ECHOED = {"X-Correlation-ID": "correlation_id", "X-Request-ID": "request_id"}
 
@@ -36,6 +36,8 @@ def id_header(name: str) -> str | None:
     if value is None:
         return None
     if not ID_HEADER.fullmatch(value):
+        if request.routing_exception is not None:
+            return None  # no such route or method: its 404/405 is the answer, not the header
         raise BadRequest(f"{name} must be 1-128 visible ASCII characters (no spaces).")
     return value
 
@@ -63,9 +65,32 @@ def init_app(app: Flask) -> None:
 def guard() -> None:
     """``before_request`` of every API blueprint: the token, then the body size."""
     check_token()
+    check_size()
+
+
+def check_size() -> None:
+    """Read the body here, within the limit: over it is a 413, unreadable is a 400.
+
+    A streamed (chunked) body has no length to check up front, and Werkzeug stops reading
+    it at the limit without a word (the parser would get it cut short): a byte left after
+    the limit means the body was larger. A body the server cannot de-chunk is the client's
+    error, not the server's exception (gunicorn raises its own, which is no ``OSError``).
+    """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    too_large = RequestEntityTooLarge(
+        f"The request body is larger than the limit of {limit} bytes."
+    )
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        raise too_large
+    try:
+        size = len(request.get_data(cache=True))  # the parser reads this cached copy
+        streamed = request.content_length is None
+        if streamed and size >= limit and request.environ["wsgi.input"].read(1):
+            raise too_large
+    except HTTPException:
+        raise
+    except Exception as exc:  # each WSGI server raises its own parse errors
+        raise BadRequest("The request body could not be read (bad chunked encoding?).") from exc
 
 
 def check_token() -> None:

@@ -1,16 +1,21 @@
 """Request parsing: the JSON body rules of the contract, on top of webargs.
 
 - An empty body counts as ``{}``.
-- A body that is not JSON, or not a JSON object, is a 400 (whatever its Content-Type:
-  ``curl -d`` sends form encoding by default).
+- A body that is not JSON, or not a JSON object, or nested deeper than ``MAX_DEPTH``
+  levels, is a 400 (whatever its Content-Type: ``curl -d`` sends form encoding by default).
 - A NUL character in any body string, or in a query parameter the operation reads,
   is a 422 naming the field: PostgreSQL text cannot hold it.
+- A number no JSON reader can hold (``1e400`` overflows a double to infinity; an integer
+  of more than ``MAX_DIGITS`` digits) is a 422 naming the field: stored, it would come
+  back as ``Infinity``, which is not JSON, and break every later read of the log.
 - Field errors are webargs' 422, flattened by ``web.problems``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from typing import Any, NoReturn
 
 import flask
@@ -18,9 +23,47 @@ import marshmallow as ma
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
 
+# Deep enough for any real metadata; shallow enough that every recursive walk over the
+# data (validation, NUL checks, the store's JSON encoder) stays far from Python's limit.
+MAX_DEPTH = 64
+MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+NUL_MESSAGE = "must not contain NUL characters"
+RANGE_MESSAGE = f"number out of range: it must be finite and have at most {MAX_DIGITS} digits"
+TOO_DEEP = f"The request body nests deeper than {MAX_DEPTH} levels."
+
+
+class OutOfRange:
+    """A number literal that cannot be represented; reported as a field error."""
+
+    def __init__(self, literal: str):
+        self.literal = literal
+
 
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _float(literal: str) -> float | OutOfRange:
+    value = float(literal)
+    return value if math.isfinite(value) else OutOfRange(literal)
+
+
+def _int(literal: str) -> int | OutOfRange:
+    if len(literal.lstrip("-")) > MAX_DIGITS:
+        return OutOfRange(literal)
+    return int(literal)
+
+
+def depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (iterative: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -28,29 +71,49 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        # Lone surrogates ("\ud800") decode but can never be stored as UTF-8.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError):
+        data = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_refuse_constant,
+            parse_float=_float,
+            parse_int=_int,
+        )
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
+    except (ValueError, UnicodeError):
         raise BadRequest("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
+    if depth(data) > MAX_DEPTH:
+        raise BadRequest(TOO_DEEP)
+    try:  # Lone surrogates ("\ud800") decode but can never be stored as UTF-8.
+        json.dumps(data, ensure_ascii=False, default=lambda _: None).encode("utf-8")
+    except UnicodeError:
+        raise BadRequest("The request body is not valid JSON.") from None
     return data
 
 
-def nul_paths(value: Any, path: str = "") -> list[str]:
-    """Where in a decoded JSON value a string (or object key) holds a NUL character."""
+def bad_values(value: Any, path: str = "") -> dict[str, str]:
+    """Where a decoded JSON value holds what no store keeps: NUL characters, unreadable numbers.
+
+    Maps each such place (dotted, like the schemas' field errors) to its message.
+    """
+    found: dict[str, str] = {}
     if isinstance(value, str):
-        return [path or "_schema"] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = []
+        if "\x00" in value:
+            found[path or "_schema"] = NUL_MESSAGE
+    elif isinstance(value, OutOfRange):
+        found[path or "_schema"] = RANGE_MESSAGE
+    elif isinstance(value, dict):
         for key, item in value.items():
             name = f"{path}.{key}" if path else str(key)
-            found += [name] if "\x00" in str(key) else nul_paths(item, name)
-        return found
-    if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in nul_paths(item, f"{path}.{i}")]
-    return []
+            if "\x00" in str(key):
+                found[name] = NUL_MESSAGE
+            else:
+                found.update(bad_values(item, name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(bad_values(item, f"{path}.{i}"))
+    return found
 
 
 class Parser(FlaskParser):
@@ -64,9 +127,11 @@ class Parser(FlaskParser):
     ) -> Any:
         if location in ("query", "querystring"):
             names = {field.data_key or name for name, field in schema.fields.items()}
-            bad = sorted({k for k, v in req.args.items(multi=True) if k in names and "\x00" in v})
+            bad = {
+                k: NUL_MESSAGE for k, v in req.args.items(multi=True) if k in names and "\x00" in v
+            }
         else:
-            bad = nul_paths(location_data)
+            bad = bad_values(location_data)
         if bad:
-            raise ma.ValidationError({name: ["must not contain NUL characters"] for name in bad})
+            raise ma.ValidationError({name: [bad[name]] for name in sorted(bad)})
         return location_data

@@ -16,16 +16,20 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from marshmallow import Schema
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
 from application.registry import get_event_type
 from application.resources import message_resource
+from application.schemas.base import identifier, load
 from application.services.base import given
 from application.services.lists import ListService
 from application.store.query import EventFilter
 from domain.base import FleetAggregate
 from domain.envelope import caused_by, new_id
 from domain.mailbox import MESSAGE_LIFECYCLE, Mailbox, mailbox_stream_id
+
+MAILBOX_ID = Schema.from_dict({"mailbox_id": identifier(required=True)}, name="MailboxId")
 
 
 class MailboxService(ListService):
@@ -78,7 +82,11 @@ class MailboxService(ListService):
         offset: int = 0,
         min_position: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """A mailbox's messages in the order they were sent (none for an unknown mailbox)."""
+        """A mailbox's messages in the order they were sent (none for an unknown mailbox).
+
+        A ``mailbox_id`` no message could ever be sent to is a 422, as it is for a send.
+        """
+        load(MAILBOX_ID(), {"mailbox_id": mailbox_id})
         if status is not None and status not in MESSAGE_LIFECYCLE.statuses:
             statuses = ", ".join(MESSAGE_LIFECYCLE.statuses)
             raise ValidationError({"status": [f"must be one of: {statuses}"]})

@@ -22,7 +22,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Compaction(MethodView):
-    @blp.arguments(CompactionSchema)
+    @blp.arguments(CompactionSchema, required=False)  # no body (or {}) compacts every stream
     @blp.response(200, CompactionReportSchema, headers=POSITION_HEADER)
     @blp.problems(422)
     def post(self, args: dict[str, Any]) -> Answer:
