@@ -44,8 +44,9 @@ lock:
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
+# gunicorn.conf.py: gthread, 8 threads, WEB_CONCURRENCY workers (1), JSON logs, metrics hooks.
 run: $(STAMP)
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 --threads 8 --worker-class gthread wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
