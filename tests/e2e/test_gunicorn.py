@@ -89,7 +89,7 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
         try:
             if requests.get(f"{base}/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or not booted yet
             pass
         time.sleep(0.1)
     pytest.fail(f"gunicorn did not answer within {START_TIMEOUT} s:\n{log.read_text()}")
