@@ -63,8 +63,9 @@ soak: $(STAMP)
 	FLEET_SOAK_SECONDS=$(SOAK_SECONDS) FLEET_SOAK_CLIENTS=$(SOAK_CLIENTS) \
 	  FLEET_SOAK_CRASHES=$(SOAK_CRASHES) $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
+# gunicorn.conf.py: gthread, 8 threads, WEB_CONCURRENCY workers (1), JSON logs, metrics hooks.
 run: $(STAMP)
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 1 --threads 8 --worker-class gthread wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 # PostgreSQL with WORKERS gunicorn workers and one `fleet projector` (which also sweeps):
 # migrate first, then serve; stopping the server (Ctrl-C) stops the projector too.
@@ -79,9 +80,8 @@ run-postgres: $(STAMP)
 	$(BIN)/fleet db upgrade
 	$(BIN)/fleet projector --sweep-every 5 & projector=$$!; \
 	trap 'kill $$projector 2>/dev/null; wait $$projector' EXIT INT TERM; \
-	FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0 \
-	  $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 8 \
-	  --worker-class gthread wsgi:app
+	FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0 WEB_CONCURRENCY=$(WORKERS) \
+	  $(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 # The benchmark suite (bench/README.md): BENCHMARKS.md, bench/results.json, bench/plots/.
 # Under 10 minutes on 2 cores (the 1M-event store is cached in var/bench/ after the first run);

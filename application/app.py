@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar, cast
 from uuid import UUID
@@ -21,6 +22,11 @@ from application.store.reindex import reindex_events
 from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
 from domain.aggregates import AGGREGATE_TYPES
 from domain.base import FleetAggregate
+
+log = logging.getLogger(__name__)
+
+# Told the event types of each committed write (metrics count them); see ``_record``.
+RecordedListener = Callable[[Sequence[str]], object]
 
 DEFAULT_SNAPSHOT_INTERVAL = 200  # events; the library snapshots when version % interval == 0
 
@@ -77,6 +83,7 @@ class FleetApplication(Application[UUID]):
         wait_in_pool_as_long_as_for_the_lock(self.recorder.datastore, self.env)  # type: ignore[attr-defined]
         # An instance attribute: the library's ``_take_snapshots`` reads it from ``self``.
         self.snapshotting_intervals = snapshot_intervals(self.env)  # type: ignore[misc]
+        self.recorded_listeners: list[RecordedListener] = []
         if flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True):
             self.migrate()
 
@@ -171,4 +178,14 @@ class FleetApplication(Application[UUID]):
             )
             for event in processing_event.events
         ]
-        return super()._record(processing_event)
+        recordings = super()._record(processing_event)
+        self._announce([row.event_type for row in processing_event.saved_kwargs["event_index"]])
+        return recordings
+
+    def _announce(self, event_types: Sequence[str]) -> None:
+        """Tell the listeners what was committed; their failure never fails the write."""
+        for listener in self.recorded_listeners:
+            try:
+                listener(event_types)
+            except Exception:  # the events are durable: log, and go on
+                log.exception("a listener of recorded events failed")

@@ -7,6 +7,7 @@ Settings come from the environment, as for the server (``PERSISTENCE_MODULE``,
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from uuid import UUID
 import click
 from tqdm import tqdm
 
+from application import logs
 from application.app import FleetApplication
 from application.errors import FleetError
 from application.fleet import Fleet
@@ -27,6 +29,8 @@ from application.settings import POSTGRES, build_env
 from application.store.archive import PostgresArchive
 from application.store.roles import grant_app_role
 from application.store.startup import startup_lock
+
+log = logging.getLogger("fleet.cli")
 
 
 def _dump(value: Any) -> str:
@@ -40,7 +44,15 @@ def _open(external: bool = False) -> Fleet:
 
 @click.group()
 def main() -> None:
-    """Fleet: event-sourced coordination for fleets of AI agents."""
+    """Fleet: event-sourced coordination for fleets of AI agents.
+
+    Log lines go to stderr as JSON (FLEET_LOG_FORMAT=text for plain lines; FLEET_LOG_LEVEL);
+    results go to stdout.
+    """
+    try:
+        logs.configure()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -163,9 +175,13 @@ def projector(sweep_every: float | None) -> None:
     stop = _stop_on_signals()
     if sweep_every is not None:
         fleet.start_sweeper(sweep_every, report=_report)
-    click.echo("projector running; Ctrl-C stops it", err=True)
+    log.info(
+        "projector running; Ctrl-C stops it",
+        extra={"backend": fleet.backend, "sweep_every": sweep_every},
+    )
     fleet.projector.run_forever(stop)
     fleet.close()
+    log.info("projector stopped")
 
 
 @main.command()
@@ -182,7 +198,7 @@ def sweep(every: float | None) -> None:
         if every is None:
             click.echo(json.dumps(fleet.sweep(), sort_keys=True))
             return
-        click.echo(f"sweeping every {every:g} s; Ctrl-C stops it", err=True)
+        log.info("sweeping every %g s; Ctrl-C stops it", every, extra={"every": every})
         fleet.sweep_forever(_stop_on_signals(), every, report=_report)
     except (FleetError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from application.app import FleetApplication
+from application.app import FleetApplication, RecordedListener
 from application.context import CommandScope, command_scope
 from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
@@ -105,6 +105,10 @@ class Fleet(
         """Group commands under one correlation id (and actor/request_id/source metadata)."""
         with command_scope(correlation_id, causation_id, **metadata) as scope:
             yield scope
+
+    def on_events_recorded(self, listener: RecordedListener) -> None:
+        """Call ``listener(event_types)`` after each committed write of this process."""
+        self.app.recorded_listeners.append(listener)
 
     @property
     def backend(self) -> str:

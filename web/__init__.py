@@ -26,13 +26,14 @@ MODULES = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides defaults and ``FLEET_*`` environment variables."""
-    from web import context, settings
+    from web import context, instrument, metrics, settings
     from web.extensions import Api
     from web.health import blueprint as health
 
     app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     settings.load(app, config)
+    metrics.check_mode()  # before anything is opened or started
     app.extensions["fleet"] = fleet = Fleet(env=app.config["FLEET_ENV"])
     every = float(app.config["FLEET_SWEEP_INTERVAL"] or 0)
     if every > 0:  # liveness sweeps in this process; Fleet.close() stops them
@@ -40,6 +41,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     compact_every = float(app.config["FLEET_COMPACTION_INTERVAL"] or 0)
     if compact_every > 0:  # scheduled compaction in this process; Fleet.close() stops it
         fleet.start_compactor(compact_every)
+    metrics.init_app(app, fleet)  # GET /metrics
+    instrument.init_app(app)  # first request hooks: the clock starts before any can fail
     context.init_app(app)
     app.register_blueprint(health)
     api = Api(app)

@@ -43,9 +43,13 @@ def id_header(name: str) -> str | None:
 
 
 def read_ids() -> None:
-    """``before_request``: take (or make) the correlation and request ids, and the actor."""
+    """``before_request``: take (or make) the correlation and request ids, and the actor.
+
+    A fresh request id comes first, so a 400 for a malformed header is logged under one too.
+    """
+    g.request_id = str(uuid.uuid4())
     g.correlation_id = id_header("X-Correlation-ID") or str(uuid.uuid4())
-    g.request_id = id_header("X-Request-ID") or str(uuid.uuid4())
+    g.request_id = id_header("X-Request-ID") or g.request_id
     g.actor = id_header("X-Fleet-Actor")
 
 

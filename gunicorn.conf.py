@@ -1,0 +1,64 @@
+"""gunicorn settings for Fleet: ``gunicorn -c gunicorn.conf.py wsgi:app`` (``make run``).
+
+- gthread workers with 8 threads each; ``WEB_CONCURRENCY`` workers (default 1: on SQLite one
+  process serialises writes best; on PostgreSQL raise it).
+- Logs: gunicorn's own lines in Fleet's format (``FLEET_LOG_FORMAT``, ``FLEET_LOG_LEVEL``);
+  each worker's app adds one access line per request with its ids (``web.logs``).
+- Metrics: with more than one worker, prometheus-client's multiprocess mode needs a directory
+  shared by the workers, empty at start, named by ``PROMETHEUS_MULTIPROC_DIR`` before any
+  worker imports prometheus_client. ``on_starting`` (master, once per start) makes a fresh one
+  when none is given, or empties the given one; ``child_exit`` drops a dead worker's live
+  gauges. The app is loaded in each worker (no ``--preload``), after the variable is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from application import logs
+
+bind = "127.0.0.1:8000"
+worker_class = "gthread"
+threads = 8
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+preload_app = False  # see the docstring: workers must import prometheus_client themselves
+# gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# every server on the machine would fight over; Fleet does not use it.
+control_socket_disable = True
+logconfig_dict = logs.gunicorn_config()
+
+MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(server: Any) -> None:
+    """Prepare the metrics directory before the first worker is forked."""
+    directory = os.environ.get(MULTIPROC)
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # values of an earlier run would be summed in
+            stale.unlink()
+    elif server.cfg.workers > 1:
+        directory = tempfile.mkdtemp(prefix="fleet-metrics-")
+        os.environ[MULTIPROC] = directory
+        server.fleet_metrics_dir = directory  # ours: removed on exit
+    if directory:
+        server.log.info("metrics: multiprocess mode, values in %s", directory)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: its live gauges (requests in progress) must stop counting."""
+    if os.environ.get(MULTIPROC):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    directory = getattr(server, "fleet_metrics_dir", None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
