@@ -1,18 +1,12 @@
 """End to end: the real WSGI server (``gunicorn wsgi:app``) on a loopback port.
 
-The server is started from the virtualenv's ``bin`` with a fresh SQLite store in a
-temporary directory and a bearer token in its environment, walked through a whole
-mission over HTTP, then stopped. Everything is bounded in time.
+The server is started as ``make run`` starts it (``tests/servers.py``), with a fresh
+SQLite store in a temporary directory and a bearer token in its environment, walked
+through a whole mission over HTTP, then stopped. Everything is bounded in time.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,79 +14,24 @@ from typing import Any
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+from tests.servers import clean_environ, gunicorn
+
 TOKEN = "e2e-token"  # noqa: S105 - a test token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    """Start gunicorn, wait for /health, yield its base URL; stop it afterwards."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "SQLITE_"))}
-    env |= {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(tmp_path / "fleet.sqlite3"),
-        "FLEET_API_TOKEN": TOKEN,
-    }
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [
-            str(GUNICORN),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--timeout",
-            "30",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    """gunicorn as ``make run`` starts it, on a fresh SQLite store with a bearer token."""
+    env = clean_environ(
+        PERSISTENCE_MODULE="eventsourcing.sqlite",
+        SQLITE_DBNAME=str(tmp_path / "fleet.sqlite3"),
+        FLEET_API_TOKEN=TOKEN,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, process, tmp_path / "gunicorn.log")
+    with gunicorn(env, tmp_path / "gunicorn.log", "--threads", "4", "--timeout", "30") as (base, _):
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-        log.close()
-
-
-def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn did not answer within {START_TIMEOUT} s:\n{log.read_text()}")
 
 
 class Api:

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_gunicorn import ROOT, STOP_TIMEOUT, free_port, wait_until_up
+from tests.servers import BIN, clean_environ, gunicorn, stop, wait_until_up
 
-BIN = Path(sys.executable).parent
 DEADLINE = 30.0  # seconds any one wait below may take before the test fails
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -41,54 +39,20 @@ class Server:
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FLEET_", "SQLITE_", "PROMETHEUS_", "WEB_CONCURRENCY"))
-    }
-    return env | {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(tmp_path / "fleet.sqlite3"),
+    return clean_environ(
+        PERSISTENCE_MODULE="eventsourcing.sqlite",
+        SQLITE_DBNAME=str(tmp_path / "fleet.sqlite3"),
         **extra,
-    }
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
+    )
 
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[Server]:
     """``gunicorn -c gunicorn.conf.py`` with WEB_CONCURRENCY=2, as ``make run`` starts it."""
-    port = free_port()
+    env = clean_env(tmp_path, WEB_CONCURRENCY="2", FLEET_SWEEP_INTERVAL="0")
     log_path = tmp_path / "stderr.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(  # noqa: S603 - fixed arguments
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--no-control-socket",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=clean_env(tmp_path, WEB_CONCURRENCY="2", FLEET_SWEEP_INTERVAL="0"),
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        wait_until_up(server.base, process, log_path)
-        yield server
-    finally:
-        stop(process)
+    with gunicorn(env, log_path, stderr_only=True) as (base, process):
+        yield Server(base, process, log_path)
 
 
 def eventually(check: Any, what: str) -> Any:
@@ -177,7 +141,7 @@ def test_a_dead_worker_is_marked_and_the_metrics_directory_removed(two_workers: 
     os.kill(victim, signal.SIGKILL)
     # child_exit drops the dead worker's live gauge; gunicorn boots a replacement.
     eventually(lambda: not (directory / f"gauge_livesum_{victim}.db").exists(), "child_exit")
-    wait_until_up(server.base, server.process, server.log)
+    wait_until_up(server.base, {"gunicorn": server.process}, server.log)
     stop(server.process)
     assert not directory.exists()  # on_exit removes the directory on_starting made
 

@@ -19,9 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import PG_DBNAME, PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
-from tests.e2e.test_gunicorn import free_port, wait_until_up
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.servers import ROOT, clean_environ, free_port, wait_until_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -29,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
 @pytest.fixture
 def served(postgres_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "POSTGRES_"))}
+    env = clean_environ()
     args = [
         "make",
         "--no-print-directory",
@@ -50,7 +48,7 @@ def served(postgres_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, 
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_until_up(base, process, log_path)  # type: ignore[arg-type]
+            wait_until_up(base, {"make run-postgres": process}, log_path)
             yield base, psutil.Process(process.pid)
         finally:
             if process.poll() is None:

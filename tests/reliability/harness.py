@@ -17,10 +17,8 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,12 +34,20 @@ import requests
 
 from application.fleet import Fleet
 from application.projections import PROJECTIONS
+from tests.servers import (
+    BIN,
+    ROOT,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    clean_environ,
+    free_port,
+    gunicorn_command,
+    wait_until_up,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 FIGURES_DIR = ROOT / "var" / "reliability"
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
+
+
 # Connect quickly (a refused or dead server is seen at once); a slow answer may be legitimate.
 REQUEST_TIMEOUT = (2.0, 30.0)
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -76,18 +82,6 @@ def crash_count(default: int) -> int:
 # ---- processes ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_environ() -> dict[str, str]:
-    """This process's environment without any store or Fleet setting of its own."""
-    prefixes = ("FLEET_", "SQLITE_", "POSTGRES_", "PERSISTENCE_", "COMPRESSOR_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-
-
 @dataclass
 class Cluster:
     """gunicorn with several workers on one store, plus a projector when ``external``."""
@@ -109,7 +103,7 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
-        env = clean_environ() | self.store
+        env = clean_environ(**self.store)
         env |= {
             "FLEET_PROJECTOR": "external" if self.external else "embedded",
             # Sweeps in every worker and in the projector: more concurrent writers.
@@ -137,21 +131,11 @@ class Cluster:
     def start(self) -> None:
         self.starts += 1
         self.server = self._spawn(
-            [
-                str(BIN / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
-                "--worker-class",
-                "gthread",
-                "--timeout",
-                "60",
-                "--no-control-socket",  # gunicorn 27 shares one socket path per user otherwise
-                "wsgi:app",
-            ],
+            gunicorn_command(
+                self.port,
+                *("--workers", str(self.workers), "--threads", str(self.threads)),
+                *("--timeout", "60"),
+            ),
             "gunicorn",
         )
         if self.external:
@@ -161,16 +145,9 @@ class Cluster:
         self.wait_until_up()
 
     def wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            for process, name in ((self.server, "gunicorn"), (self.projector, "projector")):
-                if process is not None and process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.logs()}")
-            with suppress(requests.RequestException):
-                if requests.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s:\n{self.logs()}")
+        processes = {"gunicorn": self.server, "projector": self.projector}
+        running = {name: p for name, p in processes.items() if p is not None}
+        wait_until_up(self.base, running, self.workdir, START_TIMEOUT)
 
     def kill(self) -> None:
         """SIGKILL the gunicorn master with its workers, and the projector: a crash."""

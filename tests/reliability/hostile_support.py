@@ -7,33 +7,29 @@ by hand, so a route added later is covered without editing these tests.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import IntegerConverter, Rule
 
+from tests import servers
 from tests.conftest import pg_conninfo
+from tests.servers import clean_environ
 
 API = "/api/v1"
 PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The reads that stay open with FLEET_AUTH_READS (README, "Authentication").
 OPEN_READS = frozenset({"/health", f"{API}/openapi.json"})
-ROOT = Path(__file__).resolve().parents[2]
+
 PARAMETER = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")  # <name>, <int(max=9):name>
 
 
@@ -212,71 +208,18 @@ def state_diff(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> lis
 # ---- a real gunicorn ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def gunicorn(workdir: Path, **settings: str) -> Iterator[str]:
     """``gunicorn wsgi:app`` on a loopback port with a SQLite store in ``workdir``; yields
     its base URL and stops it afterwards. ``settings`` are extra environment variables."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "SQLITE_"))}
-    env |= {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(workdir / "fleet.sqlite3"),
-        "FLEET_SWEEP_INTERVAL": "0",
+    env = clean_environ(
+        PERSISTENCE_MODULE="eventsourcing.sqlite",
+        SQLITE_DBNAME=str(workdir / "fleet.sqlite3"),
+        FLEET_SWEEP_INTERVAL="0",
         **settings,
-    }
-    log_path = workdir / "gunicorn.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(  # noqa: S603 - fixed arguments
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--worker-class",
-                "gthread",
-                "--timeout",
-                "30",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, process, log_path)
-            yield base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or still migrating
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
+    )
+    with servers.gunicorn(env, workdir / "gunicorn.log", "--threads", "4") as (base, _):
+        yield base
 
 
 @dataclass
