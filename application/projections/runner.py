@@ -30,7 +30,10 @@ from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
 from application.projections.base import RowProjection
 from application.projections.view import View
-from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
+from application.store.sqlite import (
+    queue_writers_together,
+    wait_in_pool_as_long_as_for_the_lock,
+)
 
 log = logging.getLogger(__name__)
 # Driver errors that say the database, not a projection, failed.
@@ -54,6 +57,7 @@ class Projector:
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
         wait_in_pool_as_long_as_for_the_lock(self.datastore, app.env)
+        queue_writers_together(self.datastore, app.recorder.datastore)  # type: ignore[attr-defined]
         transcoder = app.mapper.transcoder
         create = factory.env_create_table()  # type: ignore[attr-defined]
         self.projections = {

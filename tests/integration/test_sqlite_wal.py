@@ -111,3 +111,10 @@ def test_only_projection_commits_skip_the_disk_flush(fleet_sqlite: Fleet) -> Non
     fleet_sqlite.register_specialist(specialist_id="flush", name="Flush")
     assert synchronous_levels(fleet_sqlite.app.recorder.datastore) == {2}  # type: ignore[attr-defined]
     assert synchronous_levels(fleet_sqlite.projector.datastore) == {1}
+
+
+def test_event_and_projection_writers_queue_behind_one_lock(fleet_sqlite: Fleet) -> None:
+    """In one process they hand the database over directly, not through SQLite's busy
+    handler, which sleeps between retries (see ``queue_writers_together``)."""
+    events_pool = fleet_sqlite.app.recorder.datastore.pool  # type: ignore[attr-defined]
+    assert fleet_sqlite.projector.datastore.pool._writer_lock is events_pool._writer_lock
