@@ -80,6 +80,17 @@ class Blueprint(flask_smorest.Blueprint):
         self.before_request(context.guard)
         self._prepare_doc_cbks.append(self._prepare_common_doc)
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """As flask-smorest's, with one schema instance per route instead of one per request.
+
+        Given a class, webargs builds a new schema (deep-copying every field) on each
+        request: about a third of a millisecond of every call. A schema is stateless
+        between ``load`` calls, so one instance serves every request.
+        """
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
     def problems(self, *statuses: int) -> Callable[[Any], Any]:
         """Document the error statuses an operation may answer."""
 
