@@ -26,8 +26,9 @@ import psutil
 from bench.common import ROOT, log
 
 HOST = "127.0.0.1"
-# As in the Makefile's `run` target: `gunicorn --bind $(HOST):$(PORT) <GUNICORN> wsgi:app`.
-GUNICORN = ["--workers", "1", "--threads", "8", "--worker-class", "gthread"]
+# As in the Makefile's `run` target: `gunicorn <GUNICORN> --bind $(HOST):$(PORT) wsgi:app`
+# (gunicorn.conf.py: one gthread worker with 8 threads, unless WEB_CONCURRENCY says more).
+GUNICORN = ["-c", "gunicorn.conf.py"]
 FLEET_APP = "wsgi:app"
 CEILING_APP = "bench.ceiling:app"
 
