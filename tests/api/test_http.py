@@ -6,6 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -189,3 +190,22 @@ def test_json_answers_keep_the_documented_field_order(client: FlaskClient) -> No
     mission(client)
     raw = client.get(f"{API}/missions").get_data(as_text=True)
     assert list(json.loads(raw)) == ["missions", "total", "limit", "offset"]
+
+
+def test_an_answer_its_schema_would_reshape_fails_the_tests(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers pass through unchanged (``contract_shaped``); under TESTING each is checked
+    against the documented schema's dump, so an undocumented key cannot slip out."""
+    client = app.test_client()
+    body(client.post(f"{API}/specialists/register", json={"specialist_id": "x", "name": "X"}), 201)
+    fleet = get_fleet(app)
+    real = fleet.list_specialists
+
+    def leaky(*args: Any, **kwargs: Any) -> Any:
+        items, total = real(*args, **kwargs)
+        return [{**item, "internal": "not in the contract"} for item in items], total
+
+    monkeypatch.setattr(fleet, "list_specialists", leaky)
+    with pytest.raises(AssertionError, match="SpecialistPage reshapes this answer"):
+        client.get(f"{API}/specialists")
