@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.harness import Cluster
+# The harness asserts the suite's invariants (``assert_nothing_lost``): show their operands.
+pytest.register_assert_rewrite("tests.reliability.harness")
+
+from tests.reliability.harness import Cluster  # noqa: E402 - after the rewrite hook
 
 
 @pytest.fixture

@@ -891,6 +891,17 @@ def compare_with_rebuild(store: dict[str, str]) -> dict[str, Any]:
 # ---- figures ------------------------------------------------------------------------------
 
 
+def assert_nothing_lost(
+    result: Audit, server_errors: list[str], rebuild: dict[str, Any], integrity: str | None
+) -> None:
+    """The invariants every run under load must keep, whatever it did to the server."""
+    assert result.problems == []
+    assert server_errors == []
+    assert rebuild["tables_differing"] == {}
+    assert rebuild["positions_behind_head"] == {}
+    assert integrity in (None, "ok")
+
+
 def publish(name: str, figures: dict[str, Any], journal: Journal | None, workdir: Path) -> Path:
     """Print the figures (``pytest -s``) and write them to var/reliability/<name>.json."""
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
