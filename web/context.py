@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -144,6 +144,18 @@ def listed(
     """A list answer: ``{key: items, total, limit, offset}``."""
     items, total = result
     return {key: items, "total": total, "limit": args["limit"], "offset": args["offset"]}
+
+
+def answer_command(key: str, call: Callable[..., dict[str, Any]], status: int = 200) -> Answer:
+    """Run one service command as this request, under its If-Match; answer ``{key: resource}``.
+
+    ``call`` is the command with its arguments bound (``functools.partial``); it gets the
+    ``expected_version`` here.
+    """
+    expected = if_match()
+    with command() as scope:
+        resource = call(expected_version=expected)
+    return written({key: resource}, scope, resource["version"], status)
 
 
 def etag(version: int) -> str:

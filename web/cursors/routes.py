@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, written
+from web.context import Answer, answer_command, fleet, found
 from web.cursors.schemas import AdvanceSchema, CursorResponseSchema, ResetSchema
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 
@@ -30,10 +31,7 @@ class Advance(MethodView):
         Backwards is a 409 (use reset). Advancing to the current position records nothing
         and answers the cursor as it is. If-Match on a cursor not yet created is a 412.
         """
-        expected = if_match()
-        with command() as scope:
-            cursor = fleet().advance_cursor(**args, expected_version=expected)
-        return written({"cursor": cursor}, scope, cursor["version"])
+        return answer_command("cursor", partial(fleet().advance_cursor, **args))
 
 
 @blp.route("/reset")
@@ -44,10 +42,7 @@ class Reset(MethodView):
     @blp.conditional
     def post(self, args: dict[str, Any]) -> Answer:
         """Move a cursor anywhere, default 0 (created on first use)"""
-        expected = if_match()
-        with command() as scope:
-            cursor = fleet().reset_cursor(**args, expected_version=expected)
-        return written({"cursor": cursor}, scope, cursor["version"])
+        return answer_command("cursor", partial(fleet().reset_cursor, **args))
 
 
 @blp.route("/<cursor_id>")

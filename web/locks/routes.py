@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
+from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.locks.schemas import (
     AcquireSchema,
@@ -79,7 +80,4 @@ class Release(MethodView):
 
         A lock that already ended, or is no longer its path's current lock, is a 409.
         """
-        expected = if_match()
-        with command() as scope:
-            lock = fleet().release_lock(lock_id, **args, expected_version=expected)
-        return written({"lock": lock}, scope, lock["version"])
+        return answer_command("lock", partial(fleet().release_lock, lock_id, **args))

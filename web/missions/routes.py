@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
+from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.missions.schemas import (
     MissionCreateSchema,
@@ -66,7 +67,4 @@ class MissionById(MethodView):
     @blp.conditional
     def patch(self, args: dict[str, Any], mission_id: str) -> Answer:
         """Update a mission's fields and/or move it to a new status"""
-        expected = if_match()
-        with command() as scope:
-            mission = fleet().update_mission(mission_id, **args, expected_version=expected)
-        return written({"mission": mission}, scope, mission["version"])
+        return answer_command("mission", partial(fleet().update_mission, mission_id, **args))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
+from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.schemas import TimeTravelQuerySchema
 from web.sorties.schemas import (
@@ -64,7 +65,4 @@ class SortieById(MethodView):
         A status change the lifecycle forbids is a 409 whose detail names the
         allowed next statuses.
         """
-        expected = if_match()
-        with command() as scope:
-            sortie = fleet().update_sortie(sortie_id, **args, expected_version=expected)
-        return written({"sortie": sortie}, scope, sortie["version"])
+        return answer_command("sortie", partial(fleet().update_sortie, sortie_id, **args))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
+from web.context import Answer, answer_command, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.schemas import TimeTravelQuerySchema
 from web.specialists.schemas import (
@@ -76,10 +77,7 @@ class SpecialistById(MethodView):
     @blp.conditional
     def delete(self, specialist_id: str) -> Answer:
         """Deregister a specialist (its status becomes inactive)"""
-        expected = if_match()
-        with command() as scope:
-            specialist = fleet().deregister_specialist(specialist_id, expected_version=expected)
-        return written({"specialist": specialist}, scope, specialist["version"])
+        return answer_command("specialist", partial(fleet().deregister_specialist, specialist_id))
 
 
 @blp.route("/<specialist_id>/heartbeat", methods=["PATCH", "POST"])
@@ -102,10 +100,7 @@ class Heartbeat(MethodView):
 
 
 def heartbeat(args: dict[str, Any], specialist_id: str) -> Answer:
-    expected = if_match()
-    with command() as scope:
-        specialist = fleet().heartbeat(specialist_id, **args, expected_version=expected)
-    return written({"specialist": specialist}, scope, specialist["version"])
+    return answer_command("specialist", partial(fleet().heartbeat, specialist_id, **args))
 
 
 @blp.route("/<specialist_id>/complete")
@@ -116,12 +111,9 @@ class Complete(MethodView):
     @blp.conditional
     def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
         """Mark a specialist completed"""
-        expected = if_match()
-        with command() as scope:
-            specialist = fleet().complete_specialist(
-                specialist_id, **args, expected_version=expected
-            )
-        return written({"specialist": specialist}, scope, specialist["version"])
+        return answer_command(
+            "specialist", partial(fleet().complete_specialist, specialist_id, **args)
+        )
 
 
 @blp.route("/<specialist_id>/fail")
@@ -132,7 +124,4 @@ class Fail(MethodView):
     @blp.conditional
     def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
         """Mark a specialist failed"""
-        expected = if_match()
-        with command() as scope:
-            specialist = fleet().fail_specialist(specialist_id, **args, expected_version=expected)
-        return written({"specialist": specialist}, scope, specialist["version"])
+        return answer_command("specialist", partial(fleet().fail_specialist, specialist_id, **args))

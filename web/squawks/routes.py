@@ -7,11 +7,12 @@ names the mailbox's version, so a write based on a stale read of the mailbox is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, if_match, listed, written
+from web.context import Answer, answer_command, fleet, listed
 from web.extensions import WRITE_HEADERS, Blueprint
 from web.squawks.schemas import (
     MAILBOX_ID,
@@ -54,20 +55,14 @@ class Messages(MethodView):
 
         If-Match names the mailbox's version: a mailbox with no messages has none (412).
         """
-        expected = if_match()
-        with command() as scope:
-            message = fleet().send_message(mailbox_id, **args, expected_version=expected)
-        return written({"message": message}, scope, message["version"], 201)
+        return answer_command("message", partial(fleet().send_message, mailbox_id, **args), 201)
 
 
 def on_message(
     move: Callable[..., dict[str, Any]], message_id: str, args: dict[str, Any]
 ) -> Answer:
     """Run one lifecycle command on a message, with If-Match on its mailbox."""
-    expected = if_match()
-    with command() as scope:
-        message = move(message_id, **args, expected_version=expected)
-    return written({"message": message}, scope, message["version"])
+    return answer_command("message", partial(move, message_id, **args))
 
 
 @blp.route("/messages/<message_id>/read")
