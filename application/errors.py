@@ -53,12 +53,16 @@ class Conflict(FleetError):
 
 
 class PreconditionFailed(FleetError):
-    """The caller's expected version is not the aggregate's version."""
+    """The caller's expected version is not the aggregate's version.
+
+    ``actual`` is 0 for a resource that does not exist yet (a mailbox that never received
+    a message, a cursor not yet advanced): versions count events, and it has none.
+    """
 
     status = 412
     title = "Precondition failed"
 
-    def __init__(self, expected: int, actual: int | None):
+    def __init__(self, expected: int, actual: int):
         self.expected = expected
         self.actual = actual
         super().__init__(f"expected version {expected}, but the current version is {actual}")

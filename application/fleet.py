@@ -102,7 +102,11 @@ class Fleet(
         causation_id: str | None = None,
         **metadata: Any,
     ) -> Iterator[CommandScope]:
-        """Group commands under one correlation id (and actor/request_id/source metadata)."""
+        """Group commands under one correlation id (and actor/request_id/source metadata).
+
+        A ``correlation_id`` given here marks every event recorded inside, even one caused
+        by an earlier event of another correlation (an ack by its message's send).
+        """
         with command_scope(correlation_id, causation_id, **metadata) as scope:
             yield scope
 

@@ -3,7 +3,9 @@
 Commands run inside an ``event_context``; every event created there carries its
 correlation id, causation id and metadata. An event with no cause is the root of
 its chain and gets a fresh correlation id. ``caused_by(event)`` makes the events
-of a follow-up step carry the cause's ``event_id`` and inherit its correlation.
+of a follow-up step carry the cause's ``event_id`` and inherit its correlation, unless
+the caller gave a correlation id of its own (an HTTP request's ``X-Correlation-ID``):
+that one wins, so every event a request records can be found by the id it sent.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class EventContext:
     correlation_id: str
     causation_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    given: bool = False  # the caller chose correlation_id: a cause's must not replace it
 
 
 _current: ContextVar[EventContext | None] = ContextVar("fleet_event_context", default=None)
@@ -45,6 +48,7 @@ def event_context(
         correlation_id=correlation_id or new_id(),
         causation_id=causation_id,
         metadata={k: v for k, v in metadata.items() if v is not None},
+        given=correlation_id is not None,
     )
     token = _current.set(ctx)
     try:
@@ -60,11 +64,17 @@ class _HasEnvelope(Protocol):
 
 @contextmanager
 def caused_by(event: _HasEnvelope) -> Iterator[EventContext]:
-    """Events created inside are caused by ``event`` and continue its correlation."""
+    """Events created inside are caused by ``event`` and continue its correlation, or the
+    caller's when the caller gave one."""
     outer = _current.get()
     metadata = dict(outer.metadata) if outer else {}
-    with event_context(event.correlation_id, event.event_id, **metadata) as ctx:
+    correlation_id = outer.correlation_id if outer and outer.given else event.correlation_id
+    ctx = EventContext(correlation_id, event.event_id, metadata, given=bool(outer and outer.given))
+    token = _current.set(ctx)
+    try:
         yield ctx
+    finally:
+        _current.reset(token)
 
 
 def correlation_from_context() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +22,17 @@ LIFECYCLE = Lifecycle(
         "cancelled": set(),
     },
 )
+
+# The field a PATCH moving a mission to a status cannot do without, and what a 422 says.
+TRANSITION_REQUIRES = {"failed": ("reason", "required to fail a mission")}
+
+
+def patch_field_errors(status: str | None, names: Collection[str]) -> dict[str, str]:
+    """The field a PATCH's ``status`` needs when the PATCH lacks it (web schema and service
+    both ask, so a 422 names it beside every other invalid field)."""
+    if status in TRANSITION_REQUIRES and TRANSITION_REQUIRES[status][0] not in names:
+        return {TRANSITION_REQUIRES[status][0]: TRANSITION_REQUIRES[status][1]}
+    return {}
 
 
 def _check_priority(priority: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
@@ -35,6 +35,43 @@ LIFECYCLE = Lifecycle(
         "cancelled": set(),
     },
 )
+
+# What a PATCH moving a sortie to each status may carry beside the changeable fields and
+# progress, and the one field it cannot do without (with what a 422 says when it lacks it).
+TRANSITION_FIELDS: dict[str, frozenset[str]] = {
+    "assigned": frozenset({"assigned_to"}),
+    "in_progress": frozenset({"resolution", "verdict", "feedback"}),
+    "blocked": frozenset({"reason", "blocker_type", "blocker_id"}),
+    "review": frozenset({"reviewer_id", "review_type"}),
+    "completed": frozenset({"result", "feedback"}),
+    "failed": frozenset({"error", "result"}),
+    "cancelled": frozenset({"reason"}),
+}
+TRANSITION_REQUIRES = {
+    "assigned": ("assigned_to", "required to assign a sortie"),
+    "blocked": ("reason", "required to block a sortie"),
+    "review": ("reviewer_id", "required to start a review"),
+    "failed": ("error", "required to fail a sortie"),
+}
+PROGRESS_FIELDS = frozenset({"progress", "status_message"})
+
+
+def patch_field_errors(status: str | None, names: Collection[str]) -> dict[str, str]:
+    """Which of the fields a PATCH gives do not go with its ``status`` (None: no change),
+    and the field that status needs when it is missing: one message per field.
+
+    The web schema and the service both ask this, so a 422 names all of them at once.
+    """
+    allowed = CHANGEABLE | PROGRESS_FIELDS | TRANSITION_FIELDS.get(status or "", frozenset())
+    if status is None:
+        found = {n: "only allowed with a status change" for n in names if n not in allowed}
+    else:
+        found = {n: f"not allowed when moving to {status!r}" for n in names if n not in allowed}
+    if "status_message" in names and "progress" not in names:
+        found["progress"] = "required with status_message"
+    if status in TRANSITION_REQUIRES and TRANSITION_REQUIRES[status][0] not in names:
+        found[TRANSITION_REQUIRES[status][0]] = TRANSITION_REQUIRES[status][1]
+    return dict(sorted(found.items()))
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:

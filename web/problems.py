@@ -87,7 +87,7 @@ def fleet_error(error: FleetError) -> Response:
         errors = error.errors
     elif isinstance(error, Conflict):
         extra = dict(error.extra)
-    elif isinstance(error, PreconditionFailed) and error.actual is not None:
+    elif isinstance(error, PreconditionFailed):
         extra = {"current_version": error.actual}
     elif isinstance(error, Unavailable):
         headers["Retry-After"] = RETRY_AFTER_SECONDS

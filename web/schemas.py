@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import marshmallow as ma
@@ -17,6 +18,29 @@ class BodySchema(ma.Schema):
 
     class Meta:
         unknown = ma.RAISE
+
+
+class StatusPatchSchema(BodySchema):
+    """A PATCH body whose ``status`` decides which other fields it needs or may carry.
+
+    ``STATUS_RULE`` (the domain's ``patch_field_errors``) runs even when fields have
+    errors of their own, so one 422 names every invalid field at once.
+    """
+
+    STATUS_RULE: Callable[[str | None, Collection[str]], dict[str, str]]
+
+    @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
+    def fields_go_with_status(self, data: Any, original_data: Any, **kwargs: Any) -> None:
+        if not isinstance(original_data, Mapping):
+            return
+        status = original_data.get("status")
+        choices = getattr(self.fields["status"].validate, "choices", ())
+        if status is not None and status not in choices:
+            return  # the status is named; which fields go with it is moot
+        named = [k for k, v in original_data.items() if v is not None and k in self.fields]
+        found = type(self).STATUS_RULE(status, [k for k in named if k != "status"])
+        if found:
+            raise ma.ValidationError({name: [message] for name, message in found.items()})
 
 
 class QuerySchema(ma.Schema):
@@ -89,8 +113,10 @@ class PageQuerySchema(PagingSchema):
     min_position = fields.Integer(
         validate=NON_NEGATIVE,
         metadata={
-            "description": "Wait (up to a configured time, default 5 s) until the answer "
-            "reflects every event up to this global position; 503 if it does not in time."
+            "description": "Wait (up to FLEET_MIN_POSITION_TIMEOUT, default 5 s) until the "
+            "answer reflects every event up to this global position (X-Fleet-Position of a "
+            "write); 503 with Retry-After if it does not in time. A position beyond the log's "
+            "head names no event yet: 422 at once, naming min_position."
         },
     )
 

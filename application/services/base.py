@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -101,8 +102,9 @@ class Service:
                 try:
                     recordings = self.app.save(*aggregates)
                 except IntegrityError:
-                    if expected_version is not None:
-                        raise PreconditionFailed(expected_version, None) from None
+                    if expected_version is not None:  # another writer got there first
+                        current = self._stored_version(aggregates[0].id)
+                        raise PreconditionFailed(expected_version, current) from None
                     time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
                     continue
                 position = recordings[-1].notification.id if recordings else self._head()
@@ -116,6 +118,48 @@ class Service:
 
     def _head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
+
+    def _stored_version(self, aggregate_id: UUID) -> int:
+        """The version of a stream as stored now (0: no events yet)."""
+        last = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    def _existing_position(self, min_position: int | None) -> None:
+        """A ``min_position`` no event has yet is the caller's error, answered at once.
+
+        Every position a write reports is committed before it is reported, so waiting for
+        one beyond the log's head would only hold a server thread until the timeout.
+        """
+        if min_position is not None and min_position > (head := self._head()):
+            raise ValidationError(
+                {"min_position": [f"no event has position {min_position} yet (the head is {head})"]}
+            )
+
+
+class FieldErrors:
+    """Field errors gathered over several checks, so that one 422 names every bad field."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run a check that raises ``ValidationError``; keep its errors and go on.
+
+        A field already named keeps its first messages (the more specific ones).
+        """
+        try:
+            yield
+        except ValidationError as exc:
+            for name, messages in exc.errors.items():
+                self.errors.setdefault(name, messages)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)
 
 
 def given(**values: Any) -> dict[str, Any]:

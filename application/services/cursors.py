@@ -77,7 +77,7 @@ class CursorService(Service):
                 cursor: Cursor = self.app.get(stream)
             except AggregateNotFoundError:
                 if expected_version is not None:
-                    raise PreconditionFailed(expected_version, None) from None
+                    raise PreconditionFailed(expected_version, 0) from None  # none yet
                 cursor = open_cursor()
             else:
                 self.check_version(cursor, expected_version)

@@ -59,9 +59,15 @@ class EventService(Service):
         after: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        min_position: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Events oldest first, with the total that match the filters."""
+        """Events oldest first, with the total that match the filters.
+
+        The index is written with the events, so every existing position is already in it:
+        ``min_position`` (as the other lists take it) is only checked to exist.
+        """
         check_page(limit, offset)
+        self._existing_position(min_position)
         check_filters(type=type, stream_id=stream_id, correlation_id=correlation_id)
         flt = EventFilter(
             types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id, after=after

@@ -33,6 +33,7 @@ class ListService(Service):
         check_page(limit, offset)
         check_filters(**{column.split(".")[-1]: value for column, value in filters})
         if min_position is not None:
+            self._existing_position(min_position)
             self.projector.wait_for(min_position, self.min_position_timeout)
         where = [f"{column} = ?" for column, value in filters if value is not None]
         params = [value for _, value in filters if value is not None]

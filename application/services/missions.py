@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from application.errors import Conflict, NotFound, ValidationError
+from application.errors import Conflict, NotFound
 from application.registry import get_event_type
 from application.resources import mission_resource, progress_summary, sortie_resource
-from application.services.base import given
+from application.services.base import FieldErrors, given
 from application.services.lists import ListService
 from domain.base import FleetAggregate
-from domain.mission import Mission
+from domain.mission import Mission, patch_field_errors
 from domain.sortie import Sortie
 
 MISSION_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
@@ -111,20 +111,29 @@ class MissionService(ListService):
         expected_version: int | None = None,
         **changes: Any,
     ) -> dict[str, Any]:
-        """Change fields (``mission_updated``) and/or move to ``status``, atomically."""
-        unknown = sorted(set(changes) - set(CHANGEABLE))
-        if unknown:
-            raise ValidationError({name: ["Unknown field."] for name in unknown})
-        changes = given(**changes)
+        """Change fields (``mission_updated``) and/or move to ``status``, atomically.
+
+        Every check runs before the 422, so it names every invalid field at once.
+        """
+        errors = FieldErrors()
+        for name in sorted(set(changes) - set(CHANGEABLE)):
+            errors.add(name, "Unknown field.")
+        changes = given(**{k: v for k, v in changes.items() if k in CHANGEABLE})
         if status is not None and status not in MISSION_STATUSES:
-            raise ValidationError({"status": [f"must be one of: {', '.join(MISSION_STATUSES)}"]})
+            errors.add("status", f"must be one of: {', '.join(MISSION_STATUSES)}")
         if status is None and not changes:
-            raise ValidationError(
-                {"_schema": ["nothing to change: give a status or fields to update"]}
-            )
+            errors.add("_schema", "nothing to change: give a status or fields to update")
         if changes:
-            get_event_type("mission_updated").validate({"changes": changes})
-        transition = self._mission_transition(status, result, reason)
+            with errors.check():
+                get_event_type("mission_updated").validate({"changes": changes})
+        named = given(reason=reason, result=result)
+        for name, message in patch_field_errors(status, named).items():
+            errors.add(name, message)
+        transition = None
+        if status in MISSION_STATUSES:
+            with errors.check():
+                transition = self._mission_transition(status, result, reason)
+        errors.raise_any()
         holder: list[Mission] = []
 
         def decide() -> list[FleetAggregate]:
@@ -151,8 +160,6 @@ class MissionService(ListService):
             data = get_event_type("mission_cancelled").validate(given(reason=reason))
             return lambda m: m.cancel(**data)
         if status == "failed":
-            if reason is None:
-                raise ValidationError({"reason": ["required to fail a mission"]})
             data = get_event_type("mission_failed").validate(given(reason=reason, result=result))
             return lambda m: m.fail(**data)
         if status == "completed":

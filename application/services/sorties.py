@@ -12,11 +12,17 @@ from eventsourcing.application import AggregateNotFoundError
 from application.errors import Conflict, NotFound, ValidationError
 from application.registry import get_event_type
 from application.resources import sortie_resource
-from application.services.base import Service, given
+from application.services.base import FieldErrors, Service, given
 from domain.base import FleetAggregate
 from domain.errors import RuleError
 from domain.mission import Mission
-from domain.sortie import Sortie, find_cycle
+from domain.sortie import (
+    TRANSITION_FIELDS,
+    TRANSITION_REQUIRES,
+    Sortie,
+    find_cycle,
+    patch_field_errors,
+)
 from domain.specialist import specialist_stream_id
 
 SORTIE_STATUSES = (
@@ -87,28 +93,41 @@ class SortieService(Service):
         expected_version: int | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """Apply one PATCH: field changes, at most one status change, then progress."""
-        if status is not None and status not in SORTIE_STATUSES:
-            raise ValidationError({"status": [f"must be one of: {', '.join(SORTIE_STATUSES)}"]})
+        """Apply one PATCH: field changes, at most one status change, then progress.
+
+        Every check runs before the 422, so it names every invalid field at once.
+        """
+        errors = FieldErrors()
+        valid_status = status is None or status in SORTIE_STATUSES
+        if not valid_status:
+            errors.add("status", f"must be one of: {', '.join(SORTIE_STATUSES)}")
+        named = [name for name, value in fields.items() if value is not None]
+        if valid_status:
+            for name, message in patch_field_errors(status, named).items():
+                errors.add(name, message)
         changes = given(**{k: fields.pop(k, None) for k in CHANGEABLE})
         progress = given(
             progress=fields.pop("progress", None), status_message=fields.pop("status_message", None)
         )
-        if "status_message" in progress and "progress" not in progress:
-            raise ValidationError({"progress": ["required with status_message"]})
-        transition = self._sortie_transition(status, given(**fields)) if status else None
-        if transition is None and fields and any(v is not None for v in fields.values()):
-            names = sorted(k for k, v in fields.items() if v is not None)
-            raise ValidationError({name: ["only allowed with a status change"] for name in names})
-        if status is None and not changes and not progress:
-            raise ValidationError({"_schema": ["nothing to change: give a status or fields"]})
+        if status is None and not named:
+            errors.add("_schema", "nothing to change: give a status or fields")
+        transition = None
+        if status in SORTIE_STATUSES:
+            taken = {k: v for k, v in given(**fields).items() if k in TRANSITION_FIELDS[status]}
+            if taken or status not in TRANSITION_REQUIRES:  # else nothing more to check
+                with errors.check():
+                    transition = self._sortie_transition(status, taken)
         if changes:
-            get_event_type("sortie_updated").validate({"changes": changes})
+            with errors.check():
+                get_event_type("sortie_updated").validate({"changes": changes})
             if "dependencies" in changes:
-                self._existing_sorties(changes["dependencies"])
-                self._check_no_cycle(sortie_id, changes["dependencies"])
-        if progress:
-            progress = get_event_type("sortie_progress").validate(progress)
+                with errors.check():
+                    self._existing_sorties(changes["dependencies"])
+                    self._check_no_cycle(sortie_id, changes["dependencies"])
+        if progress and "progress" in progress:
+            with errors.check():
+                progress = get_event_type("sortie_progress").validate(progress)
+        errors.raise_any()
         holder: list[Sortie] = []
 
         def decide() -> list[FleetAggregate]:
@@ -127,38 +146,19 @@ class SortieService(Service):
         return self._sortie_view(holder[0])
 
     def _sortie_transition(self, status: str, fields: dict[str, Any]) -> Callable[[Sortie], None]:
-        """Validate the fields a status change takes; return the command to run."""
-        allowed = {
-            "assigned": {"assigned_to"},
-            "in_progress": {"resolution", "verdict", "feedback"},
-            "blocked": {"reason", "blocker_type", "blocker_id"},
-            "review": {"reviewer_id", "review_type"},
-            "completed": {"result", "feedback"},
-            "failed": {"error", "result"},
-            "cancelled": {"reason"},
-        }[status]
-        extra = sorted(set(fields) - allowed)
-        if extra:
-            raise ValidationError(
-                {name: [f"not allowed when moving to {status!r}"] for name in extra}
-            )
+        """Validate the fields a status change takes (``patch_field_errors`` has checked
+        which it may take); return the command to run."""
         check = get_event_type
         if status == "assigned":
-            if "assigned_to" not in fields:
-                raise ValidationError({"assigned_to": ["required to assign a sortie"]})
             specialist = check("sortie_assigned").validate({"specialist_id": fields["assigned_to"]})
             self._registered(specialist["specialist_id"], "assigned_to")
             return lambda s: s.assign(specialist["specialist_id"])
         if status == "in_progress":
             return self._sortie_resume(fields)
         if status == "blocked":
-            if "reason" not in fields:
-                raise ValidationError({"reason": ["required to block a sortie"]})
             data = check("sortie_blocked").validate({"blocker_type": "external", **fields})
             return lambda s: s.block(**data)
         if status == "review":
-            if "reviewer_id" not in fields:
-                raise ValidationError({"reviewer_id": ["required to start a review"]})
             data = check("review_started").validate(
                 {"review_type": "general", **fields}, partial=("review_id",)
             )
@@ -170,8 +170,6 @@ class SortieService(Service):
             feedback = fields.get("feedback")
             return lambda s: s.complete(result=data["result"], feedback=feedback)
         if status == "failed":
-            if "error" not in fields:
-                raise ValidationError({"error": ["required to fail a sortie"]})
             data = check("sortie_failed").validate(fields)
             return lambda s: s.fail(**data)
         data = check("sortie_cancelled").validate(fields)

@@ -64,7 +64,7 @@ class SpecialistService(Service):
                 )
             except AggregateNotFoundError:
                 if expected_version is not None:
-                    raise PreconditionFailed(expected_version, None) from None
+                    raise PreconditionFailed(expected_version, 0) from None  # none yet
                 specialist = Specialist.register(**data)
             if spawn is not None:
                 specialist.record_spawn(

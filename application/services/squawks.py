@@ -63,7 +63,7 @@ class MailboxService(ListService):
                 mailbox: Mailbox = self.app.get(mailbox_stream_id(data["mailbox_id"]))
             except AggregateNotFoundError:
                 if expected_version is not None:
-                    raise PreconditionFailed(expected_version, None) from None
+                    raise PreconditionFailed(expected_version, 0) from None  # none yet
                 mailbox = Mailbox.open_with(**data)
             else:
                 self.check_version(mailbox, expected_version)

@@ -56,6 +56,18 @@ def test_reads_carry_strong_etags_equal_to_the_version(client: FlaskClient) -> N
         assert etag(client.get(url)) == version
 
 
+# Every list that takes min_position, the event log's included.
+LISTS = [
+    "missions",
+    "sorties",
+    "specialists",
+    "checkpoints",
+    "locks",
+    "events",
+    "mailboxes/m/messages",
+]
+
+
 class TestMinPosition:
     def test_a_reached_position_answers_at_once(self, client: FlaskClient) -> None:
         response = client.post(f"{API}/missions", json={"title": "t"})
@@ -66,14 +78,30 @@ class TestMinPosition:
             assert "total" in page
 
     @pytest.mark.parametrize("url", ["missions", "sorties", "specialists", "checkpoints"])
-    def test_an_unreached_position_is_503_after_the_wait(
-        self, client: FlaskClient, url: str
+    def test_an_unprojected_position_is_503_after_the_wait(
+        self, app_factory: Callable[..., Flask], url: str
     ) -> None:
+        client = app_factory({"FLEET_PROJECTOR": "external"}).test_client()
+        written = client.post(f"{API}/missions", json={"title": "never projected"})
         started = time.monotonic()
-        response = client.get(f"{API}/{url}", query_string={"min_position": 10_000})
-        assert "10000" in problem(response, 503)["detail"]
+        response = client.get(f"{API}/{url}", query_string={"min_position": position(written)})
+        assert str(position(written)) in problem(response, 503)["detail"]
         assert response.headers["Retry-After"] == "1"
         assert 0.2 < time.monotonic() - started < 5
+
+    @pytest.mark.parametrize("url", LISTS)
+    def test_a_position_beyond_the_head_is_422_at_once(self, client: FlaskClient, url: str) -> None:
+        written = client.post(f"{API}/missions", json={"title": "t"})
+        beyond = position(written) + 1
+        started = time.monotonic()
+        response = client.get(f"{API}/{url}", query_string={"min_position": beyond})
+        data = problem(response, 422, "min_position")
+        assert f"position {beyond} yet" in data["errors"]["min_position"][0]
+        assert time.monotonic() - started < 0.2  # no wait: WAIT is 0.3 s here
+        problem(client.get(f"{API}/{url}", query_string={"min_position": "x"}), 422, "min_position")
+        problem(client.get(f"{API}/{url}", query_string={"min_position": -1}), 422, "min_position")
+        reached = client.get(f"{API}/{url}", query_string={"min_position": position(written)})
+        assert "total" in body(reached, 200)
 
     def test_a_list_waits_for_the_projections_to_catch_up(
         self, app_factory: Callable[..., Flask]

@@ -68,7 +68,7 @@ def test_backwards_is_409_and_reset_may_go_anywhere(client: FlaskClient) -> None
 
 
 def test_if_match_guards_the_cursor(client: FlaskClient) -> None:
-    problem(advance(client, 1, **{"If-Match": '"1"'}), 412)  # not created yet
+    assert problem(advance(client, 1, **{"If-Match": '"1"'}), 412)["current_version"] == 0
     body(advance(client, 1), 200)
     body(advance(client, 2), 200)
     assert problem(advance(client, 3, **{"If-Match": '"1"'}), 412)["current_version"] == 2

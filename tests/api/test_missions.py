@@ -138,6 +138,9 @@ class TestPatch:
     def test_fail_needs_a_reason(self, client: FlaskClient) -> None:
         m = mission(client)
         problem(client.patch(f"{API}/missions/{m['id']}", json={"status": "failed"}), 422, "reason")
+        both = {"status": "failed", "title": "", "goals": "all"}  # one 422 names all three
+        data = problem(client.patch(f"{API}/missions/{m['id']}", json=both), 422)
+        assert set(data["errors"]) == {"reason", "title", "goals"}
         assert (
             "allowed next statuses"
             in patch(client, m["id"], 409, status="failed", reason="r")["detail"]

@@ -185,6 +185,25 @@ class TestLifecycle:
         s = sortie(client)
         problem(client.patch(f"{API}/sorties/{s['id']}", json=payload), 422, field)
 
+    @pytest.mark.parametrize(
+        ("payload", "fields"),
+        [
+            ({"status": "failed", "reason": "r"}, ("reason", "error")),
+            ({"status": "failed", "reason": "r", "progress": 500}, ("reason", "error", "progress")),
+            ({"status": "blocked", "blocker_type": "weather"}, ("reason", "blocker_type")),
+            ({"status": "assigned", "title": ""}, ("assigned_to", "title")),
+            ({"status_message": "m", "title": "", "owner": 1}, ("progress", "title", "owner")),
+            ({"verdict": "rejected", "priority": "urgent"}, ("verdict", "priority")),
+        ],
+    )
+    def test_one_422_names_every_invalid_field(
+        self, client: FlaskClient, payload: dict, fields: tuple[str, ...]
+    ) -> None:
+        s = sortie(client)
+        data = problem(client.patch(f"{API}/sorties/{s['id']}", json=payload), 422, *fields)
+        assert set(data["errors"]) == set(fields)
+        assert etag(client.get(f"{API}/sorties/{s['id']}")) == 1  # nothing written
+
     def test_unknown_sortie_is_404(self, client: FlaskClient) -> None:
         problem(client.patch(f"{API}/sorties/{UNKNOWN}", json={"title": "x"}), 404)
 

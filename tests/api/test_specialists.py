@@ -77,7 +77,8 @@ class TestRegister:
     def test_if_match_applies_to_re_registration(self, client: FlaskClient) -> None:
         url = f"{API}/specialists/register"
         payload = {"specialist_id": "s1", "name": "S"}
-        problem(client.post(url, json=payload, headers={"If-Match": '"1"'}), 412)
+        unknown = problem(client.post(url, json=payload, headers={"If-Match": '"1"'}), 412)
+        assert unknown["current_version"] == 0
         assert body(client.get(f"{API}/specialists"), 200)["total"] == 0
         register(client, "s1")
         again = client.post(url, json={**payload, "name": "T"}, headers={"If-Match": '"1"'})

@@ -82,7 +82,9 @@ class TestSend:
     def test_if_match_names_the_mailbox_version(self, client: FlaskClient) -> None:
         payload = {"message_type": "t", "content": {}}
         url = f"{API}/mailboxes/inbox/messages"
-        problem(client.post(url, json=payload, headers={"If-Match": '"1"'}), 412)
+        never = problem(client.post(url, json=payload, headers={"If-Match": '"1"'}), 412)
+        assert never["current_version"] == 0  # no message yet: no version, as every 412 says
+        assert never["detail"] == "expected version 1, but the current version is 0"
         send(client)
         stale = problem(client.post(url, json=payload, headers={"If-Match": '"7"'}), 412)
         assert stale["current_version"] == 1
@@ -160,7 +162,9 @@ class TestLifecycle:
             "crashed",
         ]
 
-    def test_the_ack_continues_the_sent_correlation(self, client: FlaskClient) -> None:
+    def test_the_ack_names_its_cause_and_keeps_the_request_correlation(
+        self, client: FlaskClient
+    ) -> None:
         payload = {"message_type": "t", "content": {}}
         headers = {"X-Correlation-ID": "conversation-9"}
         sent = client.post(f"{API}/mailboxes/inbox/messages", json=payload, headers=headers)
@@ -174,7 +178,7 @@ class TestLifecycle:
         sent_event = events(client, type="squawk_sent")[0]
         acked = events(client, type="squawk_acked")[0]
         assert acked["causation_id"] == sent_event["event_id"]
-        assert acked["correlation_id"] == "conversation-9"
+        assert acked["correlation_id"] == "ack-request"
         assert acked["metadata"]["actor"] == "bee" and acked["metadata"]["source"] == "http"
 
     @pytest.mark.parametrize(

@@ -97,6 +97,7 @@ def test_requeue_returns_a_message_to_pending(fleet: Fleet, steps: list[str]) ->
 
 
 def test_the_ack_is_caused_by_the_sent_event(fleet: Fleet) -> None:
+    """A caller's correlation id marks the ack; without one, the ack continues the send's."""
     with fleet.context(correlation_id="conversation-1"):
         message = send(fleet)
     with fleet.context(correlation_id="reader-request"):
@@ -107,10 +108,19 @@ def test_the_ack_is_caused_by_the_sent_event(fleet: Fleet) -> None:
     read = fleet.events(type="squawk_read")[0][0]
     acked = fleet.events(type="squawk_acked")[0][0]
     assert acked["causation_id"] == sent["event_id"]
-    assert acked["correlation_id"] == sent["correlation_id"] == "conversation-1"
+    assert (sent["correlation_id"], acked["correlation_id"]) == ("conversation-1", "acker-request")
     assert acked["metadata"]["actor"] == "bee"
     assert scope.position == acked["id"]
     assert (read["causation_id"], read["correlation_id"]) == (None, "reader-request")
+
+    other = send(fleet)
+    fleet.read_message(other["id"], "bee")
+    fleet.ack_message(other["id"], "bee")  # no correlation given: the send's is continued
+    sent, acked = fleet.events(type="squawk_sent")[0][1], fleet.events(type="squawk_acked")[0][1]
+    assert (acked["causation_id"], acked["correlation_id"]) == (
+        sent["event_id"],
+        sent["correlation_id"],
+    )
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,8 @@ class Events(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List events, oldest first (by type, stream, correlation, position)
 
-        The log is read directly, never behind: ``min_position`` is not needed.
+        The log is read directly, never behind: ``min_position`` is accepted as on the
+        other lists, and answers at once.
         """
         return listed("events", fleet().events(**args), args)
 

@@ -43,6 +43,14 @@ class EventQuerySchema(PagingSchema):
     after = fields.Integer(
         validate=NON_NEGATIVE, metadata={"description": "Only events after this position."}
     )
+    min_position = fields.Integer(
+        validate=NON_NEGATIVE,
+        metadata={
+            "description": "As on the other lists. The log is read directly and every "
+            "existing position is in it, so there is no wait; a position beyond the log's "
+            "head names no event yet: 422 at once, naming min_position."
+        },
+    )
 
 
 class StreamQuerySchema(QuerySchema):

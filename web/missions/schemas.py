@@ -6,10 +6,12 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from application.schemas.base import text
+from domain.mission import patch_field_errors
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
     ResourceSchema,
+    StatusPatchSchema,
     envelope,
     json_object,
     nullable_text,
@@ -61,7 +63,9 @@ class MissionCreateSchema(BodySchema):
     metadata = json_object()
 
 
-class MissionPatchSchema(BodySchema):
+class MissionPatchSchema(StatusPatchSchema):
+    STATUS_RULE = staticmethod(patch_field_errors)
+
     status = fields.String(
         validate=validate.OneOf(STATUSES),
         metadata={

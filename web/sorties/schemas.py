@@ -8,10 +8,12 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from application.schemas.base import identifier, text
+from domain.sortie import patch_field_errors
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
     ResourceSchema,
+    StatusPatchSchema,
     envelope,
     json_object,
     nullable_text,
@@ -103,8 +105,10 @@ class SortieCreateSchema(BodySchema):
     estimate_minutes = estimate_minutes()
 
 
-class SortiePatchSchema(BodySchema):
+class SortiePatchSchema(StatusPatchSchema):
     """One status change per request; see the table of the API contract."""
+
+    STATUS_RULE = staticmethod(patch_field_errors)
 
     status = fields.String(validate=validate.OneOf(TARGETS))
     assigned_to = identifier(metadata={"description": "To assigned: a registered specialist."})

@@ -85,8 +85,8 @@ class Ack(MethodView):
     def post(self, args: dict[str, Any], message_id: str) -> Answer:
         """Acknowledge a read message
 
-        The squawk_acked event's causation_id is the squawk_sent event's event_id, and it
-        continues that event's correlation_id.
+        The squawk_acked event's causation_id is the squawk_sent event's event_id; its
+        correlation_id is this request's (its X-Correlation-ID, or the one made for it).
         """
         return on_message(fleet().ack_message, message_id, args)
 
