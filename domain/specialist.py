@@ -24,6 +24,10 @@ LIFECYCLE = Lifecycle(
     },
 )
 
+# Words no specialist id may be: ``register`` names the registration route beside
+# ``/specialists/{id}``, so a specialist called so could never be read over HTTP.
+RESERVED_IDS = ("register",)
+
 
 def specialist_stream_id(specialist_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"fleet:/specialists/{specialist_id}")

@@ -27,7 +27,7 @@ MODULES = (
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides defaults and ``FLEET_*`` environment variables."""
     from web import context, instrument, metrics, settings
-    from web.extensions import Api
+    from web.extensions import Api, IdConverter
     from web.health import blueprint as health
 
     app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
@@ -45,7 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     instrument.init_app(app)  # first request hooks: the clock starts before any can fail
     context.init_app(app)
     app.register_blueprint(health)
+    app.url_map.converters["id"] = IdConverter
     api = Api(app)
+    api.register_converter(IdConverter, IdConverter.schema)
     for name in MODULES:
         api.register_blueprint(import_module(name).blp)
     return app

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import http
 import json
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import flask_smorest
 import marshmallow as ma
-from flask import Response, current_app
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
+from flask import Flask, Response, current_app
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, Map
 
 from application.errors import STORE_UNAVAILABLE, FleetError
-from web import context, problems
+from web import context, problems, settings
 from web.parser import Parser
 from web.schemas import ProblemSchema
 
@@ -51,9 +55,59 @@ WRITE_HEADERS = {
 }
 
 
+class IdConverter(BaseConverter):
+    """A path id that is none of the ``reserved`` words: ``<id(register):specialist_id>``.
+
+    ``/specialists/register`` would otherwise match ``/specialists/{specialist_id}`` too,
+    and ``OPTIONS`` there would advertise GET and DELETE. With the word excluded only the
+    static route matches, so its ``Allow`` header is true and a GET there is a 405.
+    """
+
+    def __init__(self, url_map: Map, *reserved: str) -> None:
+        super().__init__(url_map)
+        self.reserved = reserved
+        self.regex = f"(?!(?:{'|'.join(re.escape(word) for word in reserved)})$)[^/]+"
+
+    @staticmethod
+    def schema(converter: IdConverter) -> dict[str, Any]:
+        """How the OpenAPI document describes such a path parameter."""
+        return {"type": "string", "minLength": 1, "not": {"enum": list(converter.reserved)}}
+
+
+class Converter(OpenAPIConverter):
+    """apispec's converter, with two things generated clients need.
+
+    A nullable nested object is ``{"allOf": [{"$ref": ...}], "nullable": true}``: apispec
+    writes ``anyOf`` with a plain object first, which clients read as an untyped dict.
+    A schema's ``OPENAPI`` mapping (e.g. ``{"minProperties": 1}``) joins its JSON schema.
+    """
+
+    NULLABLE_OBJECT: ClassVar = {"type": "object", "nullable": True}
+
+    def field2nullable(self, field: Any, ret: Any) -> dict[str, Any]:
+        attributes: dict[str, Any] = super().field2nullable(field, ret)
+        alternatives = attributes.get("anyOf", [])
+        if self.NULLABLE_OBJECT in alternatives:
+            rest = [a for a in alternatives if a != self.NULLABLE_OBJECT]
+            attributes = {"allOf": rest, "nullable": True}
+        return attributes
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        jsonschema.update(getattr(schema, "OPENAPI", {}))
+        return jsonschema
+
+
+class Plugin(MarshmallowPlugin):
+    Converter = Converter
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = None  # every status an operation answers is listed
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app, spec_kwargs={"marshmallow_plugin": Plugin()})
 
     def _register_error_handlers(self) -> None:
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
@@ -99,6 +153,23 @@ def contract_shaped(schema: Any) -> ma.Schema:
     return instance
 
 
+def security(app: Flask, method: str) -> list[dict[str, list[str]]]:
+    """The operation's ``security``, as this server checks it (``context.check_token``).
+
+    With ``FLEET_API_TOKEN`` set, writes (and with ``FLEET_AUTH_READS`` reads) need the
+    bearer token and the others need nothing. Without one, those operations declare the
+    token as optional (``{}`` beside it): a client may send it, this server does not ask.
+    """
+    needs = method.upper() not in context.SAFE_METHODS or settings.flag(
+        app.config["FLEET_AUTH_READS"]
+    )
+    if not needs:
+        return []
+    if settings.token(app) is None:
+        return [{"bearerAuth": []}, {}]
+    return [{"bearerAuth": []}]
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
@@ -124,12 +195,50 @@ class Blueprint(flask_smorest.Blueprint):
             schema = contract_shaped(schema)
         return super().response(status_code, schema, **kwargs)
 
+    def route(self, rule: str, **options: Any) -> Callable[[Any], Any]:
+        """As flask-smorest's; a route with an ``IdConverter`` id documents its 405: the id
+        was a reserved word, which names another route (``GET /specialists/register``)."""
+        register = super().route(rule, **options)
+        if "<id(" not in rule:
+            return register
+
+        def decorator(view: Any) -> Any:
+            for method in ("get", "post", "patch", "delete"):
+                if hasattr(view, method):
+                    setattr(view, method, self.problems(405)(getattr(view, method)))
+            return register(view)
+
+        return decorator
+
     def problems(self, *statuses: int) -> Callable[[Any], Any]:
         """Document the error statuses an operation may answer."""
 
         def decorator(func: Any) -> Any:
             for status in statuses:
                 func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
+
+    def links(self, statuses: tuple[int, ...], **operations: str) -> Callable[[Any], Any]:
+        """Document where an answer leads: ``next_operation_id="<path parameter>=<pointer>"``.
+
+        ``heartbeat="specialist_id=/specialist/id"`` links to the ``heartbeat`` operation,
+        its ``specialist_id`` taken from the answer's body at ``/specialist/id``; generated
+        clients and stateful fuzzers follow these from one call to the next.
+        """
+        links = {}
+        for operation_id, binding in operations.items():
+            name, _, pointer = binding.partition("=")
+            links[operation_id] = {
+                "operationId": operation_id,
+                "parameters": {name: f"$response.body#{pointer}"},
+            }
+
+        def decorator(func: Any) -> Any:
+            doc = getattr(func, "_apidoc", {})
+            more = {status: links for status in statuses}
+            func._apidoc = {**doc, "links": {**doc.get("links", {}), **more}}
             return func
 
         return decorator
@@ -155,7 +264,10 @@ class Blueprint(flask_smorest.Blueprint):
             )
         if doc_info.get("if_match"):
             parameters.append(dict(IF_MATCH))
+        doc["security"] = security(kwargs["app"], kwargs["method"])
         responses = doc.setdefault("responses", {})
+        for status, links in doc_info.get("links", {}).items():
+            responses[status]["links"] = links
         responses.setdefault(400, "BAD_REQUEST")
         responses.setdefault(401, "UNAUTHORIZED")
         if "requestBody" in doc:

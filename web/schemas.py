@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -28,6 +28,7 @@ class StatusPatchSchema(BodySchema):
     """
 
     STATUS_RULE: Callable[[str | None, Collection[str]], dict[str, str]]
+    OPENAPI: ClassVar = {"minProperties": 1}  # an empty PATCH changes nothing: a 422
 
     @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
     def fields_go_with_status(self, data: Any, original_data: Any, **kwargs: Any) -> None:

@@ -47,12 +47,13 @@ def optional_text(max_len: int | None = None, min_len: int = 0) -> fields.String
     )
 
 
-def identifier(**kwargs: Any) -> fields.String:
-    """An id chosen by a client: 1-128 characters of ``[A-Za-z0-9_.:-]``."""
+def identifier(*also: validate.Validator, **kwargs: Any) -> fields.String:
+    """An id chosen by a client: 1-128 characters of ``[A-Za-z0-9_.:-]`` (and ``also``)."""
     return fields.String(
         validate=[
             validate.Length(min=1, max=128),
             validate.Regexp(ID_PATTERN, error="must use only letters, digits and _ . : -"),
+            *also,
         ],
         **kwargs,
     )

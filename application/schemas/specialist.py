@@ -5,10 +5,15 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from application.schemas.base import EventSchema, identifier, json_object, optional_text, text
+from domain.specialist import RESERVED_IDS
+
+NOT_RESERVED = validate.NoneOf(
+    RESERVED_IDS, error="is reserved (a route's name): choose another id"
+)
 
 
 class SpecialistRegistered(EventSchema):
-    specialist_id = identifier(required=True)
+    specialist_id = identifier(NOT_RESERVED, required=True)
     name = text(1, 200, required=True)
     capabilities = fields.List(text(1, 200), load_default=list)
     metadata = json_object(load_default=dict)

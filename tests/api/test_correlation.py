@@ -8,6 +8,7 @@ and the test fails when a command route is added without one here.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ READS = {"GET", "HEAD", "OPTIONS"}
 
 def command_routes(app: Flask) -> set[tuple[str, str]]:
     return {
-        (method, rule.rule)
+        (method, re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"<\1>", rule.rule))  # without converters
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(API)
         for method in (rule.methods or set()) - READS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -209,3 +210,44 @@ def test_an_answer_its_schema_would_reshape_fails_the_tests(
     monkeypatch.setattr(fleet, "list_specialists", leaky)
     with pytest.raises(AssertionError, match="SpecialistPage reshapes this answer"):
         client.get(f"{API}/specialists")
+
+
+def test_every_route_allows_exactly_its_own_methods(app: Flask, client: FlaskClient) -> None:
+    """``OPTIONS`` (and a 405's ``Allow``) name the methods of the route the URL means, and
+    no other: ``/specialists/register`` is no ``/specialists/{specialist_id}``."""
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        url = re.sub(r"<int[^>]*>", "1", rule.rule)
+        url = re.sub(r"<[^>]+>", "x1", url)
+        own = set(rule.methods or ()) | {"OPTIONS"}
+        response = client.open(url, method="OPTIONS")
+        allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+        assert allowed == own, (rule.rule, allowed)
+        for method in {"GET", "POST", "PATCH", "DELETE", "PUT"} - own:
+            refused = client.open(url, method=method)
+            assert refused.status_code == 405, (rule.rule, method)
+            assert {m.strip() for m in refused.headers["Allow"].split(",")} == own
+        checked += 1
+    assert checked >= 30
+
+
+@pytest.mark.parametrize(
+    ("url", "reserved"),
+    [
+        ("specialists", "register"),
+        ("locks", "acquire"),
+        ("cursors", "advance"),
+        ("cursors", "reset"),
+    ],
+)
+def test_a_route_word_is_never_an_id(client: FlaskClient, url: str, reserved: str) -> None:
+    problem(client.get(f"{API}/{url}/{reserved}"), 405)
+    problem(client.delete(f"{API}/{url}/{reserved}"), 405)
+
+
+def test_a_specialist_cannot_be_called_register(client: FlaskClient) -> None:
+    payload = {"specialist_id": "register", "name": "R", "capabilities": "x"}
+    data = problem(client.post(f"{API}/specialists/register", json=payload), 422, "specialist_id")
+    assert set(data["errors"]) == {"specialist_id", "capabilities"}
+    assert body(client.get(f"{API}/specialists"), 200)["total"] == 0
+    register(client, "registered")  # only the word itself is reserved

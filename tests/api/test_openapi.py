@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from application import Fleet
 from tests.api.support import API, body, mission, register, sortie
 from web import get_fleet
+
+# The one operation without a Fleet method of its own name: POST works like PATCH there.
+NOT_FLEET_METHODS = {"heartbeat_by_post"}
+# The flows the document links, as (from, to) operationIds.
+FLOWS = {
+    ("register_specialist", "heartbeat"),
+    ("create_sortie", "update_sortie"),
+    ("acquire_lock", "release_lock"),
+    ("send_message", "read_message"),
+    ("read_message", "ack_message"),
+    ("create_mission", "update_mission"),
+    ("create_checkpoint", "restore_checkpoint"),
+}
 
 CONTRACT = {
     ("post", "/specialists/register"),
@@ -51,6 +68,8 @@ CONTRACT = {
     ("post", "/compaction"),
 }
 CONDITIONAL = {
+    ("post", "/specialists/register"),
+    ("post", "/checkpoints/{checkpoint_id}/restore"),
     ("patch", "/specialists/{specialist_id}/heartbeat"),
     ("post", "/specialists/{specialist_id}/heartbeat"),
     ("post", "/specialists/{specialist_id}/complete"),
@@ -141,3 +160,127 @@ def test_answers_carry_every_member_the_services_give(app: Flask, client: FlaskC
     ]
     for given, response, key in pairs:
         assert body(response, 200)[key] == given, key
+
+
+def test_every_operation_id_is_its_fleet_method(spec: dict[str, Any]) -> None:
+    ids = [operation.get("operationId") for operation in operations(spec).values()]
+    assert len(set(ids)) == len(ids) == len(CONTRACT), ids
+    for operation_id in ids:
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", operation_id or ""), operation_id
+        if operation_id not in NOT_FLEET_METHODS:
+            assert callable(getattr(Fleet, operation_id, None)), operation_id
+
+
+def view_functions(app: Flask) -> Iterator[tuple[str, str, Callable[..., Any]]]:
+    """(method, OpenAPI path, view method) of every API operation."""
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(API) or rule.rule.endswith("openapi.json"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule).removeprefix(API)
+        view = app.view_functions[rule.endpoint].view_class  # type: ignore[attr-defined]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield method.lower(), path, getattr(view, method.lower())
+
+
+def test_if_match_is_declared_where_it_is_honoured(app: Flask, spec: dict[str, Any]) -> None:
+    """A view honours If-Match when it reads it: ``if_match()``, ``answer_command()``, or
+    a helper of its module that calls one of them."""
+    documented = operations(spec)
+    seen = 0
+    for method, path, view in view_functions(app):
+        module = inspect.getmodule(inspect.unwrap(view))
+        readers = {"if_match(", "answer_command("}
+        readers |= {
+            f"{name}("
+            for name, helper in vars(module).items()
+            if inspect.isfunction(helper)
+            and helper.__module__ == getattr(module, "__name__", None)
+            and any(r in inspect.getsource(helper) for r in readers)
+        }
+        source = inspect.getsource(inspect.unwrap(view))
+        honours = any(reader in source for reader in readers)
+        names = {p["name"] for p in documented[(method, path)].get("parameters", [])}
+        assert ("If-Match" in names) == honours, (method, path)
+        assert ("412" in documented[(method, path)]["responses"]) == honours, (method, path)
+        seen += honours
+    assert seen == len(CONDITIONAL)
+
+
+def test_nullable_objects_are_nullable_references(spec: dict[str, Any]) -> None:
+    nullable_refs = 0
+    for name, schema in spec["components"]["schemas"].items():
+        for field, prop in schema.get("properties", {}).items():
+            assert "anyOf" not in prop, (name, field, prop)
+            if "allOf" in prop:
+                assert prop["nullable"] is True and len(prop["allOf"]) == 1, (name, field)
+                assert prop["allOf"][0]["$ref"].startswith("#/components/schemas/")
+                nullable_refs += 1
+    sortie = spec["components"]["schemas"]["Sortie"]["properties"]
+    for field, target in (("review", "Review"), ("blocker", "Blocker")):
+        assert sortie[field] == {
+            "allOf": [{"$ref": f"#/components/schemas/{target}"}],
+            "nullable": True,
+        }
+    assert nullable_refs >= 2
+
+
+def test_patch_bodies_need_a_property(client: FlaskClient, spec: dict[str, Any]) -> None:
+    """Where an empty PATCH body is refused, the document says so (minProperties: 1);
+    a heartbeat with no fields is a heartbeat, and its body may be empty."""
+    register(client, "s1")
+    urls = {
+        "/missions/{mission_id}": f"{API}/missions/{mission(client)['id']}",
+        "/sorties/{sortie_id}": f"{API}/sorties/{sortie(client)['id']}",
+        "/specialists/{specialist_id}/heartbeat": f"{API}/specialists/s1/heartbeat",
+    }
+    patches = {path: op for (method, path), op in operations(spec).items() if method == "patch"}
+    assert set(patches) == set(urls)
+    for path, operation in patches.items():
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        refused = client.patch(urls[path], json={}).status_code == 422
+        assert (schema.get("minProperties") == 1) == refused, path
+
+
+def test_main_flows_are_linked(spec: dict[str, Any]) -> None:
+    by_id = {op["operationId"]: (path, op) for (_, path), op in operations(spec).items()}
+    linked = set()
+    for source, (_, operation) in by_id.items():
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values() if isinstance(response, dict) else ():
+                target_path, _ = by_id[link["operationId"]]
+                for name, expression in link["parameters"].items():
+                    assert "{" + name + "}" in target_path, (source, link)
+                    assert expression.startswith("$response.body#/"), expression
+                linked.add((source, link["operationId"]))
+    assert linked >= FLOWS
+
+
+def test_bearer_auth_is_declared_where_the_server_asks_for_it(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """As the server checks it: writes need the token, reads too with FLEET_AUTH_READS;
+    a server without a token declares it optional (``{}`` beside it)."""
+    bearer, optional = [{"bearerAuth": []}], [{"bearerAuth": []}, {}]
+    cases = [
+        ({}, optional, []),
+        ({"FLEET_API_TOKEN": "t"}, bearer, []),
+        ({"FLEET_API_TOKEN": "t", "FLEET_AUTH_READS": True}, bearer, bearer),
+    ]
+    for config, writes, reads in cases:
+        app = app_factory(**config)
+        client = app.test_client()
+        headers = {"Authorization": "Bearer t"} if "FLEET_API_TOKEN" in config else {}
+        declared = {
+            key: op["security"]
+            for key, op in operations(
+                body(client.get(f"{API}/openapi.json", headers=headers), 200)
+            ).items()
+        }
+        assert set(declared) == CONTRACT
+        for (method, path), security in declared.items():
+            assert security == (reads if method == "get" else writes), (config, method, path)
+        unauthenticated = client.post(f"{API}/missions", json={"title": "t"}).status_code
+        assert (unauthenticated == 401) == (writes == bearer)
+        listed = client.get(f"{API}/missions").status_code
+        assert (listed == 401) == (reads == bearer)

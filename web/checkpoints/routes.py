@@ -27,6 +27,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Checkpoints(MethodView):
+    @blp.doc(operationId="list_checkpoints")
     @blp.arguments(CheckpointQuerySchema, location="query")
     @blp.response(200, CheckpointPageSchema)
     @blp.problems(422, 503)
@@ -34,9 +35,15 @@ class Checkpoints(MethodView):
         """List checkpoints, oldest first"""
         return listed("checkpoints", fleet().list_checkpoints(**args), args)
 
+    @blp.doc(operationId="create_checkpoint")
     @blp.arguments(CheckpointCreateSchema)
     @blp.response(201, CheckpointResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(422)
+    @blp.links(
+        (201,),
+        restore_checkpoint="checkpoint_id=/checkpoint/id",
+        get_checkpoint="checkpoint_id=/checkpoint/id",
+    )
     def post(self, args: dict[str, Any]) -> Answer:
         """Checkpoint a mission with its sorties, or the whole fleet"""
         with command() as scope:
@@ -46,6 +53,7 @@ class Checkpoints(MethodView):
 
 @blp.route("/<checkpoint_id>")
 class CheckpointById(MethodView):
+    @blp.doc(operationId="get_checkpoint")
     @blp.response(200, CheckpointResponseSchema, headers=ETAG_HEADER)
     @blp.problems(404)
     def get(self, checkpoint_id: str) -> Answer:
@@ -56,9 +64,11 @@ class CheckpointById(MethodView):
 
 @blp.route("/<checkpoint_id>/restore")
 class Restore(MethodView):
+    @blp.doc(operationId="restore_checkpoint")
     @blp.arguments(RestoreSchema)
     @blp.response(200, RestoreResponseSchema, headers=WRITE_HEADERS)
-    @blp.problems(404, 409, 412, 422)
+    @blp.problems(404, 409, 422)
+    @blp.conditional
     def post(self, args: dict[str, Any], checkpoint_id: str) -> Answer:
         """Restore a checkpoint: every captured stream reads as it did then
 

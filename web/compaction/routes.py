@@ -22,6 +22,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Compaction(MethodView):
+    @blp.doc(operationId="compact")
     @blp.arguments(CompactionSchema, required=False)  # no body (or {}) compacts every stream
     @blp.response(200, CompactionReportSchema, headers=POSITION_HEADER)
     @blp.problems(422)

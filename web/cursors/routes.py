@@ -21,10 +21,12 @@ blp = Blueprint(
 
 @blp.route("/advance")
 class Advance(MethodView):
+    @blp.doc(operationId="advance_cursor")
     @blp.arguments(AdvanceSchema)
     @blp.response(200, CursorResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(409, 422)
     @blp.conditional
+    @blp.links((200,), get_cursor="cursor_id=/cursor/id")
     def post(self, args: dict[str, Any]) -> Answer:
         """Move a cursor forward (created on first use)
 
@@ -36,6 +38,7 @@ class Advance(MethodView):
 
 @blp.route("/reset")
 class Reset(MethodView):
+    @blp.doc(operationId="reset_cursor")
     @blp.arguments(ResetSchema)
     @blp.response(200, CursorResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(422)
@@ -45,8 +48,9 @@ class Reset(MethodView):
         return answer_command("cursor", partial(fleet().reset_cursor, **args))
 
 
-@blp.route("/<cursor_id>")
+@blp.route("/<id(advance,reset):cursor_id>")
 class CursorById(MethodView):
+    @blp.doc(operationId="get_cursor")
     @blp.response(200, CursorResponseSchema, headers=ETAG_HEADER)
     @blp.problems(404)
     def get(self, cursor_id: str) -> Answer:

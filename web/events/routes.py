@@ -27,6 +27,7 @@ blp = Blueprint(
 
 @blp.route("/events")
 class Events(MethodView):
+    @blp.doc(operationId="events")
     @blp.arguments(EventQuerySchema, location="query")
     @blp.response(200, EventPageSchema)
     @blp.problems(422)
@@ -41,6 +42,7 @@ class Events(MethodView):
 
 @blp.route(f"/events/<int(max={MAX_INT}):position>")
 class EventByPosition(MethodView):
+    @blp.doc(operationId="get_event")
     @blp.response(200, EventResponseSchema)
     @blp.problems(404)
     def get(self, position: int) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class EventByPosition(MethodView):
 
 @blp.route("/streams/<stream_id>/events")
 class StreamEvents(MethodView):
+    @blp.doc(operationId="stream_events")
     @blp.arguments(StreamQuerySchema, location="query")
     @blp.response(200, StreamEventsSchema)
     @blp.problems(404, 422)

@@ -29,6 +29,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Locks(MethodView):
+    @blp.doc(operationId="list_locks")
     @blp.arguments(LockQuerySchema, location="query")
     @blp.response(200, LockPageSchema)
     @blp.problems(422, 503)
@@ -39,6 +40,7 @@ class Locks(MethodView):
 
 @blp.route("/acquire")
 class Acquire(MethodView):
+    @blp.doc(operationId="acquire_lock")
     @blp.arguments(AcquireSchema)
     @blp.response(201, LockResponseSchema, headers=WRITE_HEADERS)
     @blp.alt_response(
@@ -48,6 +50,7 @@ class Acquire(MethodView):
         description="The path is locked: lock names the holder; lock_conflict is recorded.",
     )
     @blp.problems(422)
+    @blp.links((201,), release_lock="lock_id=/lock/id", get_lock="lock_id=/lock/id")
     def post(self, args: dict[str, Any]) -> Answer:
         """Acquire the lock of a file (201), or learn who holds it (409)
 
@@ -59,8 +62,9 @@ class Acquire(MethodView):
         return written({"lock": lock}, scope, lock["version"], 201)
 
 
-@blp.route("/<lock_id>")
+@blp.route("/<id(acquire):lock_id>")
 class LockById(MethodView):
+    @blp.doc(operationId="get_lock")
     @blp.response(200, LockResponseSchema, headers=ETAG_HEADER)
     @blp.problems(404)
     def get(self, lock_id: str) -> Answer:
@@ -69,8 +73,9 @@ class LockById(MethodView):
         return found({"lock": lock}, lock["version"])
 
 
-@blp.route("/<lock_id>/release")
+@blp.route("/<id(acquire):lock_id>/release")
 class Release(MethodView):
+    @blp.doc(operationId="release_lock")
     @blp.arguments(ReleaseSchema)
     @blp.response(200, LockResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(403, 404, 409, 422)

@@ -29,6 +29,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Missions(MethodView):
+    @blp.doc(operationId="list_missions")
     @blp.arguments(MissionQuerySchema, location="query")
     @blp.response(200, MissionPageSchema)
     @blp.problems(422, 503)
@@ -36,9 +37,13 @@ class Missions(MethodView):
         """List missions, oldest first"""
         return listed("missions", fleet().list_missions(**args), args)
 
+    @blp.doc(operationId="create_mission")
     @blp.arguments(MissionCreateSchema)
     @blp.response(201, MissionResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(422)
+    @blp.links(
+        (201,), update_mission="mission_id=/mission/id", get_mission="mission_id=/mission/id"
+    )
     def post(self, args: dict[str, Any]) -> Answer:
         """Create a mission"""
         with command() as scope:
@@ -48,6 +53,7 @@ class Missions(MethodView):
 
 @blp.route("/<mission_id>")
 class MissionById(MethodView):
+    @blp.doc(operationId="get_mission")
     @blp.arguments(TimeTravelQuerySchema, location="query")
     @blp.response(200, MissionDetailSchema, headers=ETAG_HEADER)
     @blp.problems(404, 422, 503)
@@ -61,6 +67,7 @@ class MissionById(MethodView):
         sorties = fleet().mission_sorties(mission_id, **args)
         return found({"mission": mission, "sorties": sorties}, mission["version"])
 
+    @blp.doc(operationId="update_mission")
     @blp.arguments(MissionPatchSchema)
     @blp.response(200, MissionResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422)

@@ -28,6 +28,7 @@ blp = Blueprint(
 
 @blp.route("")
 class Sorties(MethodView):
+    @blp.doc(operationId="list_sorties")
     @blp.arguments(SortieQuerySchema, location="query")
     @blp.response(200, SortiePageSchema)
     @blp.problems(422, 503)
@@ -35,9 +36,11 @@ class Sorties(MethodView):
         """List sorties, oldest first"""
         return listed("sorties", fleet().list_sorties(**args), args)
 
+    @blp.doc(operationId="create_sortie")
     @blp.arguments(SortieCreateSchema)
     @blp.response(201, SortieResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(409, 422)
+    @blp.links((201,), update_sortie="sortie_id=/sortie/id", get_sortie="sortie_id=/sortie/id")
     def post(self, args: dict[str, Any]) -> Answer:
         """Create a sortie (optionally in a mission, with dependencies, assigned)"""
         with command() as scope:
@@ -47,6 +50,7 @@ class Sorties(MethodView):
 
 @blp.route("/<sortie_id>")
 class SortieById(MethodView):
+    @blp.doc(operationId="get_sortie")
     @blp.arguments(TimeTravelQuerySchema, location="query")
     @blp.response(200, SortieResponseSchema, headers=ETAG_HEADER)
     @blp.problems(404, 422)
@@ -55,6 +59,7 @@ class SortieById(MethodView):
         sortie = fleet().get_sortie(sortie_id, **args)
         return found({"sortie": sortie}, sortie["version"])
 
+    @blp.doc(operationId="update_sortie")
     @blp.arguments(SortiePatchSchema)
     @blp.response(200, SortieResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from domain.specialist import RESERVED_IDS
 from web.context import Answer, answer_command, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.schemas import TimeTravelQuerySchema
@@ -20,6 +21,8 @@ from web.specialists.schemas import (
     SpecialistResponseSchema,
 )
 
+ID = f"<id({','.join(RESERVED_IDS)}):specialist_id>"  # never a reserved word: see IdConverter
+
 blp = Blueprint(
     "specialists",
     __name__,
@@ -30,6 +33,7 @@ blp = Blueprint(
 
 @blp.route("/register")
 class Register(MethodView):
+    @blp.doc(operationId="register_specialist")
     @blp.arguments(RegisterSchema)
     @blp.response(201, SpecialistResponseSchema, headers=WRITE_HEADERS)
     @blp.alt_response(
@@ -39,7 +43,14 @@ class Register(MethodView):
         success=True,
         description="The specialist was known: registered again (updated).",
     )
-    @blp.problems(412, 422)
+    @blp.problems(422)
+    @blp.conditional
+    @blp.links(
+        (200, 201),
+        heartbeat="specialist_id=/specialist/id",
+        get_specialist="specialist_id=/specialist/id",
+        complete_specialist="specialist_id=/specialist/id",
+    )
     def post(self, args: dict[str, Any]) -> Answer:
         """Register a specialist (201), or re-register a known one (200)
 
@@ -54,6 +65,7 @@ class Register(MethodView):
 
 @blp.route("")
 class Specialists(MethodView):
+    @blp.doc(operationId="list_specialists")
     @blp.arguments(SpecialistQuerySchema, location="query")
     @blp.response(200, SpecialistPageSchema)
     @blp.problems(422, 503)
@@ -62,8 +74,9 @@ class Specialists(MethodView):
         return listed("specialists", fleet().list_specialists(**args), args)
 
 
-@blp.route("/<specialist_id>")
+@blp.route(f"/{ID}")
 class SpecialistById(MethodView):
+    @blp.doc(operationId="get_specialist")
     @blp.arguments(TimeTravelQuerySchema, location="query")
     @blp.response(200, SpecialistResponseSchema, headers=ETAG_HEADER)
     @blp.problems(404, 422)
@@ -72,6 +85,7 @@ class SpecialistById(MethodView):
         specialist = fleet().get_specialist(specialist_id, **args)
         return found({"specialist": specialist}, specialist["version"])
 
+    @blp.doc(operationId="deregister_specialist")
     @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409)
     @blp.conditional
@@ -80,8 +94,9 @@ class SpecialistById(MethodView):
         return answer_command("specialist", partial(fleet().deregister_specialist, specialist_id))
 
 
-@blp.route("/<specialist_id>/heartbeat", methods=["PATCH", "POST"])
+@blp.route(f"/{ID}/heartbeat", methods=["PATCH", "POST"])
 class Heartbeat(MethodView):
+    @blp.doc(operationId="heartbeat")
     @blp.arguments(HeartbeatSchema, required=False)
     @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422)
@@ -90,6 +105,7 @@ class Heartbeat(MethodView):
         """Record a heartbeat (status, current sortie, metrics)"""
         return heartbeat(args, specialist_id)
 
+    @blp.doc(operationId="heartbeat_by_post")
     @blp.arguments(HeartbeatSchema, required=False)
     @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422)
@@ -103,8 +119,9 @@ def heartbeat(args: dict[str, Any], specialist_id: str) -> Answer:
     return answer_command("specialist", partial(fleet().heartbeat, specialist_id, **args))
 
 
-@blp.route("/<specialist_id>/complete")
+@blp.route(f"/{ID}/complete")
 class Complete(MethodView):
+    @blp.doc(operationId="complete_specialist")
     @blp.arguments(CompleteSchema)
     @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422)
@@ -116,8 +133,9 @@ class Complete(MethodView):
         )
 
 
-@blp.route("/<specialist_id>/fail")
+@blp.route(f"/{ID}/fail")
 class Fail(MethodView):
+    @blp.doc(operationId="fail_specialist")
     @blp.arguments(FailSchema)
     @blp.response(200, SpecialistResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422)

@@ -8,6 +8,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from application.schemas.base import identifier, text
+from application.schemas.specialist import NOT_RESERVED
+from domain.specialist import RESERVED_IDS
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
@@ -39,7 +41,11 @@ class SpecialistSchema(ResourceSchema):
 
 
 class RegisterSchema(BodySchema):
-    specialist_id = identifier(required=True)
+    specialist_id = identifier(
+        NOT_RESERVED,
+        required=True,
+        metadata={"description": "Not a reserved word: " + ", ".join(RESERVED_IDS) + "."},
+    )
     name = text(1, 200, required=True)
     capabilities = fields.List(
         text(1, 200), metadata={"description": "Omitted on re-registration: kept as they were."}

@@ -36,6 +36,7 @@ blp = Blueprint(
 
 @blp.route("/mailboxes/<mailbox_id>/messages", parameters=[MAILBOX_ID])
 class Messages(MethodView):
+    @blp.doc(operationId="list_messages")
     @blp.arguments(MessageQuerySchema, location="query")
     @blp.response(200, MessagePageSchema)
     @blp.problems(422, 503)
@@ -46,10 +47,12 @@ class Messages(MethodView):
         """
         return listed("messages", fleet().list_messages(mailbox_id, **args), args)
 
+    @blp.doc(operationId="send_message")
     @blp.arguments(SendSchema)
     @blp.response(201, MessageResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(422)
     @blp.conditional
+    @blp.links((201,), read_message="message_id=/message/id")
     def post(self, args: dict[str, Any], mailbox_id: str) -> Answer:
         """Send a message (the first one opens the mailbox)
 
@@ -67,10 +70,12 @@ def on_message(
 
 @blp.route("/messages/<message_id>/read")
 class Read(MethodView):
+    @blp.doc(operationId="read_message")
     @blp.arguments(ReadSchema)
     @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422, 503)
     @blp.conditional
+    @blp.links((200,), ack_message="message_id=/message/id")
     def post(self, args: dict[str, Any], message_id: str) -> Answer:
         """Mark a pending message read"""
         return on_message(fleet().read_message, message_id, args)
@@ -78,10 +83,16 @@ class Read(MethodView):
 
 @blp.route("/messages/<message_id>/ack")
 class Ack(MethodView):
+    @blp.doc(operationId="ack_message")
     @blp.arguments(AckSchema)
     @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422, 503)
     @blp.conditional
+    @blp.links(
+        (200,),
+        archive_message="message_id=/message/id",
+        requeue_message="message_id=/message/id",
+    )
     def post(self, args: dict[str, Any], message_id: str) -> Answer:
         """Acknowledge a read message
 
@@ -93,6 +104,7 @@ class Ack(MethodView):
 
 @blp.route("/messages/<message_id>/archive")
 class Archive(MethodView):
+    @blp.doc(operationId="archive_message")
     @blp.arguments(ArchiveSchema)
     @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422, 503)
@@ -104,6 +116,7 @@ class Archive(MethodView):
 
 @blp.route("/messages/<message_id>/requeue")
 class Requeue(MethodView):
+    @blp.doc(operationId="requeue_message")
     @blp.arguments(RequeueSchema, required=False)
     @blp.response(200, MessageResponseSchema, headers=WRITE_HEADERS)
     @blp.problems(404, 409, 422, 503)
