@@ -40,7 +40,7 @@ IF_MATCH = {
     "required": False,
     "description": 'The version the write expects, as the ETag gave it: "3" (or *). A stale '
     "version gets 412; any other form (weak tags, lists) gets 400.",
-    "schema": {"type": "string", "pattern": '^("[0-9]{1,19}"|\\*)$'},
+    "schema": {"type": "string", "pattern": '^("[0-9]{1,19}"|\\*)$', "example": '"1"'},
 }
 ETAG_HEADER = {
     "ETag": {"description": 'The resource version, strong: "3".', "schema": {"type": "string"}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from application.registry import event_types
 from web.schemas import (
     NON_NEGATIVE,
     POSITIVE,
@@ -16,6 +17,12 @@ from web.schemas import (
     page,
     timestamp,
 )
+
+# What ``type`` accepts, as the service reads it: comma-separated known types, each
+# stripped of whitespace, empty items ignored. Documented only: the service's own 422
+# lists the valid types.
+_ONE_TYPE = "(?:" + "|".join(event_types()) + ")"
+TYPE_LIST = rf"^\s*(?:{_ONE_TYPE}\s*)?(?:,\s*(?:{_ONE_TYPE}\s*)?)*$"
 
 
 class EventSchema(ma.Schema):
@@ -36,7 +43,10 @@ class EventSchema(ma.Schema):
 class EventQuerySchema(PagingSchema):
     type = fields.String(
         validate=validate.Length(min=1, max=2000),
-        metadata={"description": "One event type or a comma list; unknown ones are a 422."},
+        metadata={
+            "description": "One event type or a comma list; unknown ones are a 422.",
+            "pattern": TYPE_LIST,
+        },
     )
     stream_id = fields.String(validate=validate.Length(min=1, max=200))
     correlation_id = fields.String(validate=validate.Length(min=1, max=200))
