@@ -85,9 +85,7 @@ def path_for(app: Flask, route: Route, values: Mapping[str, Any] | None = None) 
 def operation(app: Flask, route: Route) -> dict[str, Any]:
     """The OpenAPI operation of ``route`` (``{}`` for routes outside the document)."""
     document = app.test_client().get(f"{API}/openapi.json").get_json()
-    path = route.rule.rule.replace("<", "{").replace(">", "}")
-    for converter in ("int(max=9223372036854775807):",):
-        path = path.replace(converter, "")
+    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", route.rule.rule)  # without converters
     result: dict[str, Any] = document["paths"].get(path, {}).get(route.method.lower(), {})
     return result
 
