@@ -317,8 +317,8 @@ class Client:
     ) -> Record:
         record = self.journal.new(self.number, op, method, path, body)
         record.headers = dict(headers or {})
-        # The id names the request in its events: metadata.request_id (a follow-up such as
-        # an ack keeps its message's correlation id, so that cannot be the key).
+        # The id names the request in its events: metadata.request_id (and, since the
+        # request gives it, correlation_id too).
         ids = {"X-Correlation-ID": record.correlation_id, "X-Request-ID": record.correlation_id}
         sent = {**ids, **(headers or {})}
         record.started = time.monotonic()

@@ -43,7 +43,8 @@ class Route:
 
     @property
     def label(self) -> str:
-        return f"{self.method} {self.rule.rule}"
+        rule = PARAMETER.sub(r"<\1>", self.rule.rule)  # without converters: <specialist_id>
+        return f"{self.method} {rule}"
 
 
 def routes(app: Flask, methods: frozenset[str]) -> list[Route]:
