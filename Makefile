@@ -111,7 +111,7 @@ run-postgres: $(STAMP)
 	FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0 WEB_CONCURRENCY=$(WORKERS) \
 	  $(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
-# The benchmark suite (README "Benchmarks"): BENCHMARKS.md, bench/results.json, bench/plots/.
+# The benchmark suite (docs/benchmarks.md): BENCHMARKS.md, bench/results.json, bench/plots/.
 # Under 10 minutes on 2 cores (the 1M-event store is cached in var/bench/ after the first run);
 # bench-quick runs the same suite with small sizes into bench/out/quick/ in under 2 minutes.
 bench: $(DEV_STAMP) wrk
