@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs: serving needs only the runtime lock (make run); tests, benchmarks and the
+# quality gates add the dev lock on top.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # make run-postgres: the server's PostgreSQL store and web worker count.
@@ -27,30 +31,56 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install lock test soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
+.PHONY: install install-runtime lock test soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
   build audit check
 
-# The lock pins every package (runtime, dev and the quality tools); the project itself is then
-# installed editable without touching them. `pip check` fails when pyproject.toml asks for a
-# dependency the lock lacks: run `make lock`.
+# requirements.lock pins what serving needs ([project] dependencies and the build backend for
+# the editable install); requirements-dev.lock pins that plus the dev extra (tests, benchmarks,
+# quality tools), resolved under requirements.lock so both agree on every shared pin. The
+# project itself is installed editable without touching them. A lock holds every dependency of
+# what it pins, so pip need not resolve them again (--no-deps, a few seconds less on a fresh
+# clone); `pip check` then fails when something asks for a package the lock lacks: run
+# `make lock`.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(STAMP) $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -r $(DEV_LOCK)
+	$(BIN)/python -m pip check
+	touch $(DEV_STAMP)
 
-# Regenerate requirements.lock from pyproject.toml ([project] dependencies + the dev extra).
+# Everything: the runtime and the dev tools.
+install: $(DEV_STAMP)
+
+# Only what `make run` needs.
+install-runtime: $(STAMP)
+
+# Regenerate both locks from pyproject.toml: the runtime one first, then the dev one constrained
+# by it. `LOCK_ARGS` applies to both, except that `--upgrade-package NAME` reaches the runtime
+# lock only when NAME is already in it (pip-compile would add it there otherwise).
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --allow-unsafe \
+  --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
+  --build-deps-for editable
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet pip-tools $(if $(wildcard $(LOCK)),-c $(LOCK))
-	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --extra dev --allow-unsafe \
-	  --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
-	  --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
+	$(BIN)/python -m pip install --quiet pip-tools $(if $(wildcard $(DEV_LOCK)),-c $(DEV_LOCK))
+	runtime_args=""; set -- $(LOCK_ARGS); \
+	while [ $$# -gt 0 ]; do \
+	  case "$$1" in \
+	    --upgrade-package|-P) \
+	      if grep -qi "^$$2==" $(LOCK) 2>/dev/null; then runtime_args="$$runtime_args $$1 $$2"; fi; \
+	      shift 2;; \
+	    *) runtime_args="$$runtime_args $$1"; shift;; \
+	  esac; \
+	done; \
+	$(COMPILE) --output-file $(LOCK) $$runtime_args pyproject.toml
+	$(COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) $(LOCK_ARGS) pyproject.toml
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 # The reliability suite (tests/reliability), longer and harder than its bounded form in
@@ -59,7 +89,7 @@ test: $(STAMP)
 SOAK_SECONDS ?= 30
 SOAK_CLIENTS ?= 16
 SOAK_CRASHES ?= 3
-soak: $(STAMP)
+soak: $(DEV_STAMP)
 	FLEET_SOAK_SECONDS=$(SOAK_SECONDS) FLEET_SOAK_CLIENTS=$(SOAK_CLIENTS) \
 	  FLEET_SOAK_CRASHES=$(SOAK_CRASHES) $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
@@ -83,13 +113,13 @@ run-postgres: $(STAMP)
 	FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0 WEB_CONCURRENCY=$(WORKERS) \
 	  $(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
-# The benchmark suite (README "Benchmarks"): BENCHMARKS.md, bench/results.json, bench/plots/.
+# The benchmark suite (docs/benchmarks.md): BENCHMARKS.md, bench/results.json, bench/plots/.
 # Under 10 minutes on 2 cores (the 1M-event store is cached in var/bench/ after the first run);
 # bench-quick runs the same suite with small sizes into bench/out/quick/ in under 2 minutes.
-bench: $(STAMP) wrk
+bench: $(DEV_STAMP) wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-quick: $(STAMP) wrk
+bench-quick: $(DEV_STAMP) wrk
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 # The HTTP load generator: Debian's wrk, installed when missing if we are root.
@@ -106,27 +136,27 @@ wrk:
 
 # ruff check (incl. the S security rules) and ruff format --check (one line per file; see the
 # changes with `.venv/bin/ruff format --diff`); both run, either fails the gate.
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check --output-format concise . || status=1; \
 	exit $$status
 
 # mypy: --strict for domain/ and application/, annotated defs required in web/ and wsgi.py.
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # import-linter: web -> application -> domain, and domain free of web/database frameworks.
-layers: $(STAMP)
+layers: $(DEV_STAMP)
 	$(BIN)/lint-imports --no-cache
 
 # sdist, then the wheel built from that sdist, into dist/.
-build: $(STAMP)
+build: $(DEV_STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 
 # pip-audit of the installed environment: fails on a known vulnerability that has a fixed release.
-audit: $(STAMP)
+audit: $(DEV_STAMP)
 	rm -f $(AUDIT_REPORT)
 	-$(BIN)/pip-audit --skip-editable --progress-spinner off \
 	  --vulnerability-service $(AUDIT_SERVICE) $(addprefix --ignore-vuln ,$(AUDIT_IGNORE)) \

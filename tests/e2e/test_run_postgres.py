@@ -1,6 +1,6 @@
 """``make run-postgres``: several gunicorn workers and one projector on a PostgreSQL schema.
 
-Started exactly as the README says, on a loopback port and a schema of its own; a write
+Started exactly as docs/operations.md says, on a loopback port and a schema of its own; a write
 through one worker is listed (via ``min_position``) once the separate projector applied
 it, and stopping the server stops the projector too.
 """

@@ -27,7 +27,7 @@ from tests.servers import clean_environ
 API = "/api/v1"
 PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# The reads that stay open with FLEET_AUTH_READS (README, "Authentication").
+# The reads that stay open with FLEET_AUTH_READS (docs/http-api.md, "Authentication").
 OPEN_READS = frozenset({"/health", f"{API}/openapi.json"})
 
 PARAMETER = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")  # <name>, <int(max=9):name>
