@@ -13,6 +13,7 @@ from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
 from application.projections.runner import PAGE_SIZE
 from application.services.checkpoints import CheckpointService
+from application.services.claims import ClaimService
 from application.services.compaction import CompactionService
 from application.services.cursors import CursorService
 from application.services.events import EventService
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 class Fleet(
     SpecialistService,
     MissionService,
+    ClaimService,
     SortieService,
     CheckpointService,
     CompactionService,

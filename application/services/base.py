@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -18,6 +18,9 @@ from application.errors import Conflict, NotFound, PreconditionFailed, Validatio
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
+if TYPE_CHECKING:
+    from application.projections import Projector
+
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
 
@@ -26,6 +29,8 @@ class Service:
     """Base of the services that make up ``Fleet``; holds the one application."""
 
     app: FleetApplication
+    projector: Projector
+    min_position_timeout: float = 5.0
 
     def _load(self, cls: type[A], aggregate_id: UUID, label: str, version: int | None = None) -> A:
         try:

@@ -49,6 +49,8 @@ CONTRACT = {
     ("get", "/events/{position}"),
     ("get", "/streams/{stream_id}/events"),
     ("post", "/compaction"),
+    # The agent work loop
+    ("post", "/sorties/claim"),
 }
 CONDITIONAL = {
     ("patch", "/specialists/{specialist_id}/heartbeat"),
