@@ -26,7 +26,9 @@ from application.services.specialists import SpecialistService
 from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
+from application.store.query import EventFilter
 from application.store.startup import startup_lock
+from application.waits import LogWatcher, Seen
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,34 @@ class Fleet(
             self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
             auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"
             self.projector.ensure_versions(auto_rebuild=auto_rebuild)
+        self.watcher = LogWatcher(
+            self._head,
+            self._seen_after,
+            poll=float(settings.get("FLEET_WAIT_POLL", "0.05")),
+            max_waiters=int(settings.get("FLEET_MAX_WAITERS", "240")),
+        )
+        self.on_events_recorded(lambda _types: self.watcher.poke())
         if self.embedded:
             self.projector.catch_up()
+
+    def _seen_after(self, position: int, limit: int) -> list[Seen]:
+        """The index rows of the events after ``position``, for the watcher's matching."""
+        page = self.app.recorder.select_event_page(  # type: ignore[attr-defined]
+            EventFilter(after=position), limit
+        )
+        return [
+            Seen(
+                e.notification.id,
+                e.event_type,
+                str(e.notification.originator_id),
+                e.correlation_id,
+            )
+            for e in page.events
+        ]
+
+    def stop_waits(self) -> None:
+        """End every open wait and feed now (a stopping server); later waits end at once."""
+        self.watcher.close()
 
     def _require_current_schema(self) -> None:
         """With ``FLEET_AUTO_MIGRATE=0`` the operator migrates: refuse a store that lags."""
@@ -117,6 +145,7 @@ class Fleet(
         return self.app.backend
 
     def close(self) -> None:
+        self.stop_waits()
         self.stop_compactor()
         self.stop_sweeper()
         self.projector.close()

@@ -20,6 +20,7 @@ from domain.errors import DomainError
 
 if TYPE_CHECKING:
     from application.projections import Projector
+    from application.waits import LogWatcher
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
@@ -30,6 +31,7 @@ class Service:
 
     app: FleetApplication
     projector: Projector
+    watcher: LogWatcher
     min_position_timeout: float = 5.0
 
     def _load(self, cls: type[A], aggregate_id: UUID, label: str, version: int | None = None) -> A:

@@ -22,6 +22,7 @@ from application.errors import Conflict, ValidationError
 from application.schemas.base import identifier, load
 from application.schemas.sortie import capabilities
 from application.services.sorties import SortieService, as_uuid
+from application.waits import check_wait
 from domain.base import PRIORITIES, FleetAggregate
 from domain.mission import Mission
 from domain.sortie import Sortie
@@ -36,6 +37,16 @@ CLAIM = Schema.from_dict(
     name="Claim",
 )
 CANDIDATES_PAGE = 100
+# Events after which a sortie may have become claimable: a waiting claimer tries again.
+CLAIM_CHANCES = frozenset(
+    {
+        "sortie_created",
+        "sortie_released",
+        "sortie_completed",  # a dependency done
+        "sortie_updated",  # dependencies changed
+        "specialist_registered",  # capabilities changed
+    }
+)
 # Highest priority first: rank 0 is the last of PRIORITIES (critical). Fixed text only.
 RANK = (
     "(CASE priority "
@@ -50,11 +61,13 @@ class ClaimService(SortieService):
         specialist_id: str,
         mission_id: str | None = None,
         capabilities: Sequence[str] | None = None,
+        wait: float | None = None,
     ) -> dict[str, Any] | None:
         """Assign the best claimable sortie to ``specialist_id``; None when none is left.
 
         The claimer's capabilities are ``capabilities`` when given, else those it
-        registered with.
+        registered with. With ``wait`` (seconds, 0-30) a claim that finds nothing waits
+        for a sortie to become claimable (created, released, a dependency completed...).
         """
         load(
             CLAIM(),
@@ -67,8 +80,14 @@ class ClaimService(SortieService):
         specialist = self._claimer(specialist_id)
         if mission_id is not None:
             self._known_mission(mission_id)
+        seconds = check_wait(wait)
         have = list(specialist.capabilities if capabilities is None else capabilities)
-        return self._claim_once(specialist_id, mission_id, have)
+        return self.watcher.first(
+            seconds,
+            lambda seen: seen.event_type in CLAIM_CHANCES,
+            lambda _: self._claim_once(specialist_id, mission_id, have),
+            lambda claimed: claimed is not None,
+        )
 
     def _claim_once(
         self, specialist_id: str, mission_id: str | None, have: Sequence[str]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +11,7 @@ from application.registry import event_types
 from application.resources import event_resource
 from application.services.base import Service
 from application.store.query import EventFilter
+from application.waits import Seen, check_wait
 
 MAX_LIMIT = 1000
 
@@ -50,6 +51,20 @@ def parse_types(types: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+def matcher(flt: EventFilter) -> Callable[[Seen], bool]:
+    """The watcher's test for events ``flt`` would list (positions aside)."""
+    types = frozenset(flt.types)
+
+    def matches(seen: Seen) -> bool:
+        return (
+            (not types or seen.event_type in types)
+            and (flt.stream_id is None or seen.stream_id == flt.stream_id)
+            and (flt.correlation_id is None or seen.correlation_id == flt.correlation_id)
+        )
+
+    return matches
+
+
 class EventService(Service):
     def events(
         self,
@@ -59,15 +74,27 @@ class EventService(Service):
         after: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        wait: float | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Events oldest first, with the total that match the filters."""
+        """Events oldest first, with the total that match the filters.
+
+        With ``wait`` (seconds, 0-30), an empty answer waits until a matching event past
+        ``after`` (0 when not given) exists, or the time is up.
+        """
         check_page(limit, offset)
         check_filters(type=type, stream_id=stream_id, correlation_id=correlation_id)
+        seconds = check_wait(wait)
+        if seconds > 0 and after is None:
+            after = 0
         flt = EventFilter(
             types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id, after=after
         )
-        page = self.app.index.select_event_page(flt, limit, offset)
-        return [event_resource(self.app.mapper, e) for e in page.events], page.total
+
+        def attempt(_: int) -> tuple[list[dict[str, Any]], int]:
+            page = self.app.index.select_event_page(flt, limit, offset)
+            return [event_resource(self.app.mapper, e) for e in page.events], page.total
+
+        return self.watcher.first(seconds, matcher(flt), attempt, lambda found: bool(found[0]))
 
     def get_event(self, position: int) -> dict[str, Any]:
         page = self.app.index.select_event_page(EventFilter(position=position), 1)

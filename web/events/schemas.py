@@ -15,6 +15,7 @@ from web.schemas import (
     nullable_text,
     page,
     timestamp,
+    wait_seconds,
 )
 
 
@@ -42,6 +43,10 @@ class EventQuerySchema(PagingSchema):
     correlation_id = fields.String(validate=validate.Length(min=1, max=200))
     after = fields.Integer(
         validate=NON_NEGATIVE, metadata={"description": "Only events after this position."}
+    )
+    wait = wait_seconds(
+        "When no event matches, wait up to this many seconds (0-30) for one past `after` "
+        "(0 when not given)."
     )
 
 

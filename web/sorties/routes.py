@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
-from web.schemas import TimeTravelQuerySchema
+from web.schemas import TimeTravelQuerySchema, WaitQuerySchema
 from web.sorties.schemas import (
     ClaimSchema,
     SortieCreateSchema,
@@ -52,10 +52,13 @@ class Sorties(MethodView):
 @blp.route("/claim")
 class Claim(MethodView):
     @blp.arguments(ClaimSchema)
+    @blp.arguments(WaitQuerySchema, location="query")
     @blp.response(200, SortieResponseSchema, headers=WRITE_HEADERS)
-    @blp.alt_response(204, success=True, description="No sortie is claimable by this claimer.")
+    @blp.alt_response(
+        204, success=True, description="No sortie is claimable by this claimer (after `wait`)."
+    )
     @blp.problems(409, 422, 503)
-    def post(self, args: dict[str, Any]) -> Answer | Response:
+    def post(self, args: dict[str, Any], query: dict[str, Any]) -> Answer | Response:
         """Claim the best claimable sortie: it is assigned to the claimer
 
         Claimable: pending, unassigned, every dependency completed, every required
@@ -63,7 +66,7 @@ class Claim(MethodView):
         claimers each get a different sortie; 204 when none is left.
         """
         with command() as scope:
-            sortie = fleet().claim_sortie(**args)
+            sortie = fleet().claim_sortie(**args, **query)
         if sortie is None:
             return Response(status=204)
         return written({"sortie": sortie}, scope, sortie["version"])
