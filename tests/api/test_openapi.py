@@ -51,6 +51,7 @@ CONTRACT = {
     ("post", "/compaction"),
     # The agent work loop
     ("post", "/sorties/claim"),
+    ("get", "/events/stream"),
 }
 CONDITIONAL = {
     ("patch", "/specialists/{specialist_id}/heartbeat"),

@@ -50,6 +50,16 @@ class EventQuerySchema(PagingSchema):
     )
 
 
+class FeedQuerySchema(QuerySchema):
+    type = EventQuerySchema._declared_fields["type"]
+    stream_id = EventQuerySchema._declared_fields["stream_id"]
+    correlation_id = EventQuerySchema._declared_fields["correlation_id"]
+    after = fields.Integer(
+        validate=NON_NEGATIVE,
+        metadata={"description": "Start after this position (Last-Event-ID wins when sent)."},
+    )
+
+
 class StreamQuerySchema(QuerySchema):
     from_sequence = fields.Integer(validate=POSITIVE, metadata={"description": "Inclusive."})
     to_sequence = fields.Integer(validate=POSITIVE, metadata={"description": "Inclusive."})
