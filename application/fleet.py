@@ -26,7 +26,6 @@ from application.services.specialists import SpecialistService
 from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
-from application.store.query import EventFilter
 from application.store.startup import startup_lock
 from application.waits import LogWatcher, Seen
 
@@ -71,24 +70,14 @@ class Fleet(
             poll=float(settings.get("FLEET_WAIT_POLL", "0.05")),
             max_waiters=int(settings.get("FLEET_MAX_WAITERS", "240")),
         )
-        self.on_events_recorded(lambda _types: self.watcher.poke())
+        self.app.committed_listeners.append(self.watcher.notify)
         if self.embedded:
             self.projector.catch_up()
 
     def _seen_after(self, position: int, limit: int) -> list[Seen]:
         """The index rows of the events after ``position``, for the watcher's matching."""
-        page = self.app.recorder.select_event_page(  # type: ignore[attr-defined]
-            EventFilter(after=position), limit
-        )
-        return [
-            Seen(
-                e.notification.id,
-                e.event_type,
-                str(e.notification.originator_id),
-                e.correlation_id,
-            )
-            for e in page.events
-        ]
+        rows = self.app.recorder.select_index_after(position, limit)  # type: ignore[attr-defined]
+        return [Seen(*row) for row in rows]
 
     def stop_waits(self) -> None:
         """End every open wait and feed now (a stopping server); later waits end at once."""

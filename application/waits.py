@@ -2,11 +2,12 @@
 
 One ``LogWatcher`` per ``Fleet`` (so one per process) learns of new events and wakes only
 the waiters whose filter matches one of them; a woken waiter then runs its own read again.
-It learns of this process's writes at once (``Fleet.on_events_recorded`` pokes it) and of
-other processes' (other gunicorn workers, other hosts on PostgreSQL, the CLI) by reading
-the head of the log every ``poll`` seconds, only while someone waits: a single indexed
-``max`` query, whatever the number of waiters. New events are read once per process (their
-index rows: type, stream, correlation) and matched in memory.
+It learns of this process's writes at once, from the write itself (``notify``: no query),
+and of other processes' (other gunicorn workers, other hosts on PostgreSQL, the CLI) by
+reading the event index past the last position it saw every ``poll`` seconds, only while
+someone waits: one indexed query, whatever the number of waiters and writes, answering
+only the new rows (type, stream, correlation), which are matched in memory. Rows this
+process already announced are not announced again.
 
 A waiter registers before its first read: an event committed after that read is past the
 watcher's position at registration, so it is matched and wakes the waiter. Closing the
@@ -30,7 +31,7 @@ from application.errors import Unavailable, ValidationError
 log = logging.getLogger(__name__)
 
 MAX_WAIT = 30.0  # seconds: the longest wait a request may ask for
-POLL = 0.05  # seconds between reads of the log head while someone waits
+POLL = 0.05  # seconds between reads of the index while someone waits
 BATCH = 500  # new events read per query
 
 
@@ -92,17 +93,35 @@ class LogWatcher:
         self._lock = threading.Lock()
         self._waiters: set[Waiter] = set()
         self._position: int | None = None  # events up to here were dispatched
-        self._poke = threading.Event()
+        self._announced: set[int] = set()  # positions ``notify`` dispatched, not yet polled
+        self._closing = threading.Event()
         self._thread: threading.Thread | None = None
-        self.closed = False
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` ran: every wait ends, new ones end at once."""
+        return self._closed
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
 
-    def poke(self) -> None:
-        """Something was written (by this process): look now rather than at the next poll."""
-        self._poke.set()
+    def notify(self, rows: list[tuple[int, str, str, str]]) -> None:
+        """This process committed these events: wake their waiters now, without a query."""
+        with self._lock:
+            if not self._waiters:
+                return
+            waiters = list(self._waiters)
+            self._announced.update(row[0] for row in rows)
+        self._wake(waiters, [Seen(*row) for row in rows])
+
+    @staticmethod
+    def _wake(waiters: list[Waiter], seen: list[Seen]) -> None:
+        for waiter in waiters:
+            last = [s.position for s in seen if waiter.matches(s)]
+            if last:
+                waiter.wake(last[-1])
 
     @contextmanager
     def watching(self, matches: Match) -> Iterator[Waiter]:
@@ -127,6 +146,7 @@ class LogWatcher:
                 self._waiters.discard(waiter)
                 if not self._waiters:
                     self._position = None
+                    self._announced.clear()
 
     def first(
         self, wait: float, matches: Match, attempt: Callable[[int], T], found: Callable[[T], bool]
@@ -146,15 +166,17 @@ class LogWatcher:
                 if found(result) or remaining <= 0 or self.closed:
                     return result
                 waiter.wait(remaining)
+                if self._closed:  # stopping: answer what there is, read nothing more
+                    return result
 
     def close(self) -> None:
         """End every wait now (they answer what they have) and stop the thread."""
         with self._lock:
-            self.closed = True
+            self._closed = True
             waiters = list(self._waiters)
         for waiter in waiters:
             waiter.wake()
-        self._poke.set()
+        self._closing.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
@@ -169,8 +191,8 @@ class LogWatcher:
     def _run(self) -> None:
         failures = 0
         while not self.closed:
-            self._poke.wait(self.poll)
-            self._poke.clear()
+            self._closing.wait(self.poll)
+            self._closing.clear()
             try:
                 self._dispatch()
                 failures = 0
@@ -185,8 +207,6 @@ class LogWatcher:
             position = self._position
         if position is None or self.closed:
             return
-        if self._head() <= position:
-            return
         while True:
             seen = self._read_after(position, BATCH)
             if not seen:
@@ -196,10 +216,9 @@ class LogWatcher:
                     return
                 waiters = list(self._waiters)
                 self._position = seen[-1].position
-            for waiter in waiters:
-                last = [s.position for s in seen if waiter.matches(s)]
-                if last:
-                    waiter.wake(last[-1])
+                fresh = [s for s in seen if s.position not in self._announced]
+                self._announced = {p for p in self._announced if p > seen[-1].position}
+            self._wake(waiters, fresh)
             position = seen[-1].position
             if len(seen) < BATCH:
                 return

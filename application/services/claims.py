@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from marshmallow import Schema, fields
+from marshmallow import Schema
 
 from application.errors import Conflict, ValidationError
 from application.schemas.base import identifier, load
@@ -176,4 +176,3 @@ class ClaimService(SortieService):
             mission = None
         if not isinstance(mission, Mission):
             raise ValidationError({"mission_id": [f"mission {mission_id!r} does not exist"]})
-

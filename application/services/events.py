@@ -161,7 +161,9 @@ class EventService(Service):
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise ValidationError({"after": ["must be a position, 0 or more"]})
         check_filters(type=type, stream_id=stream_id, correlation_id=correlation_id)
-        flt = EventFilter(types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id)
+        flt = EventFilter(
+            types=parse_types(type), stream_id=stream_id, correlation_id=correlation_id
+        )
         if idle is None:
             idle = float(self.app.env.get("FLEET_STREAM_IDLE_SECONDS") or DEFAULT_IDLE)
         return EventFeed(self, flt, after, idle)

@@ -15,7 +15,11 @@ def test_claim_answers_the_assigned_sortie_then_204(client: FlaskClient) -> None
     sortie(client, "needs go", priority="critical", required_capabilities=["go"])
     response = client.post(f"{API}/sorties/claim", json={"specialist_id": "ace"})
     claimed = body(response, 200)["sortie"]
-    assert (claimed["id"], claimed["status"], claimed["assigned_to"]) == (first["id"], "assigned", "ace")
+    assert (claimed["id"], claimed["status"], claimed["assigned_to"]) == (
+        first["id"],
+        "assigned",
+        "ace",
+    )
     assert etag(response) == claimed["version"] == 2
     assert int(response.headers["X-Fleet-Position"]) > 0
     again = client.post(f"{API}/sorties/claim", json={"specialist_id": "ace"})
@@ -35,7 +39,10 @@ def test_claim_is_not_a_sortie_id(client: FlaskClient) -> None:
     [
         ({}, "specialist_id"),
         ({"specialist_id": "nobody"}, "specialist_id"),
-        ({"specialist_id": "ace", "mission_id": "00000000-0000-0000-0000-000000000000"}, "mission_id"),
+        (
+            {"specialist_id": "ace", "mission_id": "00000000-0000-0000-0000-000000000000"},
+            "mission_id",
+        ),
         ({"specialist_id": "ace", "capabilities": "python"}, "capabilities"),
         ({"specialist_id": "ace", "surprise": 1}, "surprise"),
     ],

@@ -71,7 +71,9 @@ def open_stream(client: FlaskClient, query: str = "", **headers: str) -> Frames:
 def write(client: FlaskClient, n: int) -> list[int]:
     positions = []
     for i in range(n):
-        response = client.post(f"{API}/mailboxes/box-{i % 2}/messages", json={"message_type": "t", "content": {"i": i}})
+        response = client.post(
+            f"{API}/mailboxes/box-{i % 2}/messages", json={"message_type": "t", "content": {"i": i}}
+        )
         body(response, 201)
         positions.append(int(response.headers["X-Fleet-Position"]))
     return positions
@@ -92,7 +94,9 @@ def test_frames_are_the_events_of_events_in_order(client: FlaskClient) -> None:
 
 def test_filters_are_those_of_events(app: Flask, client: FlaskClient) -> None:
     positions = write(client, 4)
-    stream = body(client.get(f"{API}/events?after={positions[0]}&limit=1"), 200)["events"][0]["stream_id"]
+    stream = body(client.get(f"{API}/events?after={positions[0]}&limit=1"), 200)["events"][0][
+        "stream_id"
+    ]
     frames = open_stream(client, f"?type=squawk_sent&stream_id={stream}")
     got = frames.events(2)
     assert [e["data"]["content"]["i"] for e in got] == [1, 3]

@@ -15,7 +15,9 @@ from application.errors import Conflict, ValidationError
 
 
 def specialist(fleet: Fleet, name: str, *capabilities: str) -> str:
-    fleet.register_specialist(specialist_id=name, name=name.title(), capabilities=list(capabilities))
+    fleet.register_specialist(
+        specialist_id=name, name=name.title(), capabilities=list(capabilities)
+    )
     return name
 
 
@@ -92,7 +94,10 @@ def test_a_mission_narrows_the_claim(fleet: Fleet) -> None:
     [
         ({"specialist_id": "nobody"}, "specialist_id"),
         ({"specialist_id": "bad id!"}, "specialist_id"),
-        ({"specialist_id": "ace", "mission_id": "00000000-0000-0000-0000-000000000000"}, "mission_id"),
+        (
+            {"specialist_id": "ace", "mission_id": "00000000-0000-0000-0000-000000000000"},
+            "mission_id",
+        ),
         ({"specialist_id": "ace", "mission_id": "no-such-mission"}, "mission_id"),
         ({"specialist_id": "ace", "capabilities": [""]}, "capabilities.0"),
     ],

@@ -58,7 +58,11 @@ def test_a_stopped_specialist_releases_what_it_holds(fleet: Fleet, end: str, rea
         assert fleet.get_specialist("bee")["last_seen"] == bee_seen
     events = released(fleet)
     by_stream = {e["stream_id"]: e for e in events if e["stream_id"] != other["id"]}
-    leased = {s["id"]: status for status, s in sorties.items() if status in ("assigned", "in_progress", "blocked")}
+    leased = {
+        s["id"]: status
+        for status, s in sorties.items()
+        if status in ("assigned", "in_progress", "blocked")
+    }
     assert set(by_stream) == set(leased)
     for stream, event in by_stream.items():
         assert event["data"] == {
@@ -73,8 +77,16 @@ def test_a_stopped_specialist_releases_what_it_holds(fleet: Fleet, end: str, rea
     for status in ("review", "completed"):  # not leases: untouched
         assert fleet.get_sortie(sorties[status]["id"])["status"] == status
     # The specialist's event and the releases were one save: one correlation.
-    stop_type = {"deregister": "specialist_inactive", "fail": "specialist_failed", "sweep": "specialist_inactive"}[end]
-    [stopped] = [e for e in fleet.events(type=stop_type)[0] if e["stream_id"] != fleet.get_specialist("bee")["stream_id"]]
+    stop_type = {
+        "deregister": "specialist_inactive",
+        "fail": "specialist_failed",
+        "sweep": "specialist_inactive",
+    }[end]
+    [stopped] = [
+        e
+        for e in fleet.events(type=stop_type)[0]
+        if e["stream_id"] != fleet.get_specialist("bee")["stream_id"]
+    ]
     assert {e["correlation_id"] for e in events} == {stopped["correlation_id"]}
     # Back in the queue: a live specialist claims them (listing agrees).
     pending = {s["id"] for s in fleet.list_sorties(status="pending")[0]}

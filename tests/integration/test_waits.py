@@ -89,7 +89,9 @@ def test_a_waiting_claim_takes_a_sortie_as_it_appears(
 ) -> None:
     source = fleet if writer == "same" else other
     fleet.register_specialist(specialist_id="ace", name="Ace", capabilities=["go"])
-    after(0.1, lambda: source.create_sortie(description="needs rust", required_capabilities=["rust"]))
+    after(
+        0.1, lambda: source.create_sortie(description="needs rust", required_capabilities=["rust"])
+    )
     thread = after(0.3, lambda: source.create_sortie(description="go"))
     (claimed, seconds) = timed(lambda: fleet.claim_sortie("ace", wait=20))
     thread.join()

@@ -15,9 +15,9 @@ from application.services.events import EventFeed
 from web.context import fleet, listed
 from web.events.schemas import (
     EventPageSchema,
-    FeedQuerySchema,
     EventQuerySchema,
     EventResponseSchema,
+    FeedQuerySchema,
     StreamEventsSchema,
     StreamQuerySchema,
 )

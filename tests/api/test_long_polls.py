@@ -25,7 +25,9 @@ def test_wait_outside_zero_to_thirty_is_422_naming_it(
 ) -> None:
     register(client, "ace")
     response = client.open(
-        f"{API}{path}?wait={bad}", method=method, json={"specialist_id": "ace"} if method == "POST" else None
+        f"{API}{path}?wait={bad}",
+        method=method,
+        json={"specialist_id": "ace"} if method == "POST" else None,
     )
     problem(response, 422, "wait")
 
@@ -36,7 +38,12 @@ def test_waits_answer_when_something_arrives(app: Flask, client: FlaskClient) ->
     def later() -> None:
         time.sleep(0.3)
         writer = app.test_client()
-        body(writer.post(f"{API}/mailboxes/inbox/messages", json={"message_type": "t", "content": {}}), 201)
+        body(
+            writer.post(
+                f"{API}/mailboxes/inbox/messages", json={"message_type": "t", "content": {}}
+            ),
+            201,
+        )
         body(writer.post(f"{API}/sorties", json={"description": "work"}), 201)
 
     thread = threading.Thread(target=later)
@@ -53,7 +60,10 @@ def test_waits_answer_when_something_arrives(app: Flask, client: FlaskClient) ->
 
 def test_an_expired_wait_answers_as_without_one(client: FlaskClient) -> None:
     register(client, "ace")
-    assert client.post(f"{API}/sorties/claim?wait=0.2", json={"specialist_id": "ace"}).status_code == 204
+    assert (
+        client.post(f"{API}/sorties/claim?wait=0.2", json={"specialist_id": "ace"}).status_code
+        == 204
+    )
     page = body(client.get(f"{API}/events?after=1000&wait=0.2"), 200)
     assert page["events"] == [] and page["total"] == 0
     assert body(client.get(f"{API}/mailboxes/x/messages?wait=0.2"), 200)["messages"] == []
