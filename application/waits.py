@@ -45,8 +45,40 @@ class Seen:
     correlation_id: str
 
 
-Match = Callable[[Seen], bool]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Interest:
+    """Which events wake a waiter: each given criterion narrows (none given: every event)."""
+
+    types: frozenset[str] = frozenset()
+    stream_id: str | None = None
+    correlation_id: str | None = None
+
+    def matches(self, seen: Seen) -> bool:
+        return (
+            (not self.types or seen.event_type in self.types)
+            and (self.stream_id is None or seen.stream_id == self.stream_id)
+            and (self.correlation_id is None or seen.correlation_id == self.correlation_id)
+        )
+
+    def index_keys(self) -> list[tuple[str, str]]:
+        """Where the registry files this waiter: by its most selective criterion."""
+        if self.stream_id is not None:
+            return [("stream", self.stream_id)]
+        if self.correlation_id is not None:
+            return [("correlation", self.correlation_id)]
+        return [("type", t) for t in sorted(self.types)] or [("any", "")]
+
+
+def event_keys(seen: Seen) -> list[tuple[str, str]]:
+    return [
+        ("stream", seen.stream_id),
+        ("correlation", seen.correlation_id),
+        ("type", seen.event_type),
+        ("any", ""),
+    ]
 
 
 def check_wait(wait: float | None) -> float:
@@ -61,8 +93,8 @@ def check_wait(wait: float | None) -> float:
 
 
 class Waiter:
-    def __init__(self, matches: Match):
-        self.matches = matches
+    def __init__(self, interest: Interest):
+        self.interest = interest
         self.position = 0  # the last matching event's position
         self._woken = threading.Event()
 
@@ -92,6 +124,9 @@ class LogWatcher:
         self.max_waiters = max_waiters
         self._lock = threading.Lock()
         self._waiters: set[Waiter] = set()
+        # Waiters filed by ``Interest.index_keys``: an event looks up its own few keys, so waking
+        # costs per matching waiter, not per waiter.
+        self._index: dict[tuple[str, str], set[Waiter]] = {}
         self._position: int | None = None  # events up to here were dispatched
         self._announced: set[int] = set()  # positions ``notify`` dispatched, not yet polled
         self._closing = threading.Event()
@@ -112,21 +147,25 @@ class LogWatcher:
         with self._lock:
             if not self._waiters:
                 return
-            waiters = list(self._waiters)
             self._announced.update(row[0] for row in rows)
-        self._wake(waiters, [Seen(*row) for row in rows])
+        self._wake([Seen(*row) for row in rows])
 
-    @staticmethod
-    def _wake(waiters: list[Waiter], seen: list[Seen]) -> None:
-        for waiter in waiters:
-            last = [s.position for s in seen if waiter.matches(s)]
-            if last:
-                waiter.wake(last[-1])
+    def _wake(self, seen: list[Seen]) -> None:
+        """Wake each waiter one of ``seen`` interests, with the last such position."""
+        woken: dict[Waiter, int] = {}
+        with self._lock:
+            for event in seen:
+                for key in event_keys(event):
+                    for waiter in self._index.get(key, ()):
+                        if waiter.interest.matches(event):
+                            woken[waiter] = event.position
+        for waiter, position in woken.items():
+            waiter.wake(position)
 
     @contextmanager
-    def watching(self, matches: Match) -> Iterator[Waiter]:
-        """Register a waiter for the events ``matches`` accepts, for the ``with`` block."""
-        waiter = Waiter(matches)
+    def watching(self, interest: Interest) -> Iterator[Waiter]:
+        """Register a waiter for the events of ``interest``, for the ``with`` block."""
+        waiter = Waiter(interest)
         with self._lock:
             if len(self._waiters) >= self.max_waiters:
                 raise Unavailable(
@@ -136,6 +175,8 @@ class LogWatcher:
             if self._position is None:  # first waiter: start from the head of the log
                 self._position = self._head()
             self._waiters.add(waiter)
+            for key in interest.index_keys():
+                self._index.setdefault(key, set()).add(waiter)
             if self.closed:
                 waiter.wake()
             self._start()
@@ -144,12 +185,22 @@ class LogWatcher:
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
+                for key in interest.index_keys():
+                    filed = self._index.get(key)
+                    if filed is not None:
+                        filed.discard(waiter)
+                        if not filed:
+                            del self._index[key]
                 if not self._waiters:
                     self._position = None
                     self._announced.clear()
 
     def first(
-        self, wait: float, matches: Match, attempt: Callable[[int], T], found: Callable[[T], bool]
+        self,
+        wait: float,
+        interest: Interest,
+        attempt: Callable[[int], T],
+        found: Callable[[T], bool],
     ) -> T:
         """``attempt`` until ``found`` accepts its answer or ``wait`` seconds pass.
 
@@ -159,7 +210,7 @@ class LogWatcher:
         if wait <= 0:
             return attempt(0)
         deadline = time.monotonic() + wait
-        with self.watching(matches) as waiter:
+        with self.watching(interest) as waiter:
             while True:
                 result = attempt(waiter.position)
                 remaining = deadline - time.monotonic()
@@ -214,11 +265,10 @@ class LogWatcher:
             with self._lock:
                 if self._position is None:  # everyone left meanwhile
                     return
-                waiters = list(self._waiters)
                 self._position = seen[-1].position
                 fresh = [s for s in seen if s.position not in self._announced]
                 self._announced = {p for p in self._announced if p > seen[-1].position}
-            self._wake(waiters, fresh)
+            self._wake(fresh)
             position = seen[-1].position
             if len(seen) < BATCH:
                 return

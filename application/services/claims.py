@@ -22,7 +22,7 @@ from application.errors import Conflict, ValidationError
 from application.schemas.base import identifier, load
 from application.schemas.sortie import capabilities
 from application.services.sorties import SortieService, as_uuid
-from application.waits import check_wait
+from application.waits import Interest, check_wait
 from domain.base import PRIORITIES, FleetAggregate
 from domain.mission import Mission
 from domain.sortie import Sortie
@@ -84,7 +84,7 @@ class ClaimService(SortieService):
         have = list(specialist.capabilities if capabilities is None else capabilities)
         return self.watcher.first(
             seconds,
-            lambda seen: seen.event_type in CLAIM_CHANCES,
+            Interest(types=CLAIM_CHANCES),
             lambda _: self._claim_once(specialist_id, mission_id, have),
             lambda claimed: claimed is not None,
         )

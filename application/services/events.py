@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -12,7 +12,7 @@ from application.registry import event_types
 from application.resources import event_resource
 from application.services.base import Service
 from application.store.query import EventFilter
-from application.waits import Seen, check_wait
+from application.waits import Interest, check_wait
 
 MAX_LIMIT = 1000
 FEED_PAGE = 200  # events a live feed reads at a time
@@ -54,18 +54,9 @@ def parse_types(types: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-def matcher(flt: EventFilter) -> Callable[[Seen], bool]:
-    """The watcher's test for events ``flt`` would list (positions aside)."""
-    types = frozenset(flt.types)
-
-    def matches(seen: Seen) -> bool:
-        return (
-            (not types or seen.event_type in types)
-            and (flt.stream_id is None or seen.stream_id == flt.stream_id)
-            and (flt.correlation_id is None or seen.correlation_id == flt.correlation_id)
-        )
-
-    return matches
+def interest(flt: EventFilter) -> Interest:
+    """The watcher's filter for events ``flt`` would list (positions aside)."""
+    return Interest(frozenset(flt.types), flt.stream_id, flt.correlation_id)
 
 
 class EventFeed:
@@ -81,7 +72,7 @@ class EventFeed:
         self.position = after
         self.idle = idle
         self.buffer: list[dict[str, Any]] = []
-        self._watching = service.watcher.watching(matcher(flt))
+        self._watching = service.watcher.watching(interest(flt))
         self.waiter = self._watching.__enter__()  # raises when the server holds too many
         self.closed = False
 
@@ -141,7 +132,7 @@ class EventService(Service):
             page = self.app.index.select_event_page(flt, limit, offset)
             return [event_resource(self.app.mapper, e) for e in page.events], page.total
 
-        return self.watcher.first(seconds, matcher(flt), attempt, lambda found: bool(found[0]))
+        return self.watcher.first(seconds, interest(flt), attempt, lambda found: bool(found[0]))
 
     def follow(
         self,

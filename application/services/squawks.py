@@ -25,7 +25,7 @@ from application.schemas.base import identifier, load
 from application.services.base import given
 from application.services.lists import ListService
 from application.store.query import EventFilter
-from application.waits import MAX_WAIT, check_wait
+from application.waits import MAX_WAIT, Interest, check_wait
 from domain.base import FleetAggregate
 from domain.envelope import caused_by, new_id
 from domain.mailbox import MESSAGE_LIFECYCLE, Mailbox, mailbox_stream_id
@@ -110,7 +110,7 @@ class MailboxService(ListService):
             )
 
         return self.watcher.first(
-            seconds, lambda e: e.stream_id == stream, attempt, lambda found: bool(found[0])
+            seconds, Interest(stream_id=stream), attempt, lambda found: bool(found[0])
         )
 
     def wait_for_messages(
