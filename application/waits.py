@@ -151,7 +151,7 @@ class LogWatcher:
         self._wake([Seen(*row) for row in rows])
 
     def _wake(self, seen: list[Seen]) -> None:
-        """Wake each waiter one of ``seen`` interests, with the last such position."""
+        """Wake each waiter that one of ``seen`` interests, with the last such position."""
         woken: dict[Waiter, int] = {}
         with self._lock:
             for event in seen:
