@@ -1,7 +1,13 @@
 """gunicorn settings for Fleet: ``gunicorn -c gunicorn.conf.py wsgi:app`` (``make run``).
 
-- gthread workers with 8 threads each; ``WEB_CONCURRENCY`` workers (default 1: on SQLite one
-  process serialises writes best; on PostgreSQL raise it).
+- gthread workers with ``FLEET_WEB_THREADS`` threads each (default 256); ``WEB_CONCURRENCY``
+  workers (default 1: on SQLite one process serialises writes best; on PostgreSQL raise it).
+  Long-polls (``?wait=``) and live feeds (``/events/stream``) hold a thread each while they
+  wait, blocked on an event without using CPU; the store's connection pools, not the thread
+  count, bound the work done at once. ``FLEET_MAX_WAITERS`` (default: threads - 16) caps the
+  waits of a worker so that ordinary requests always find threads (docs/work-loop.md).
+- A graceful stop (SIGTERM) ends the open waits and feeds at once (``post_worker_init``), so
+  the worker exits well within ``graceful_timeout``.
 - Logs: gunicorn's own lines in Fleet's format (``FLEET_LOG_FORMAT``, ``FLEET_LOG_LEVEL``);
   each worker's app adds one access line per request with its ids (``web.logs``).
 - Metrics: with more than one worker, prometheus-client's multiprocess mode needs a directory
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +30,8 @@ from application import logs
 
 bind = "127.0.0.1:8000"
 worker_class = "gthread"
-threads = 8
+threads = int(os.environ.get("FLEET_WEB_THREADS", "256"))
+os.environ.setdefault("FLEET_MAX_WAITERS", str(max(threads - 16, 0)))  # read by each worker
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 preload_app = False  # see the docstring: workers must import prometheus_client themselves
 # gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
@@ -62,3 +70,21 @@ def on_exit(server: Any) -> None:
     directory = getattr(server, "fleet_metrics_dir", None)
     if directory:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM, end this worker's open waits and feeds before it waits for its requests.
+
+    gthread's own handler only stops accepting; a long-poll would otherwise hold the
+    worker for up to 30 s and a live feed until ``graceful_timeout`` kills it.
+    """
+    graceful = signal.getsignal(signal.SIGTERM)
+
+    def stop_waits_then_exit(signum: int, frame: Any) -> None:
+        fleet = getattr(worker.wsgi, "extensions", {}).get("fleet")
+        if fleet is not None:
+            fleet.stop_waits()
+        if callable(graceful):
+            graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop_waits_then_exit)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Told the event types of each committed write (metrics count them); see ``_record``.
 RecordedListener = Callable[[Sequence[str]], object]
+# Told (position, event_type, stream_id, correlation_id) of each event a write committed.
+CommittedListener = Callable[[list[tuple[int, str, str, str]]], object]
 
 DEFAULT_SNAPSHOT_INTERVAL = 200  # events; the library snapshots when version % interval == 0
 
@@ -84,6 +86,7 @@ class FleetApplication(Application[UUID]):
         # An instance attribute: the library's ``_take_snapshots`` reads it from ``self``.
         self.snapshotting_intervals = snapshot_intervals(self.env)  # type: ignore[misc]
         self.recorded_listeners: list[RecordedListener] = []
+        self.committed_listeners: list[CommittedListener] = []
         if flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True):
             self.migrate()
 
@@ -180,12 +183,27 @@ class FleetApplication(Application[UUID]):
         ]
         recordings = super()._record(processing_event)
         self._announce([row.event_type for row in processing_event.saved_kwargs["event_index"]])
+        if self.committed_listeners:
+            committed = [
+                (
+                    r.notification.id,
+                    type(r.domain_event).event_type,  # type: ignore[attr-defined]
+                    str(r.notification.originator_id),
+                    r.domain_event.correlation_id,  # type: ignore[attr-defined]
+                )
+                for r in recordings
+            ]
+            self._tell(self.committed_listeners, committed)
         return recordings
 
     def _announce(self, event_types: Sequence[str]) -> None:
         """Tell the listeners what was committed; their failure never fails the write."""
-        for listener in self.recorded_listeners:
+        self._tell(self.recorded_listeners, event_types)
+
+    @staticmethod
+    def _tell(listeners: Sequence[Callable[[Any], object]], what: Any) -> None:
+        for listener in listeners:
             try:
-                listener(event_types)
+                listener(what)
             except Exception:  # the events are durable: log, and go on
                 log.exception("a listener of recorded events failed")

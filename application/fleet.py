@@ -13,6 +13,7 @@ from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
 from application.projections.runner import PAGE_SIZE
 from application.services.checkpoints import CheckpointService
+from application.services.claims import ClaimService
 from application.services.compaction import CompactionService
 from application.services.cursors import CursorService
 from application.services.events import EventService
@@ -26,6 +27,7 @@ from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
 from application.store.startup import startup_lock
+from application.waits import LogWatcher, Seen
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 class Fleet(
     SpecialistService,
     MissionService,
+    ClaimService,
     SortieService,
     CheckpointService,
     CompactionService,
@@ -61,8 +64,24 @@ class Fleet(
             self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
             auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"
             self.projector.ensure_versions(auto_rebuild=auto_rebuild)
+        self.watcher = LogWatcher(
+            self._head,
+            self._seen_after,
+            poll=float(settings.get("FLEET_WAIT_POLL", "0.05")),
+            max_waiters=int(settings.get("FLEET_MAX_WAITERS", "240")),
+        )
+        self.app.committed_listeners.append(self.watcher.notify)
         if self.embedded:
             self.projector.catch_up()
+
+    def _seen_after(self, position: int, limit: int) -> list[Seen]:
+        """The index rows of the events after ``position``, for the watcher's matching."""
+        rows = self.app.recorder.select_index_after(position, limit)  # type: ignore[attr-defined]
+        return [Seen(*row) for row in rows]
+
+    def stop_waits(self) -> None:
+        """End every open wait and feed now (a stopping server); later waits end at once."""
+        self.watcher.close()
 
     def _require_current_schema(self) -> None:
         """With ``FLEET_AUTO_MIGRATE=0`` the operator migrates: refuse a store that lags."""
@@ -119,6 +138,7 @@ class Fleet(
         return self.app.backend
 
     def close(self) -> None:
+        self.stop_waits()
         self.stop_compactor()
         self.stop_sweeper()
         self.projector.close()

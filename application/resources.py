@@ -109,6 +109,7 @@ def sortie_resource(sortie: Sortie, blocked_by: list[str] | None = None) -> dict
         "blocked_by": list(blocked_by or []),
         "assigned_to": sortie.assigned_to,
         "estimate_minutes": sortie.estimate_minutes,
+        "required_capabilities": list(sortie.required_capabilities),
         "progress": sortie.progress,
         "status_message": sortie.status_message,
         "result": sortie.result,

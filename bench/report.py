@@ -115,6 +115,7 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 "≥ 0.3 x the library's decoded read",
             )
         )
+    rows += work_loop_targets(sections.get("work_loop", {}))
     peaks = worker_peaks(sections)
     if peaks:
         where, peak = max(peaks.items(), key=lambda item: item[1])
@@ -127,6 +128,49 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 "≤ 150 MB (ratio: peak / 150 MB)",
             )
         )
+    return rows
+
+
+def work_loop_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One server holding idle waiters: /health, the write rate, and wake-up latency."""
+    rows = []
+    for backend in ("sqlite", "postgres"):
+        if backend not in data:
+            continue
+        run = data[backend]
+        waiters = data["waiters"]
+        p99 = run["with_waiters"]["health"]["p99_ms"]
+        rows.append(
+            target(
+                f"/health p99 beside {waiters} waiters, {backend}",
+                f"p99 {p99:.1f} ms (without waiters: {run['baseline']['health']['p99_ms']:.1f} ms)",
+                p99 / 50,
+                p99 < 50,
+                "p99 < 50 ms (ratio: p99 / 50 ms)",
+            )
+        )
+        rows.append(
+            target(
+                f"write rate beside {waiters} waiters, {backend}",
+                f"{run['with_waiters']['writes_per_s']:,.0f} writes/s vs "
+                f"{run['baseline']['writes_per_s']:,.0f} writes/s without",
+                run["write_ratio"],
+                run["write_ratio"] >= 0.8,
+                "≥ 0.8 x without waiters",
+            )
+        )
+        for where in ("same_process", "other_process"):
+            wake = run[f"wake_{where}"]
+            rows.append(
+                target(
+                    f"wake-up p99, written by the {where.replace('_', ' ')}, {backend}",
+                    f"p99 {wake['p99_ms']:.1f} ms from the write sent "
+                    f"({wake['after_the_write_answered']['p99_ms']:.1f} ms from its answer)",
+                    wake["p99_ms"] / 100,
+                    wake["p99_ms"] <= 100 and wake["missed"] == 0,
+                    "p99 ≤ 100 ms (ratio: p99 / 100 ms)",
+                )
+            )
     return rows
 
 
@@ -202,6 +246,7 @@ def render(results: dict[str, Any], plots: str = "bench/plots") -> str:
         "history": history_section,
         "projections": projections_section,
         "compaction": compaction_section,
+        "work_loop": work_loop_section,
     }
     for name, renderer in renderers.items():
         if name in sections:
@@ -450,6 +495,45 @@ def compaction_section(data: dict[str, Any]) -> list[str]:
             "archive file",
             "archived",
             "archive run",
+        ],
+        rows,
+    )
+    return out
+
+
+def work_loop_section(data: dict[str, Any]) -> list[str]:
+    out = [
+        "## The agent work loop: waiters, writes and wake-ups",
+        "",
+        f"One `make run` server; {data['writers']} client threads create missions for "
+        f"{data['seconds']:g} s without waiters, then beside {data['waiters']} idle ones "
+        "(half long-polls, half live feeds); then long-polls woken by a message written "
+        "through the server or by another process (see docs/work-loop.md).",
+        "",
+    ]
+    rows = []
+    for backend in ("sqlite", "postgres"):
+        if backend not in data:
+            continue
+        run = data[backend]
+        rows.append(
+            [
+                backend,
+                f"{run['baseline']['writes_per_s']:,.0f} / "
+                f"{run['with_waiters']['writes_per_s']:,.0f}",
+                f"{run['baseline']['health']['p99_ms']:.1f} / "
+                f"{run['with_waiters']['health']['p99_ms']:.1f} ms",
+                f"{run['wake_same_process']['p99_ms']:.1f} ms",
+                f"{run['wake_other_process']['p99_ms']:.1f} ms",
+            ]
+        )
+    out += table(
+        [
+            "backend",
+            "writes/s without / with waiters",
+            "/health p99 without / with",
+            "wake p99, same process",
+            "wake p99, other process",
         ],
         rows,
     )

@@ -27,7 +27,8 @@ from bench.common import ROOT, log
 
 HOST = "127.0.0.1"
 # As in the Makefile's `run` target: `gunicorn <GUNICORN> --bind $(HOST):$(PORT) wsgi:app`
-# (gunicorn.conf.py: one gthread worker with 8 threads, unless WEB_CONCURRENCY says more).
+# (gunicorn.conf.py: one gthread worker with FLEET_WEB_THREADS threads, 256 by default, unless
+# WEB_CONCURRENCY says more workers).
 GUNICORN = ["-c", "gunicorn.conf.py"]
 FLEET_APP = "wsgi:app"
 CEILING_APP = "bench.ceiling:app"

@@ -17,6 +17,9 @@ CHANGEABLE = frozenset(
 BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
 REVIEW_TYPES = ("code", "design", "security", "general")
 VERDICTS = ("approved", "rejected", "needs_changes")
+# A lease ends when its holder stops: these statuses go back to pending (``Sortie.release``).
+RELEASABLE = ("assigned", "in_progress", "blocked")
+RELEASE_REASONS = ("heartbeat_timeout", "deregistered", "specialist_failed")
 UNSET_AT_START = (
     "status_message", "result", "error", "cancel_reason", "blocker", "review", "started_at",
     "completed_at",
@@ -112,16 +115,21 @@ def _check_estimate(value: Any) -> None:
 
 
 class Sortie(FleetAggregate):
-    """Version 2 added ``estimate_minutes``; older snapshots are upcast on load."""
+    """Version 2 added ``estimate_minutes``, version 3 ``required_capabilities``; older
+    snapshots are upcast on load."""
 
     TOPIC = "sortie"
     STREAM_TYPE = "sortie"
     DATETIME_FIELDS = frozenset({"started_at", "completed_at"})
-    class_version = 2
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["estimate_minutes"] = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["required_capabilities"] = []
 
     if TYPE_CHECKING:  # for the type checker only: real annotations would make fields
         mission_id: str | None
@@ -133,6 +141,7 @@ class Sortie(FleetAggregate):
         dependencies: list[str]
         assigned_to: str | None
         estimate_minutes: int | None
+        required_capabilities: list[str]
         progress: int
         status_message: str | None
         result: dict[str, Any] | None
@@ -144,15 +153,17 @@ class Sortie(FleetAggregate):
         completed_at: datetime | None
 
     class Created(FleetAggregate.Created):
-        """Version 2 added ``estimate_minutes``; stored version 1 events read it as None."""
+        """Version 2 added ``estimate_minutes`` (older events read it as None), version 3
+        ``required_capabilities`` (older events read it as none required)."""
 
         TOPIC = "sortie_created"
         event_type = "sortie_created"
-        class_version = 2
+        class_version = 3
         description: str
         priority: str
         dependencies: list[str]
         metadata: dict[str, Any]
+        required_capabilities: list[str]
         mission_id: str | None = None
         title: str | None = None
         assigned_to: str | None = None
@@ -162,10 +173,15 @@ class Sortie(FleetAggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["estimate_minutes"] = None
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["required_capabilities"] = []
+
         def apply(self, aggregate: Sortie) -> None:
             aggregate.mission_id = self.mission_id
             aggregate.title = self.title
             aggregate.estimate_minutes = self.estimate_minutes
+            aggregate.required_capabilities = list(self.required_capabilities)
             aggregate.description = self.description
             aggregate.priority = self.priority
             aggregate.metadata = dict(self.metadata)
@@ -196,6 +212,24 @@ class Sortie(FleetAggregate):
         def apply(self, aggregate: Sortie) -> None:
             aggregate.status = "assigned"
             aggregate.assigned_to = self.specialist_id
+
+    class Released(FleetAggregate.Event):
+        """The holder stopped (inactive or failed): the sortie is back in the queue.
+
+        The holder's progress, result and review stay as they were (the history shows
+        them); only the blocker goes, since nobody works on a pending sortie.
+        """
+
+        TOPIC = "sortie_released"
+        event_type = "sortie_released"
+        reason: str
+        previous_assignee: str
+        previous_status: str
+
+        def apply(self, aggregate: Sortie) -> None:
+            aggregate.status = "pending"
+            aggregate.assigned_to = None
+            aggregate.blocker = None
 
     class Started(FleetAggregate.Event):
         TOPIC = "sortie_started"
@@ -314,8 +348,9 @@ class Sortie(FleetAggregate):
         return LIFECYCLE.is_final(self.status)
 
     def _restore(self, state: Mapping[str, Any]) -> None:
-        # A checkpoint taken before version 2 has no estimate: it had none then.
-        super()._restore({"estimate_minutes": None, **state})
+        # A checkpoint taken before version 2 (3) has no estimate (required capabilities):
+        # it had none then.
+        super()._restore({"estimate_minutes": None, "required_capabilities": [], **state})
 
     def _leave_for(self, target: str, expected: str, hint: str) -> None:
         """Lifecycle first (it names the allowed statuses), then the status this command leaves."""
@@ -336,6 +371,7 @@ class Sortie(FleetAggregate):
         assigned_to: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         estimate_minutes: int | None = None,
+        required_capabilities: Sequence[str] = (),
     ) -> Sortie:
         _check_choice("priority", priority, PRIORITIES)
         _check_estimate(estimate_minutes)
@@ -349,6 +385,7 @@ class Sortie(FleetAggregate):
             assigned_to=assigned_to,
             metadata=dict(metadata or {}),
             estimate_minutes=estimate_minutes,
+            required_capabilities=list(dict.fromkeys(required_capabilities)),
         )
 
     def update(self, changes: Mapping[str, Any]) -> None:
@@ -375,6 +412,49 @@ class Sortie(FleetAggregate):
     def assign(self, specialist_id: str) -> None:
         LIFECYCLE.check(self.status, "assigned")
         self.trigger_event(self.Assigned, specialist_id=specialist_id)
+
+    def missing_capabilities(self, capabilities: Sequence[str]) -> list[str]:
+        return [c for c in self.required_capabilities if c not in set(capabilities)]
+
+    def claim(
+        self,
+        specialist_id: str,
+        capabilities: Sequence[str],
+        unfinished_dependencies: Sequence[str] = (),
+    ) -> None:
+        """Assign a claimable sortie to its claimer: pending, unheld, its dependencies
+        completed and its required capabilities among the claimer's."""
+        if self.status != "pending" or self.assigned_to is not None:
+            raise RuleError(f"sortie is {self.status}, held by {self.assigned_to}; not claimable")
+        if unfinished_dependencies:
+            raise RuleError(
+                "sortie is not claimable: dependencies not completed: "
+                + ", ".join(str(d) for d in unfinished_dependencies)
+            )
+        missing = self.missing_capabilities(capabilities)
+        if missing:
+            raise RuleError(f"sortie needs capabilities the claimer lacks: {', '.join(missing)}")
+        self.assign(specialist_id)
+
+    def held_by(self, specialist_id: str) -> bool:
+        """True while ``specialist_id`` holds this sortie (a lease its end releases)."""
+        return self.status in RELEASABLE and self.assigned_to == specialist_id
+
+    def release(self, reason: str) -> None:
+        """End the holder's lease: back to pending with no assignee.
+
+        Not a PATCH transition (a client never moves a sortie back to pending), so the
+        lifecycle table does not list it; the rule is here.
+        """
+        _check_choice("reason", reason, RELEASE_REASONS)
+        if self.status not in RELEASABLE or self.assigned_to is None:
+            raise RuleError(f"sortie is {self.status}; only a held sortie is released")
+        self.trigger_event(
+            self.Released,
+            reason=reason,
+            previous_assignee=self.assigned_to,
+            previous_status=self.status,
+        )
 
     def start(
         self, specialist_id: str | None = None, unfinished_dependencies: Sequence[str] = ()

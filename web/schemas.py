@@ -103,6 +103,18 @@ def resource(cls: S) -> S:
     return cls
 
 
+def wait_seconds(description: str) -> fields.Float:
+    """``?wait=``: seconds (0-30, decimals allowed) a read may wait for something to answer."""
+    return fields.Float(
+        validate=validate.Range(min=0, max=30),
+        metadata={"description": description + " An expired wait answers as without one."},
+    )
+
+
+class WaitQuerySchema(QuerySchema):
+    wait = wait_seconds("Wait up to this many seconds (0-30) for a claimable sortie.")
+
+
 class PagingSchema(QuerySchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=NON_NEGATIVE)

@@ -166,14 +166,16 @@ class Projector:
     def wait_for(self, position: int, timeout: float) -> None:
         """Block until every projection has applied ``position``, else ``Unavailable``."""
         deadline = time.monotonic() + timeout
-        delay = 0.01
+        delay = 0.005
         while self.min_position() < position:
             if time.monotonic() >= deadline:
                 raise Unavailable(
                     f"projections have not reached position {position} within {timeout:g} s"
                 )
             time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            # Short steps: a woken long-poll usually waits here only for the writer's own
+            # catch-up, a few milliseconds (docs/work-loop.md, wake-up latency).
+            delay = min(delay * 2, 0.05)
 
     # Status, versions, rebuild
 

@@ -38,7 +38,7 @@ SORTIES = RowTable(
 
 class WorkProjection(RowProjection):
     name = "work"
-    version = 2  # 2: sortie resources carry estimate_minutes
+    version = 3  # 2: sortie resources carry estimate_minutes; 3: required_capabilities
     tables = (MISSIONS, SORTIES)
     owned_tables = ("sortie_dependencies", "sorties_projection", "missions_projection")
 

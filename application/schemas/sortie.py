@@ -17,6 +17,7 @@ from application.schemas.base import (
     text,
 )
 from application.schemas.mission import Changes
+from domain.sortie import RELEASABLE, RELEASE_REASONS
 
 NON_NEGATIVE = validate.Range(min=0)
 BLOCKER_TYPE = validate.OneOf(("sortie", "specialist", "external", "resource"))
@@ -56,6 +57,11 @@ def estimate(**kwargs: Any) -> fields.Integer:
     )
 
 
+def capabilities(**kwargs: Any) -> fields.List[Any]:
+    """Capability names, as specialists register them (1-200 characters each)."""
+    return fields.List(text(1, 200), **kwargs)
+
+
 class SortieChanges(EventSchema):
     """The fields a sortie update may change; unknown keys are refused."""
 
@@ -68,7 +74,8 @@ class SortieChanges(EventSchema):
 
 
 class SortieCreated(EventSchema):
-    """Version 2 added ``estimate_minutes`` (version 1 events are read with None)."""
+    """Version 2 added ``estimate_minutes`` (version 1 events are read with None), version 3
+    ``required_capabilities`` (older events are read with none)."""
 
     mission_id = optional_id()
     title = optional_text(200, min_len=1)
@@ -78,6 +85,7 @@ class SortieCreated(EventSchema):
     assigned_to = optional_id()
     metadata = json_object(load_default=dict)
     estimate_minutes = estimate(load_default=None)
+    required_capabilities = capabilities(load_default=list)
 
 
 class SortieUpdated(EventSchema):
@@ -86,6 +94,12 @@ class SortieUpdated(EventSchema):
 
 class SortieAssigned(EventSchema):
     specialist_id = identifier(required=True)
+
+
+class SortieReleased(EventSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(RELEASE_REASONS))
+    previous_assignee = identifier(required=True)
+    previous_status = fields.String(required=True, validate=validate.OneOf(RELEASABLE))
 
 
 class SortieStarted(EventSchema):
@@ -137,6 +151,7 @@ SCHEMAS = {
     "sortie_created": SortieCreated,
     "sortie_updated": SortieUpdated,
     "sortie_assigned": SortieAssigned,
+    "sortie_released": SortieReleased,
     "sortie_started": SortieStarted,
     "sortie_progress": SortieProgress,
     "sortie_blocked": SortieBlocked,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -19,6 +19,10 @@ from application.errors import Conflict, NotFound, PreconditionFailed, Validatio
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
+if TYPE_CHECKING:
+    from application.projections import Projector
+    from application.waits import LogWatcher
+
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
 
@@ -27,6 +31,9 @@ class Service:
     """Base of the services that make up ``Fleet``; holds the one application."""
 
     app: FleetApplication
+    projector: Projector
+    watcher: LogWatcher
+    min_position_timeout: float = 5.0
 
     def _load(self, cls: type[A], aggregate_id: UUID, label: str, version: int | None = None) -> A:
         try:

@@ -55,6 +55,7 @@ class SortieService(Service):
         assigned_to: str | None = None,
         metadata: dict[str, Any] | None = None,
         estimate_minutes: int | None = None,
+        required_capabilities: list[str] | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("sortie_created").validate(
             given(
@@ -66,6 +67,7 @@ class SortieService(Service):
                 assigned_to=assigned_to,
                 metadata=metadata,
                 estimate_minutes=estimate_minutes,
+                required_capabilities=required_capabilities,
             )
         )
         if data.get("mission_id") is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from application.errors import PreconditionFailed
 from application.registry import get_event_type
 from application.resources import specialist_resource
 from application.services.base import Service, given
+from application.services.leases import release_held
 from domain.base import FleetAggregate
 from domain.specialist import Specialist, specialist_stream_id
 
@@ -113,14 +115,41 @@ class SpecialistService(Service):
         expected_version: int | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_failed").validate(given(error=error, details=details))
-        return self._on_specialist(specialist_id, expected_version, lambda s: s.fail(**data))
+        return self._stop(specialist_id, expected_version, lambda s: s.fail(**data), "failed")
 
     def deregister_specialist(
         self, specialist_id: str, expected_version: int | None = None
     ) -> dict[str, Any]:
-        return self._on_specialist(
-            specialist_id, expected_version, lambda s: s.mark_inactive("deregistered")
+        return self._stop(
+            specialist_id,
+            expected_version,
+            lambda s: s.mark_inactive("deregistered"),
+            "deregistered",
         )
+
+    def _stop(
+        self,
+        specialist_id: str,
+        expected_version: int | None,
+        command: Callable[[Specialist], None],
+        why: str,
+    ) -> dict[str, Any]:
+        """End a specialist; the sorties it held are released in the same save."""
+        holder: list[Specialist] = []
+
+        def decide() -> list[FleetAggregate]:
+            stream = specialist_stream_id(specialist_id)
+            specialist = self._load(Specialist, stream, f"specialist {specialist_id!r}")
+            self.check_version(specialist, expected_version)
+            command(specialist)
+            holder[:] = [specialist]
+            released = release_held(
+                self.app, self.projector, specialist_id, why, self.min_position_timeout
+            )
+            return [specialist, *released]
+
+        self._write(decide, expected_version=expected_version)
+        return specialist_resource(holder[0])
 
     def get_specialist(
         self, specialist_id: str, version: int | None = None, as_of: datetime | None = None

@@ -25,6 +25,7 @@ from application.schemas.base import identifier, load
 from application.services.base import given
 from application.services.lists import ListService
 from application.store.query import EventFilter
+from application.waits import MAX_WAIT, Interest, check_wait
 from domain.base import FleetAggregate
 from domain.envelope import caused_by, new_id
 from domain.mailbox import MESSAGE_LIFECYCLE, Mailbox, mailbox_stream_id
@@ -81,25 +82,48 @@ class MailboxService(ListService):
         limit: int = 100,
         offset: int = 0,
         min_position: int | None = None,
+        wait: float | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """A mailbox's messages in the order they were sent (none for an unknown mailbox).
 
         A ``mailbox_id`` no message could ever be sent to is a 422, as it is for a send.
+        With ``wait`` (seconds, 0-30), an empty answer waits until a message matching the
+        filters exists, or the time is up.
         """
         load(MAILBOX_ID(), {"mailbox_id": mailbox_id})
         if status is not None and status not in MESSAGE_LIFECYCLE.statuses:
             statuses = ", ".join(MESSAGE_LIFECYCLE.statuses)
             raise ValidationError({"status": [f"must be one of: {statuses}"]})
-        return self._page(
-            "messages_projection",
-            [("t.mailbox_id", mailbox_id), ("t.status", status)],
-            "t.sent_position",
-            limit,
-            offset,
-            min_position,
-            join=" JOIN mailboxes_projection m ON m.stream_id = t.stream_id",
-            columns="t.*, m.version AS mailbox_version",
+        seconds = check_wait(wait)
+        stream = str(mailbox_stream_id(mailbox_id))
+
+        def attempt(seen: int) -> tuple[list[dict[str, Any]], int]:
+            return self._page(
+                "messages_projection",
+                [("t.mailbox_id", mailbox_id), ("t.status", status)],
+                "t.sent_position",
+                limit,
+                offset,
+                max(min_position or 0, seen) or None,
+                join=" JOIN mailboxes_projection m ON m.stream_id = t.stream_id",
+                columns="t.*, m.version AS mailbox_version",
+            )
+
+        return self.watcher.first(
+            seconds, Interest(stream_id=stream), attempt, lambda found: bool(found[0])
         )
+
+    def wait_for_messages(
+        self,
+        mailbox_id: str,
+        status: str | None = None,
+        wait: float = MAX_WAIT,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The mailbox's messages (with ``status``), waiting up to ``wait`` s for one."""
+        messages, _ = self.list_messages(mailbox_id, status, limit, offset, wait=wait)
+        return messages
 
     def get_message(self, message_id: str) -> dict[str, Any]:
         stream, _ = self._find_message(message_id)

@@ -1,4 +1,5 @@
-"""Liveness sweeps: overdue locks get ``lock_timeout``, silent specialists ``specialist_inactive``.
+"""Liveness sweeps: overdue locks get ``lock_timeout``, silent specialists ``specialist_inactive``
+(and the sorties they held ``sortie_released``, see ``application.services.leases``).
 
 Candidates come from the projections (cheap; they may lag). Each one is then decided
 again on the aggregate's fresh state inside ``_write``: one no longer due is skipped,
@@ -20,6 +21,7 @@ from uuid import UUID
 from application.context import command_scope
 from application.errors import STORE_UNAVAILABLE, NotFound
 from application.resources import utc_text
+from application.services.leases import release_held
 from application.services.locks import LOCK_WRITE_ATTEMPTS, LockService
 from domain.base import FleetAggregate
 from domain.lock import FileLock
@@ -137,7 +139,10 @@ class SweepService(LockService):
         if not specialist.is_silent_since(cutoff):
             raise _NotDue
         specialist.mark_inactive("heartbeat_timeout")
-        return [specialist]
+        released = release_held(
+            self.app, self.projector, specialist_id, "heartbeat_timeout", self.min_position_timeout
+        )
+        return [specialist, *released]
 
     # Candidates, from the projections
 

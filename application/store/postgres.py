@@ -15,6 +15,7 @@ from application.store.query import (
     ADD_COUNTS,
     EVENT_COUNTS_TABLE,
     EVENT_INDEX_TABLE,
+    INDEX_AFTER,
     INSERT_INDEX,
     EventFilter,
     EventPage,
@@ -60,6 +61,15 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
             counted = curs.fetchone()
         total = int(counted["n"]) if counted else 0
         return EventPage([self._indexed(row) for row in rows], total)
+
+    def select_index_after(self, position: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(position, event_type, stream_id, correlation_id) of the events after ``position``."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql(INDEX_AFTER), [position, limit])
+            return [
+                (row["position"], row["event_type"], row["stream_id"], row["correlation_id"])
+                for row in curs.fetchall()
+            ]
 
     @staticmethod
     def _indexed(row: DictRow) -> IndexedEvent:

@@ -84,6 +84,14 @@ class EventFilter:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+# The index rows past a position, for waking waiters (``application.waits``): the index
+# alone, no join and no count.
+INDEX_AFTER = (
+    "SELECT position, event_type, stream_id, correlation_id FROM {index} "
+    "WHERE position > {p} ORDER BY position LIMIT {p}"
+)
+
+
 def page_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
     """One page of events: page the index alone first, then join only that page."""
     where, params = flt.where(p)

@@ -12,6 +12,7 @@ from application.store.query import (
     ADD_COUNTS,
     EVENT_COUNTS_TABLE,
     EVENT_INDEX_TABLE,
+    INDEX_AFTER,
     INSERT_INDEX,
     EventFilter,
     EventPage,
@@ -91,6 +92,12 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(self._sql(count), count_args)
             total = int(c.fetchone()[0])
         return EventPage([self._indexed(row) for row in rows], total)
+
+    def select_index_after(self, position: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(position, event_type, stream_id, correlation_id) of the events after ``position``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql(INDEX_AFTER), [position, limit])
+            return [tuple(row) for row in c.fetchall()]
 
     def _indexed(self, row: Any) -> IndexedEvent:
         if row["topic"] is None:

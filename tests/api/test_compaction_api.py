@@ -93,5 +93,5 @@ def test_sorties_carry_an_estimate(client: FlaskClient) -> None:
             "estimate_minutes",
         )
     [created_event] = body(client.get(f"{API}/events?type=sortie_created&limit=1"), 200)["events"]
-    assert created_event["schema_version"] == 2
+    assert created_event["schema_version"] == 3  # 3: required_capabilities (docs/work-loop.md)
     assert created_event["data"]["estimate_minutes"] == 30

@@ -66,6 +66,9 @@ CONTRACT = {
     ("get", "/events/{position}"),
     ("get", "/streams/{stream_id}/events"),
     ("post", "/compaction"),
+    # The agent work loop
+    ("post", "/sorties/claim"),
+    ("get", "/events/stream"),
 }
 CONDITIONAL = {
     ("post", "/specialists/register"),

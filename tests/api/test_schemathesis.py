@@ -54,6 +54,9 @@ def fuzz_app(backend: dict[str, str]) -> Iterator[Flask]:
     mission = client.post(f"{API}/missions", json={"title": "M"}).get_json()["mission"]
     client.post(f"{API}/sorties", json={"description": "d", "mission_id": mission["id"]})
     client.post(f"{API}/checkpoints", json={"stream_id": mission["id"]})
+    # As a stopping server does: every ?wait= answers at once, and the live feed
+    # (GET /events/stream) ends after what it has instead of following the log forever.
+    get_fleet(app).stop_waits()
     yield app
     get_fleet(app).close()
 

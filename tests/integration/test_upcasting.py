@@ -1,6 +1,7 @@
-"""Schema evolution: ``sortie_created`` v2 adds ``estimate_minutes``; v1 events and snapshots
-written by the previous code still load, upcast by the library (``class_version`` and
-``upcast_v1_v2`` on the event class and on the ``Sortie`` aggregate).
+"""Schema evolution: ``sortie_created`` v2 adds ``estimate_minutes``, v3
+``required_capabilities``; v1 and v2 events and snapshots written by earlier code still
+load, upcast by the library (``class_version`` and ``upcast_v1_v2``/``upcast_v2_v3`` on the
+event class and on the ``Sortie`` aggregate).
 
 The fixture below is what the version 1 code stored (captured from it, byte for byte): a
 sortie created, assigned, started and at 40 %, with a snapshot at version 3.
@@ -87,7 +88,7 @@ def test_the_fixture_is_version_1() -> None:
     assert "class_version" not in created and "estimate_minutes" not in created
     assert "class_version" not in snapshot["state"]
     assert "estimate_minutes" not in snapshot["state"]
-    assert Sortie.class_version == Sortie.Created.class_version == 2
+    assert Sortie.class_version == Sortie.Created.class_version == 3
 
 
 def test_v1_events_and_snapshot_still_load(fleet: Fleet) -> None:
@@ -99,7 +100,7 @@ def test_v1_events_and_snapshot_still_load(fleet: Fleet) -> None:
 
     loaded = fleet.app.get(V1_STREAM)  # snapshot at 3 + event 4
     assert (loaded.version, loaded.status, loaded.progress) == (4, "in_progress", 40)
-    assert loaded.estimate_minutes is None
+    assert loaded.estimate_minutes is None and loaded.required_capabilities == []
     for version in range(1, 5):
         replayed = project_fast(None, fleet.app.events.get(V1_STREAM, lte=version))
         at_version = fleet.app.get(V1_STREAM, version=version)
@@ -113,12 +114,13 @@ def test_v1_events_and_snapshot_still_load(fleet: Fleet) -> None:
     assert total == 1 and listed[0]["estimate_minutes"] is None
 
     [created] = fleet.events(type="sortie_created")[0]
-    assert created["schema_version"] == 2  # served in the v2 shape
+    assert created["schema_version"] == 3  # served in the current shape
     assert created["data"]["estimate_minutes"] is None
+    assert created["data"]["required_capabilities"] == []
     assert created["data"]["title"] == "Old sortie"
 
 
-def test_new_events_are_version_2(fleet: Fleet, raw_store: Any) -> None:
+def test_new_events_are_version_3(fleet: Fleet, raw_store: Any) -> None:
     store_v1_fixture(fleet)
     updated = fleet.update_sortie(str(V1_STREAM), estimate_minutes=90)
     assert updated["estimate_minutes"] == 90 and updated["version"] == 5
@@ -130,19 +132,20 @@ def test_new_events_are_version_2(fleet: Fleet, raw_store: Any) -> None:
         for row in raw_store.event_rows()
         if row[2] == 1
     }
-    assert stored[fresh["id"]]["class_version"] == 2
+    assert stored[fresh["id"]]["class_version"] == 3
     assert stored[fresh["id"]]["estimate_minutes"] == 15
+    assert stored[fresh["id"]]["required_capabilities"] == []
     assert "class_version" not in stored[str(V1_STREAM)]  # old rows are never rewritten
 
     events, _ = fleet.events(type="sortie_created")
-    assert [e["schema_version"] for e in events] == [2, 2]
+    assert [e["schema_version"] for e in events] == [3, 3]
     assert events[1]["data"]["estimate_minutes"] == 15
 
     fleet.app.take_snapshot(V1_STREAM)
     assert fleet.app.snapshots is not None
     [newest] = fleet.app.snapshots.recorder.select_events(V1_STREAM, desc=True, limit=1)
     state = fleet.app.mapper.transcoder.decode(newest.state)
-    assert state["state"]["class_version"] == 2 and state["state"]["estimate_minutes"] == 90
+    assert state["state"]["class_version"] == 3 and state["state"]["estimate_minutes"] == 90
     assert fleet.app.get(V1_STREAM).estimate_minutes == 90
 
     listed = {s["id"]: s["estimate_minutes"] for s in fleet.list_sorties()[0]}
@@ -167,3 +170,47 @@ def test_estimates_are_whole_minutes(fleet: Fleet, bad: Any) -> None:
     with pytest.raises(ValidationError) as error:
         fleet.create_sortie(description="x", estimate_minutes=bad)
     assert "estimate_minutes" in error.value.errors
+
+
+V2_STREAM = UUID("5d0c3c55-8c4e-4f5e-9b59-3a4f3f1e2a10")
+V2_CREATED = (
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-01T10:00:00.000000+00:00"},'
+    b'"originator_topic":"sortie","event_id":"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",'
+    b'"correlation_id":"fixture-v2","causation_id":null,"event_metadata":{},'
+    b'"description":"written by v2","priority":"critical","dependencies":[],"metadata":{},'
+    b'"mission_id":null,"title":null,"assigned_to":null,"estimate_minutes":30,'
+    b'"class_version":2}'
+)
+V2_SNAPSHOT_STATE = (
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-01T10:00:01.000000+00:00"},'
+    b'"topic":"sortie","state":{"_created_on":{"_type_":"datetime_iso",'
+    b'"_data_":"2026-12-01T10:00:00.000000+00:00"},"_modified_on":{"_type_":"datetime_iso",'
+    b'"_data_":"2026-12-01T10:00:00.000000+00:00"},"mission_id":null,"title":null,'
+    b'"description":"written by v2","priority":"critical","metadata":{},"dependencies":[],'
+    b'"assigned_to":null,"estimate_minutes":30,"status":"pending","progress":0,'
+    b'"status_message":null,"result":null,"error":null,"cancel_reason":null,"blocker":null,'
+    b'"review":null,"started_at":null,"completed_at":null,"class_version":2}}'
+)
+
+
+def test_v2_events_and_snapshots_need_no_capabilities(fleet: Fleet) -> None:
+    """A sortie created before ``required_capabilities`` existed is claimable by anyone."""
+    fleet.app.recorder.insert_events(
+        [StoredEvent(V2_STREAM, 1, "sortie_created", V2_CREATED)],
+        event_index=[IndexRow("sortie_created", "sortie", "fixture-v2")],
+    )
+    assert fleet.app.snapshots is not None
+    fleet.app.snapshots.recorder.insert_events(
+        [StoredEvent(V2_STREAM, 1, "eventsourcing.domain:Snapshot", V2_SNAPSHOT_STATE)]
+    )
+    fleet.projector.catch_up()
+    [snapshot] = fleet.app.snapshots.get(V2_STREAM)
+    assert snapshot.mutate(None).required_capabilities == []
+    replayed = project_fast(None, fleet.app.events.get(V2_STREAM))
+    assert replayed.required_capabilities == [] and replayed.estimate_minutes == 30
+    assert fleet.get_sortie(str(V2_STREAM))["required_capabilities"] == []
+    [created] = fleet.events(type="sortie_created")[0]
+    assert created["schema_version"] == 3 and created["data"]["required_capabilities"] == []
+    fleet.register_specialist(specialist_id="anyone", name="Anyone")
+    claimed = fleet.claim_sortie("anyone", capabilities=[])
+    assert claimed is not None and claimed["id"] == str(V2_STREAM)

@@ -52,7 +52,8 @@ FIGURES_DIR = ROOT / "var" / "reliability"
 REQUEST_TIMEOUT = (2.0, 30.0)
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Events a liveness sweep records under a correlation id of its own (no request caused them).
-SWEEP_EVENTS = frozenset({"lock_timeout", "specialist_inactive"})
+# sortie_released: the sorties a silenced specialist held, in the same save.
+SWEEP_EVENTS = frozenset({"lock_timeout", "specialist_inactive", "sortie_released"})
 
 
 # ---- sizing: bounded in `make test`, longer with `make soak` ----------------------------

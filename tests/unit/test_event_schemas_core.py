@@ -23,6 +23,11 @@ MINIMAL = {
     "sortie_created": {"description": "D"},
     "sortie_updated": {"changes": {"priority": "low"}},
     "sortie_assigned": {"specialist_id": "spec-1"},
+    "sortie_released": {
+        "reason": "heartbeat_timeout",
+        "previous_assignee": "spec-1",
+        "previous_status": "assigned",
+    },
     "sortie_started": {"specialist_id": "spec-1"},
     "sortie_progress": {"progress": 0},
     "sortie_blocked": {"reason": "waiting"},
@@ -76,6 +81,7 @@ FULL = {
         "dependencies": ["a", "b"],
         "assigned_to": "spec-1",
         "metadata": {"k": "v"},
+        "required_capabilities": ["python", "sql"],
     },
     "sortie_updated": {
         "changes": {
@@ -144,6 +150,7 @@ def test_defaults_are_filled_in():
     created = check("sortie_created", {"description": "D"})
     assert created["priority"] == "medium" and created["dependencies"] == []
     assert created["mission_id"] is None and created["assigned_to"] is None
+    assert created["required_capabilities"] == []
     assert check("sortie_blocked", {"reason": "r"})["blocker_type"] == "external"
     assert check("review_started", MINIMAL["review_started"])["review_type"] == "general"
     assert check("mission_completed", MINIMAL["mission_completed"])["result"] == {}
@@ -189,6 +196,10 @@ INVALID = [
     bad("sortie_created", "description", LONG),
     bad("sortie_created", "title", "x" * 201),
     bad("sortie_failed", "error", ""),
+    bad("sortie_created", "required_capabilities", [""], "required_capabilities.0"),
+    bad("sortie_created", "required_capabilities", "python"),
+    bad("sortie_released", "reason", "bored"),
+    bad("sortie_released", "previous_status", "pending"),
     bad("mission_failed", "reason", ""),
     bad("review_started", "review_id", ""),
     # types

@@ -27,6 +27,9 @@ CATALOGUE = {
     "checkpoint_created", "checkpoint_restored", "fleet_checkpointed", "fleet_recovered",
     "context_compacted",
 }  # fmt: skip
+# Types added after the catalogue was written (the agent work loop); the catalogue file
+# may not list them yet.
+BEYOND_CATALOGUE = {"sortie_released"}
 SHARED_CATALOGUE = Path(__file__).resolve().parents[3] / "shared" / "event-catalogue.md"
 ENVELOPE = {
     "originator_id",
@@ -42,17 +45,17 @@ ENVELOPE = {
 
 def test_every_catalogue_type_has_classes_and_a_schema() -> None:
     assert len(CATALOGUE) == 40
-    assert set(event_types()) == CATALOGUE
+    assert set(event_types()) == CATALOGUE | BEYOND_CATALOGUE
 
 
 def test_the_list_matches_the_catalogue_file_when_it_is_beside_the_project() -> None:
     if not SHARED_CATALOGUE.exists():
         pytest.skip("shared/event-catalogue.md is not beside this checkout")
     named = set(re.findall(r"^\| `([a-z_]+)` \|", SHARED_CATALOGUE.read_text(), flags=re.M))
-    assert named == CATALOGUE
+    assert named - BEYOND_CATALOGUE == CATALOGUE
 
 
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
+@pytest.mark.parametrize("name", sorted(CATALOGUE | BEYOND_CATALOGUE))
 def test_each_class_has_a_stable_topic_and_the_schema_fields(name: str) -> None:
     entry = get_event_type(name)
     schema_fields = set(entry.schema().fields)

@@ -16,6 +16,7 @@ from web.schemas import (
     nullable_text,
     page,
     timestamp,
+    wait_seconds,
 )
 
 # What ``type`` accepts, as the service reads it: comma-separated known types, each
@@ -60,6 +61,20 @@ class EventQuerySchema(PagingSchema):
             "existing position is in it, so there is no wait; a position beyond the log's "
             "head names no event yet: 422 at once, naming min_position."
         },
+    )
+    wait = wait_seconds(
+        "When no event matches, wait up to this many seconds (0-30) for one past `after` "
+        "(0 when not given)."
+    )
+
+
+class FeedQuerySchema(QuerySchema):
+    type = EventQuerySchema._declared_fields["type"]
+    stream_id = EventQuerySchema._declared_fields["stream_id"]
+    correlation_id = EventQuerySchema._declared_fields["correlation_id"]
+    after = fields.Integer(
+        validate=NON_NEGATIVE,
+        metadata={"description": "Start after this position (Last-Event-ID wins when sent)."},
     )
 
 

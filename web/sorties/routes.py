@@ -5,12 +5,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
-from web.schemas import TimeTravelQuerySchema
+from web.schemas import TimeTravelQuerySchema, WaitQuerySchema
 from web.sorties.schemas import (
+    ClaimSchema,
     SortieCreateSchema,
     SortiePageSchema,
     SortiePatchSchema,
@@ -46,6 +48,31 @@ class Sorties(MethodView):
         with command() as scope:
             sortie = fleet().create_sortie(**args)
         return written({"sortie": sortie}, scope, sortie["version"], 201)
+
+
+# Before ``/<sortie_id>``: a sortie id is a UUID, so "claim" never names a sortie; GET or
+# PATCH /sorties/claim reach SortieById and answer 404.
+@blp.route("/claim")
+class Claim(MethodView):
+    @blp.arguments(ClaimSchema)
+    @blp.arguments(WaitQuerySchema, location="query")
+    @blp.response(200, SortieResponseSchema, headers=WRITE_HEADERS)
+    @blp.alt_response(
+        204, success=True, description="No sortie is claimable by this claimer (after `wait`)."
+    )
+    @blp.problems(409, 422, 503)
+    def post(self, args: dict[str, Any], query: dict[str, Any]) -> Answer | Response:
+        """Claim the best claimable sortie: it is assigned to the claimer
+
+        Claimable: pending, unassigned, every dependency completed, every required
+        capability among the claimer's. Best: highest priority, then oldest. Racing
+        claimers each get a different sortie; 204 when none is left.
+        """
+        with command() as scope:
+            sortie = fleet().claim_sortie(**args, **query)
+        if sortie is None:
+            return Response(status=204)
+        return written({"sortie": sortie}, scope, sortie["version"])
 
 
 @blp.route("/<sortie_id>")

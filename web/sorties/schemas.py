@@ -46,6 +46,10 @@ def estimate_minutes() -> fields.Integer:
     )
 
 
+def capability_list(**kwargs: Any) -> fields.List:
+    return fields.List(text(1, 200), **kwargs)
+
+
 def sortie_ids(**kwargs: Any) -> fields.List:
     return fields.List(fields.String(validate=validate.Length(min=1, max=128)), **kwargs)
 
@@ -84,6 +88,11 @@ class SortieSchema(ResourceSchema):
         allow_none=True,
         metadata={"description": "Expected minutes of work; null when not estimated."},
     )
+    required_capabilities = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "A claimer must have every one of these capabilities."},
+    )
     progress = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
     status_message = nullable_text()
     result = json_object(allow_none=True)
@@ -103,6 +112,9 @@ class SortieCreateSchema(BodySchema):
     assigned_to = identifier(metadata={"description": "A registered specialist."})
     metadata = json_object()
     estimate_minutes = estimate_minutes()
+    required_capabilities = capability_list(
+        metadata={"description": "Capabilities a claimer needs (POST /sorties/claim); none."}
+    )
 
 
 class SortiePatchSchema(StatusPatchSchema):
@@ -137,6 +149,16 @@ class SortiePatchSchema(StatusPatchSchema):
     metadata = json_object()
     dependencies = sortie_ids(metadata={"description": "While pending or assigned; no cycles."})
     estimate_minutes = estimate_minutes()
+
+
+class ClaimSchema(BodySchema):
+    specialist_id = identifier(
+        required=True, metadata={"description": "The claimer: a registered, live specialist."}
+    )
+    mission_id = text(1, 128, metadata={"description": "Claim only from this mission."})
+    capabilities = capability_list(
+        metadata={"description": "The claimer's capabilities; default: those it registered."}
+    )
 
 
 class SortieQuerySchema(PageQuerySchema):

@@ -17,6 +17,7 @@ from web.schemas import (
     page,
     resource,
     timestamp,
+    wait_seconds,
 )
 
 STATUSES = ("pending", "read", "acked", "archived")
@@ -86,6 +87,7 @@ class RequeueSchema(BodySchema):
 
 class MessageQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
+    wait = wait_seconds("When no message matches, wait up to this many seconds (0-30) for one.")
 
 
 MessageResponseSchema = envelope("MessageResponse", "message", MessageSchema)
