@@ -29,9 +29,13 @@ def test_claim_answers_the_assigned_sortie_then_204(client: FlaskClient) -> None
 
 
 def test_claim_is_not_a_sortie_id(client: FlaskClient) -> None:
-    """``/sorties/claim`` takes POST only; GET and PATCH reach ``/sorties/{id}``: no such sortie."""
-    problem(client.get(f"{API}/sorties/claim"), 404)
-    problem(client.patch(f"{API}/sorties/claim", json={"title": "x"}), 404)
+    """``/sorties/claim`` is the claim route alone: it takes POST, and says so to GET and PATCH."""
+    for response in (
+        client.get(f"{API}/sorties/claim"),
+        client.patch(f"{API}/sorties/claim", json={"title": "x"}),
+    ):
+        problem(response, 405)
+        assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,8 @@ def test_every_command_records_its_events_under_the_request_correlation(
     r.send(
         "PATCH", f"{API}/sorties/<sortie_id>", 200, sortie_url, status="assigned", assigned_to="s1"
     )
+    r.send("POST", f"{API}/sorties", 201, description="free", mission_id=m["id"])
+    r.send("POST", f"{API}/sorties/claim", 200, specialist_id="s1")
     c = r.send("POST", f"{API}/checkpoints", 201, stream_id=m["id"])["checkpoint"]
     client.post(f"{API}/sorties", json={"description": "later", "mission_id": m["id"]})
     r.head = events(client)[-1]["id"]

@@ -68,6 +68,7 @@ LAST_EVENT_ID_HEADER = {
 
 @blp.route("/events/stream", parameters=[LAST_EVENT_ID_HEADER])
 class EventStream(MethodView):
+    @blp.doc(operationId="subscribe")
     @blp.arguments(FeedQuerySchema, location="query")
     @blp.doc(responses={200: SSE})
     @blp.problems(422, 503)

@@ -50,10 +50,9 @@ class Sorties(MethodView):
         return written({"sortie": sortie}, scope, sortie["version"], 201)
 
 
-# Before ``/<sortie_id>``: a sortie id is a UUID, so "claim" never names a sortie; GET or
-# PATCH /sorties/claim reach SortieById and answer 404.
 @blp.route("/claim")
 class Claim(MethodView):
+    @blp.doc(operationId="claim_sortie")
     @blp.arguments(ClaimSchema)
     @blp.arguments(WaitQuerySchema, location="query")
     @blp.response(200, SortieResponseSchema, headers=WRITE_HEADERS)
@@ -75,7 +74,7 @@ class Claim(MethodView):
         return written({"sortie": sortie}, scope, sortie["version"])
 
 
-@blp.route("/<sortie_id>")
+@blp.route("/<id(claim):sortie_id>")  # "claim" is a route word, never a sortie id
 class SortieById(MethodView):
     @blp.doc(operationId="get_sortie")
     @blp.arguments(TimeTravelQuerySchema, location="query")
