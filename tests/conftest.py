@@ -224,3 +224,14 @@ def fleet_door(
             yield client
         finally:
             client.close()
+
+
+@pytest.fixture(scope="module")
+def fleet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a live gunicorn on a fresh SQLite store, shared by a module."""
+    from tests.servers import clean_environ, gunicorn
+
+    folder = tmp_path_factory.mktemp("server")
+    env = sqlite_env_for(folder / "fleet.sqlite3")
+    with gunicorn(clean_environ(**env), folder / "gunicorn.log") as (base, _):
+        yield base
