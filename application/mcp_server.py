@@ -20,6 +20,7 @@ from pydantic import Field
 
 from application.agent import AgentSession, open_door, problem_of
 from application.errors import FleetError
+from domain.lock import PURPOSES as LOCK_PURPOSES
 
 log = logging.getLogger("fleet.mcp")
 
@@ -243,7 +244,13 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
         timeout_ms: Annotated[
             int | None, Field(ge=1, description="How long it holds (default: the server's).")
         ] = None,
-        purpose: str | None = None,
+        purpose: Annotated[
+            str | None,
+            Field(
+                description=f"One of {', '.join(LOCK_PURPOSES)} (default edit).",
+                json_schema_extra={"enum": [*LOCK_PURPOSES, None]},
+            ),
+        ] = None,
         checksum: str | None = None,
     ) -> JSONObject:
         """Lock a file for you; refused while another agent holds it (the error names them)."""
