@@ -300,7 +300,7 @@ def test_streamable_http_serves_one_heartbeating_agent(tmp_path: Path) -> None:
                     )
                     assert beats["total"] >= 2
                     mine = await solo("query_events", correlation_id="solo-session", limit=2)
-                    assert [e["event_type"] for e in mine["events"]][0] == "specialist_registered"
+                    assert mine["events"][0]["event_type"] == "specialist_registered"
                     return
             except (OSError, ExceptionGroup) as exc:
                 if process.poll() is not None or time.monotonic() > deadline:
