@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 from application.client import FleetClient
 from application.fleet import Fleet
@@ -28,6 +30,7 @@ PROCESS_LOCAL = {
     "check_version": "service helper",
     "row_resource": "projection row helper",
 }
+DOOR_SCENARIOS = Path(__file__).resolve().parents[1] / "integration" / "test_doors.py"
 # Keyword arguments only a process holding the store can honour.
 LOCAL_ARGUMENTS = {
     "compact": {"archive", "now"},  # archiving is `fleet compact --archive`; now: a test clock
@@ -61,3 +64,10 @@ def test_counterparts_take_the_same_arguments_with_the_same_defaults() -> None:
         for arg, param in expected.items():
             assert theirs[arg].default == param.default, f"{name}({arg}=...)"
             assert theirs[arg].kind == param.kind, f"{name}({arg}) kind"
+
+
+def test_the_door_scenarios_call_every_counterpart() -> None:
+    """Each shared method runs through both doors in ``test_doors.py`` (``close``: its fixture)."""
+    called = set(re.findall(r"fleet_door\.(\w+)\(", DOOR_SCENARIOS.read_text()))
+    missing = sorted(set(public_methods(FleetClient)) - called - {"close"})
+    assert not missing, f"no door scenario calls {missing}"
