@@ -1,11 +1,13 @@
-"""Fleet's application services: ``from application import Fleet``."""
+"""Fleet's application services: ``from application import Fleet`` (or ``FleetClient``)."""
 
+from application.client import FleetClient
 from application.errors import (
     Conflict,
     FleetError,
     Forbidden,
     NotFound,
     PreconditionFailed,
+    Unauthorized,
     Unavailable,
     ValidationError,
 )
@@ -14,10 +16,12 @@ from application.fleet import Fleet
 __all__ = [
     "Conflict",
     "Fleet",
+    "FleetClient",
     "FleetError",
     "Forbidden",
     "NotFound",
     "PreconditionFailed",
+    "Unauthorized",
     "Unavailable",
     "ValidationError",
 ]

@@ -1,4 +1,5 @@
-"""``fleet``: replay and inspect the event log, run and rebuild projections.
+"""``fleet``: replay and inspect the event log, run and rebuild projections; act as an agent
+(``fleet agent``, ``fleet mcp``).
 
 Settings come from the environment, as for the server (``PERSISTENCE_MODULE``,
 ``SQLITE_DBNAME``, ``POSTGRES_*``).
@@ -20,9 +21,11 @@ import click
 from tqdm import tqdm
 
 from application import logs
+from application.agent_cli import agent
 from application.app import FleetApplication
 from application.errors import FleetError
 from application.fleet import Fleet
+from application.mcp_server import mcp_command
 from application.migrate import MigrationError, Migrator
 from application.resources import jsonable
 from application.settings import POSTGRES, build_env
@@ -321,6 +324,10 @@ def db_grant(role: str) -> None:
     finally:
         fleet.close()
     click.echo(f"granted {role}: append-only on the event log, read-write on projections")
+
+
+main.add_command(agent)
+main.add_command(mcp_command)
 
 
 if __name__ == "__main__":

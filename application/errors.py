@@ -34,6 +34,13 @@ class ValidationError(FleetError):
         super().__init__(message or f"invalid input: {details}")
 
 
+class Unauthorized(FleetError):
+    """The server wants a valid API token (raised by ``FleetClient``; ``Fleet`` has no auth)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
 class Forbidden(FleetError):
     """The caller may not do this to the resource (e.g. release a lock it does not hold)."""
 

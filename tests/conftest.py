@@ -197,3 +197,41 @@ def raw_store(backend: dict[str, str]) -> Iterator[RawStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module", params=["in_process", "http"])
+def fleet_door(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The same services through each door: ``Fleet`` in this process, or ``FleetClient``
+    talking to a live gunicorn. One fresh SQLite store per module and door, so scenarios
+    name their own ids rather than count on an empty store."""
+    from application.client import FleetClient
+    from tests.servers import clean_environ, gunicorn
+
+    folder = tmp_path_factory.mktemp(f"door-{request.param}")
+    env = sqlite_env_for(folder / "fleet.sqlite3")
+    if request.param == "in_process":
+        fleet = Fleet(env=env)
+        try:
+            yield fleet
+        finally:
+            fleet.close()
+        return
+    with gunicorn(clean_environ(**env), folder / "gunicorn.log") as (base, _):
+        client = FleetClient(base, timeout=30)
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def fleet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a live gunicorn on a fresh SQLite store, shared by a module."""
+    from tests.servers import clean_environ, gunicorn
+
+    folder = tmp_path_factory.mktemp("server")
+    env = sqlite_env_for(folder / "fleet.sqlite3")
+    with gunicorn(clean_environ(**env), folder / "gunicorn.log") as (base, _):
+        yield base

@@ -127,6 +127,10 @@ def test_wheel_holds_every_module_and_migration(installed: Installed) -> None:
 def test_console_script_runs(installed: Installed) -> None:
     result = run([installed.bin("fleet"), "--help"], cwd=installed.workdir)
     assert "Usage:" in result.stdout
+    # The agent doors need their runtime dependencies (httpx, the mcp SDK) from the wheel.
+    for command in ("agent", "mcp"):
+        result = run([installed.bin("fleet"), command, "--help"], cwd=installed.workdir)
+        assert "Usage:" in result.stdout
 
 
 def test_imports_from_the_installed_wheel(installed: Installed) -> None:

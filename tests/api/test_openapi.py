@@ -51,6 +51,7 @@ CONTRACT = {
     ("post", "/checkpoints/{checkpoint_id}/restore"),
     ("post", "/mailboxes/{mailbox_id}/messages"),
     ("get", "/mailboxes/{mailbox_id}/messages"),
+    ("get", "/messages/{message_id}"),
     ("post", "/messages/{message_id}/read"),
     ("post", "/messages/{message_id}/ack"),
     ("post", "/messages/{message_id}/archive"),

@@ -148,6 +148,9 @@ class TestLifecycle:
         assert archived["status"] == "archived" and archived["archived_at"] is not None
         assert archived == get_fleet(app).get_message(message["id"])
         assert listing(client)["messages"] == [archived]
+        fetched = client.get(f"{API}/messages/{message['id']}")
+        assert body(fetched, 200)["message"] == archived and etag(fetched) == 4
+        problem(client.get(f"{API}/messages/no-such-message"), 404)
 
     def test_requeue_with_or_without_a_reason(self, client: FlaskClient) -> None:
         message = send(client)

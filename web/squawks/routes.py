@@ -12,8 +12,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, fleet, listed
-from web.extensions import WRITE_HEADERS, Blueprint
+from web.context import Answer, answer_command, fleet, found, listed
+from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.squawks.schemas import (
     MAILBOX_ID,
     AckSchema,
@@ -59,6 +59,16 @@ class Messages(MethodView):
         If-Match names the mailbox's version: a mailbox with no messages has none (412).
         """
         return answer_command("message", partial(fleet().send_message, mailbox_id, **args), 201)
+
+
+@blp.route("/messages/<message_id>")
+class MessageById(MethodView):
+    @blp.response(200, MessageResponseSchema, headers=ETAG_HEADER)
+    @blp.problems(404, 503)
+    def get(self, message_id: str) -> Answer:
+        """Get a message (its version and ETag are its mailbox's)"""
+        message = fleet().get_message(message_id)
+        return found({"message": message}, message["version"])
 
 
 def on_message(

@@ -1,0 +1,151 @@
+"""``FleetClient``'s transport: idempotency keys, bounded retries, headers, problem mapping.
+
+A scripted loopback HTTP server answers what each test needs (a 503, an in-flight 409, a
+slow answer) and records every request it received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from application import Conflict, FleetClient, Unauthorized, Unavailable
+from tests.servers import free_port
+
+SORTIE = {"sortie": {"id": "s1", "version": 2, "status": "pending"}}
+
+
+class Script:
+    """Answers, in order (the last one repeats), and the requests that got them."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, dict[str, Any], float]] = []
+        self.requests: list[dict[str, Any]] = []
+
+    def then(self, status: int, body: dict[str, Any], delay: float = 0.0) -> Script:
+        self.answers.append((status, body, delay))
+        return self
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            script.requests.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": json.loads(body) if body else None,
+                }
+            )
+            index = min(len(script.requests), len(script.answers)) - 1
+            status, payload, delay = script.answers[index]
+            time.sleep(delay)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            kind = "application/problem+json" if status >= 400 else "application/json"
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            if status == 503:
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = answer
+
+        def log_message(self, *args: Any) -> None:
+            """Quiet: the test reads ``script.requests`` instead."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", script
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def problem(status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "urn:fleet:problem:x", "title": "x", "status": status, "detail": detail} | extra
+
+
+def test_a_retried_write_keeps_its_idempotency_key(scripted: tuple[str, Script]) -> None:
+    base, script = scripted
+    script.then(503, problem(503, "busy")).then(503, problem(503, "busy")).then(200, SORTIE)
+    client = FleetClient(base, backoff=0.01)
+    assert client.update_sortie("s1", status="cancelled", expected_version=1) == SORTIE["sortie"]
+    keys = {r["headers"]["Idempotency-Key"] for r in script.requests}
+    assert len(script.requests) == 3 and len(keys) == 1
+    assert all(r["headers"]["If-Match"] == '"1"' for r in script.requests)
+    assert script.requests[0]["body"] == {"status": "cancelled"}
+
+    client.update_sortie("s1", title="again")  # a new logical call: a new key
+    assert script.requests[-1]["headers"]["Idempotency-Key"] not in keys
+
+
+def test_an_in_flight_conflict_is_retried_but_a_real_conflict_is_not(
+    scripted: tuple[str, Script],
+) -> None:
+    base, script = scripted
+    in_flight = problem(409, "running", type="urn:fleet:problem:idempotency-key-in-flight")
+    script.then(409, in_flight).then(201, SORTIE).then(409, problem(409, "no: illegal move"))
+    client = FleetClient(base, backoff=0.01)
+    assert client.create_sortie(description="d")["id"] == "s1"
+    assert len(script.requests) == 2
+    with pytest.raises(Conflict, match="illegal move"):
+        client.create_sortie(description="d")
+    assert len(script.requests) == 3
+
+
+def test_timeouts_are_retried_and_retries_are_bounded(scripted: tuple[str, Script]) -> None:
+    base, script = scripted
+    script.then(200, SORTIE, delay=1.0).then(200, SORTIE)
+    client = FleetClient(base, timeout=0.3, backoff=0.01)
+    assert client.get_sortie("s1")["id"] == "s1"
+    assert len(script.requests) == 2
+    assert "Idempotency-Key" not in script.requests[0]["headers"]  # reads need none
+
+    script.answers[:] = [(503, problem(503, "down for good"), 0.0)]
+    script.requests.clear()
+    with pytest.raises(Unavailable, match="down for good"):
+        FleetClient(base, retries=2, backoff=0.01).get_sortie("s1")
+    assert len(script.requests) == 3
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="did not answer"):
+        FleetClient(f"http://127.0.0.1:{free_port()}", retries=2, backoff=0.01).health()
+    assert time.monotonic() - started < 5
+
+
+def test_token_correlation_and_actor_headers(scripted: tuple[str, Script]) -> None:
+    base, script = scripted
+    script.then(401, problem(401, "This request needs a token."))
+    token = "s3cret"  # noqa: S105 - a test token
+    client = FleetClient(base, token=token, correlation_id="run-7", actor="ace")
+    with pytest.raises(Unauthorized, match="needs a token"):
+        client.acquire_lock("a.py", "ace")
+    headers = script.requests[0]["headers"]
+    assert headers["Authorization"] == "Bearer s3cret"
+    assert headers["X-Correlation-ID"] == "run-7" and headers["X-Fleet-Actor"] == "ace"
+    assert script.requests[0]["path"] == "/api/v1/locks/acquire"
+
+
+def test_ids_are_one_path_segment(scripted: tuple[str, Script]) -> None:
+    base, script = scripted
+    script.then(200, {"messages": [], "total": 0, "limit": 100, "offset": 0})
+    FleetClient(base).list_messages("team/a b", status="pending")
+    assert script.requests[0]["path"].startswith("/api/v1/mailboxes/team%2Fa%20b/messages?")
