@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -14,12 +14,27 @@ from eventsourcing.persistence import IntegrityError
 
 from application.app import FleetApplication
 from application.context import ensure_scope, note_position
-from application.errors import Conflict, NotFound, PreconditionFailed, ValidationError
+from application.errors import Conflict, FleetError, NotFound, PreconditionFailed, ValidationError
+from application.idempotency import (
+    Claim,
+    KeyReused,
+    KeyStore,
+    Remembered,
+    active_claim,
+    key_record,
+    running,
+    ttl_of,
+)
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
+View = Callable[[], Any]
+
+
+class _KeyTaken(Exception):
+    """A concurrent write with the same key committed first; this one wrote nothing."""
 
 
 class Service:
@@ -58,9 +73,10 @@ class Service:
         aggregate_id: UUID,
         label: str,
         command: Callable[[A], None],
+        view: Callable[[A], dict[str, Any]],
         expected_version: int | None = None,
-    ) -> A:
-        """Load one aggregate, run ``command`` on it and save; returns the new state."""
+    ) -> dict[str, Any]:
+        """Load one aggregate, run ``command`` on it and save; returns its ``view``."""
         holder: list[A] = []
 
         def decide() -> list[FleetAggregate]:
@@ -70,8 +86,25 @@ class Service:
             holder[:] = [aggregate]
             return [aggregate]
 
-        self._write(decide, expected_version=expected_version)
-        return holder[0]
+        result: dict[str, Any] = self._command(
+            decide, lambda: view(holder[0]), expected_version=expected_version
+        )
+        return result
+
+    def _command(
+        self, decide: Callable[[], Sequence[FleetAggregate]], view: View, **options: Any
+    ) -> Any:
+        """``_write``, then the command's result: ``view()`` of the state it wrote.
+
+        Under an idempotency key the view is taken before the commit and remembered with
+        the events; that same result is returned (see ``application.idempotency``).
+        """
+        claim = active_claim()
+        if claim is None:
+            self._write(decide, **options)
+            return view()
+        self._write(decide, view=view, **options)
+        return claim.result if claim.recorded else view()
 
     @staticmethod
     def check_version(aggregate: FleetAggregate, expected_version: int | None) -> None:
@@ -84,6 +117,7 @@ class Service:
         *,
         expected_version: int | None = None,
         attempts: int = MAX_ATTEMPTS,
+        view: View | None = None,
     ) -> int:
         """Run ``decide`` (load + command) and save what it returns, atomically.
 
@@ -91,25 +125,100 @@ class Service:
         version: then the loser gets ``PreconditionFailed``. ``attempts`` bounds the
         retries (hot streams such as a contested lock need more). Returns the
         position of the last event written.
+
+        Under an idempotency key, a ``view`` that gives a result (None: nothing to
+        remember, e.g. a refused lock) puts the key in the events' transaction.
         """
-        with ensure_scope():
+        claim = active_claim()
+        with ensure_scope() as scope:
             for attempt in range(attempts):
                 try:
                     aggregates = decide()
                 except DomainError as exc:
                     raise Conflict(str(exc)) from None
+                options: dict[str, Any] = {}
+                result = view() if claim is not None and view is not None else None
+                if claim is not None and result is not None:
+                    options["idempotency"] = key_record(
+                        claim, result, scope.created, self._key_ttl()
+                    )
                 try:
-                    recordings = self.app.save(*aggregates)
+                    recordings = self.app.save(*aggregates, **options)
                 except IntegrityError:
+                    if claim is not None and self._remembered(claim) is not None:
+                        raise _KeyTaken from None
                     if expected_version is not None:
                         raise PreconditionFailed(expected_version, None) from None
                     time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
                     continue
+                if claim is not None and recordings:
+                    claim.wrote = True
+                    if options:
+                        claim.recorded, claim.result = True, result
                 position = recordings[-1].notification.id if recordings else self._head()
                 note_position(position)
                 self._after_write(position)
                 return position
         raise Conflict("too many concurrent writers on this resource; try again")
+
+    # Idempotency keys (``application.idempotency``)
+
+    def _idempotently(self, claim: Claim, run: Callable[[], Any]) -> Any:
+        """Run a keyed command once: a repeat of its key gets the remembered result.
+
+        A command that lost the key to a concurrent twin, or was refused because the
+        twin had already changed the state, answers the twin's result instead.
+        """
+        claim.taken = True
+        remembered = self._remembered(claim)
+        if remembered is not None:
+            return self._replay(remembered)
+        try:
+            with running(claim):
+                result = run()
+        except (_KeyTaken, FleetError) as exc:
+            remembered = self._remembered(claim)
+            if remembered is None:
+                if isinstance(exc, _KeyTaken):  # pragma: no cover - taken, then purged
+                    raise Conflict("the idempotency key was just used; try again") from None
+                raise
+            return self._replay(remembered)
+        if claim.wrote and not claim.recorded:
+            # A command of several writes (compaction): remembered after them, in a
+            # transaction of its own (documented in docs/idempotency.md).
+            with ensure_scope() as scope:
+                record = key_record(claim, result, scope.created, self._key_ttl())
+                self._keys().insert_key(record, scope.position or self._head())
+        return result
+
+    def _remembered(self, claim: Claim) -> Remembered | None:
+        """The live record of the claim's key, or None; another request's is a 422."""
+        since = time.time() - self._key_ttl()
+        remembered = self._keys().select_key(claim.scope, claim.key, since)
+        if remembered is not None and remembered.fingerprint != claim.fingerprint:
+            raise KeyReused(
+                f"the idempotency key {claim.key!r} was used for another request "
+                "(method, path or body differ); use a new key for a new request"
+            )
+        return remembered
+
+    def _replay(self, remembered: Remembered) -> Any:
+        with ensure_scope() as scope:
+            scope.position = remembered.position
+            scope.created = remembered.created
+            scope.replayed = True
+        return remembered.result
+
+    def _keys(self) -> KeyStore:
+        return cast(KeyStore, self.app.recorder)
+
+    def _key_ttl(self) -> float:
+        return ttl_of(self.app.env)
+
+    def purge_idempotency_keys(self, now: float | None = None) -> int:
+        """Forget keys older than ``FLEET_IDEMPOTENCY_TTL`` (the sweep calls this)."""
+        now = time.time() if now is None else now
+        return self._keys().purge_keys(now - self._key_ttl())
 
     def _after_write(self, position: int) -> None:
         """Hook: the embedded projector applies the new events here."""

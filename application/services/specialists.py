@@ -9,6 +9,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.context import ensure_scope
 from application.errors import PreconditionFailed
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import specialist_resource
 from application.services.base import Service, given
@@ -17,6 +18,7 @@ from domain.specialist import Specialist, specialist_stream_id
 
 
 class SpecialistService(Service):
+    @idempotent
     def register_specialist(
         self,
         specialist_id: str,
@@ -28,6 +30,8 @@ class SpecialistService(Service):
         sortie_id: str | None = None,
         config: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Register a specialist, or update a known one (the scope's ``created`` tells which).
 
@@ -74,10 +78,15 @@ class SpecialistService(Service):
             return [specialist]
 
         with ensure_scope() as scope:
-            self._write(decide, expected_version=expected_version)
-            scope.created = written[0].registered_at == written[0].created_on
-        return specialist_resource(written[0])
 
+            def view() -> dict[str, Any]:
+                scope.created = written[0].registered_at == written[0].created_on
+                return specialist_resource(written[0])
+
+            result: dict[str, Any] = self._command(decide, view, expected_version=expected_version)
+        return result
+
+    @idempotent
     def heartbeat(
         self,
         specialist_id: str,
@@ -86,12 +95,15 @@ class SpecialistService(Service):
         metrics: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_active").validate(
             given(status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata)
         )
         return self._on_specialist(specialist_id, expected_version, lambda s: s.heartbeat(**data))
 
+    @idempotent
     def complete_specialist(
         self,
         specialist_id: str,
@@ -99,24 +111,34 @@ class SpecialistService(Service):
         summary: str | None = None,
         final_checkpoint_id: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_completed").validate(
             given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
         )
         return self._on_specialist(specialist_id, expected_version, lambda s: s.complete(**data))
 
+    @idempotent
     def fail_specialist(
         self,
         specialist_id: str,
         error: str,
         details: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_failed").validate(given(error=error, details=details))
         return self._on_specialist(specialist_id, expected_version, lambda s: s.fail(**data))
 
+    @idempotent
     def deregister_specialist(
-        self, specialist_id: str, expected_version: int | None = None
+        self,
+        specialist_id: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         return self._on_specialist(
             specialist_id, expected_version, lambda s: s.mark_inactive("deregistered")
@@ -135,11 +157,11 @@ class SpecialistService(Service):
     def _on_specialist(
         self, specialist_id: str, expected_version: int | None, command: Any
     ) -> dict[str, Any]:
-        specialist = self._change(
+        return self._change(
             Specialist,
             specialist_stream_id(specialist_id),
             f"specialist {specialist_id!r}",
             command,
+            specialist_resource,
             expected_version,
         )
-        return specialist_resource(specialist)

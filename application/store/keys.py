@@ -1,0 +1,23 @@
+"""The queries of ``fleet_idempotency`` (see ``application.idempotency``), for both backends.
+
+Templates name the table ``{keys}`` and bind values with ``{p}``, like the event index's.
+"""
+
+from __future__ import annotations
+
+IDEMPOTENCY_TABLE = "fleet_idempotency"
+
+SELECT_KEY = (
+    "SELECT fingerprint, position, answer, created_at FROM {keys} "
+    "WHERE scope = {p} AND idempotency_key = {p} AND created_at >= {p}"
+)
+# An expired row of the same key (the sweep has not purged it yet) makes way for the new one.
+DROP_STALE_KEY = (
+    "DELETE FROM {keys} WHERE scope = {p} AND idempotency_key = {p} AND created_at < {p}"
+)
+INSERT_KEY = (
+    "INSERT INTO {keys} (scope, idempotency_key, fingerprint, position, answer, created_at) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+)
+INSERT_KEY_IF_NEW = INSERT_KEY + " ON CONFLICT (scope, idempotency_key) DO NOTHING"
+PURGE_KEYS = "DELETE FROM {keys} WHERE created_at < {p}"
