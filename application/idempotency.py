@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Protocol, TypeVar, cast
 
-from application.errors import FleetError, ValidationError
+from application.errors import Conflict, FleetError, ValidationError
 
 DEFAULT_TTL = 86400.0  # seconds: FLEET_IDEMPOTENCY_TTL
 KEY = re.compile(r"[ -~]{1,255}")  # printable ASCII, space included; no control characters
@@ -42,6 +42,14 @@ class KeyReused(FleetError):
     status = 422
     title = "Idempotency key reused"
     problem_type = "urn:fleet:problem:idempotency-key-reused"
+
+
+class KeyInFlight(Conflict):
+    """The key's first request holds it but its answer cannot be read yet: retry soon."""
+
+    title = "Idempotency key in flight"
+    problem_type = "urn:fleet:problem:idempotency-key-in-flight"
+    retry_after = 1
 
 
 def check_key(key: object, field_name: str = "idempotency_key") -> str:

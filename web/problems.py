@@ -92,6 +92,8 @@ def fleet_error(error: FleetError) -> Response:
         errors = error.errors
     elif isinstance(error, Conflict):
         extra = dict(error.extra)
+        if getattr(error, "retry_after", None):  # e.g. an idempotency key in flight
+            headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]
     elif isinstance(error, PreconditionFailed) and error.actual is not None:
         extra = {"current_version": error.actual}
     elif isinstance(error, Unavailable):

@@ -17,6 +17,7 @@ from application.context import ensure_scope, note_position
 from application.errors import Conflict, FleetError, NotFound, PreconditionFailed, ValidationError
 from application.idempotency import (
     Claim,
+    KeyInFlight,
     KeyReused,
     KeyStore,
     Remembered,
@@ -179,8 +180,8 @@ class Service:
         except (_KeyTaken, FleetError) as exc:
             remembered = self._remembered(claim)
             if remembered is None:
-                if isinstance(exc, _KeyTaken):  # pragma: no cover - taken, then purged
-                    raise Conflict("the idempotency key was just used; try again") from None
+                if isinstance(exc, _KeyTaken):  # taken, and purged before it could be read
+                    raise KeyInFlight(f"the idempotency key {claim.key!r} is in use") from None
                 raise
             return self._replay(remembered)
         if claim.wrote and not claim.recorded:

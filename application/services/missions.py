@@ -145,10 +145,10 @@ class MissionService(ListService):
             holder[:] = [mission]
             return [mission]
 
-        result: dict[str, Any] = self._command(
+        answer: dict[str, Any] = self._command(
             decide, lambda: self._mission_view(holder[0]), expected_version=expected_version
         )
-        return result
+        return answer
 
     def _mission_transition(
         self, status: str | None, result: dict[str, Any] | None, reason: str | None
