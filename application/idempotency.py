@@ -107,6 +107,9 @@ class KeyRecord:
     answer: str  # JSON: {"result": ..., "created": ...}
     created_at: float
     stale_before: float  # an expired row of the same key is replaced, not a conflict
+    # A refusal's write (a lock_conflict): the key is inserted and deleted again in its
+    # transaction, so that it fails if a twin holds the key, and leaves nothing behind.
+    probe: bool = False
 
     def stale_params(self) -> list[object]:
         return [self.scope, self.key, self.stale_before]
@@ -137,9 +140,12 @@ def remembered_from(row: Mapping[str, Any]) -> Remembered:
     )
 
 
-def key_record(claim: Claim, result: Any, created: bool | None, ttl: float) -> KeyRecord:
+def key_record(
+    claim: Claim, result: Any, created: bool | None, ttl: float, probe: bool = False
+) -> KeyRecord:
     now = time.time()
     return KeyRecord(
+        probe=probe,
         scope=claim.scope,
         key=claim.key,
         fingerprint=claim.fingerprint,

@@ -127,8 +127,9 @@ class Service:
         retries (hot streams such as a contested lock need more). Returns the
         position of the last event written.
 
-        Under an idempotency key, a ``view`` that gives a result (None: nothing to
-        remember, e.g. a refused lock) puts the key in the events' transaction.
+        Under an idempotency key, a ``view`` that gives a result puts the key in the
+        events' transaction; one that gives None (a refusal that records an event, like
+        ``lock_conflict``) only probes it there, so the write fails if a twin holds it.
         """
         claim = active_claim()
         with ensure_scope() as scope:
@@ -139,9 +140,9 @@ class Service:
                     raise Conflict(str(exc)) from None
                 options: dict[str, Any] = {}
                 result = view() if claim is not None and view is not None else None
-                if claim is not None and result is not None:
+                if claim is not None and view is not None:
                     options["idempotency"] = key_record(
-                        claim, result, scope.created, self._key_ttl()
+                        claim, result, scope.created, self._key_ttl(), probe=result is None
                     )
                 try:
                     recordings = self.app.save(*aggregates, **options)
@@ -154,7 +155,7 @@ class Service:
                     continue
                 if claim is not None and recordings:
                     claim.wrote = True
-                    if options:
+                    if result is not None:
                         claim.recorded, claim.result = True, result
                 position = recordings[-1].notification.id if recordings else self._head()
                 note_position(position)

@@ -20,4 +20,13 @@ INSERT_KEY = (
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
 )
 INSERT_KEY_IF_NEW = INSERT_KEY + " ON CONFLICT (scope, idempotency_key) DO NOTHING"
+DELETE_KEY = "DELETE FROM {keys} WHERE scope = {p} AND idempotency_key = {p}"
 PURGE_KEYS = "DELETE FROM {keys} WHERE created_at < {p}"
+# SQLite has no index on created_at (one page less in every keyed write's commit): rows
+# are in insertion order, so the purge deletes the rows before the first unexpired one,
+# scanning the expired ones only. A row out of order waits for a later pass.
+PURGE_KEYS_IN_ORDER = (
+    "DELETE FROM {keys} WHERE rowid < coalesce("
+    "(SELECT rowid FROM {keys} WHERE created_at >= {p} ORDER BY rowid LIMIT 1), "
+    "(SELECT max(rowid) + 1 FROM {keys}))"
+)

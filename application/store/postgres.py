@@ -13,6 +13,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from application.idempotency import KeyRecord, Remembered, remembered_from
 from application.store.keys import (
+    DELETE_KEY,
     DROP_STALE_KEY,
     IDEMPOTENCY_TABLE,
     INSERT_KEY,
@@ -63,6 +64,8 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
             # In the events' transaction: a key taken meanwhile fails the whole write.
             curs.execute(self._sql(DROP_STALE_KEY), key.stale_params())
             curs.execute(self._sql(INSERT_KEY), key.insert_params(positions[-1]))
+            if key.probe:
+                curs.execute(self._sql(DELETE_KEY), key.stale_params()[:2])
         return positions
 
     def select_key(self, scope: str, key: str, since: float) -> Remembered | None:

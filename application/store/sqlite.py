@@ -10,11 +10,12 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 
 from application.idempotency import KeyRecord, Remembered, remembered_from
 from application.store.keys import (
+    DELETE_KEY,
     DROP_STALE_KEY,
     IDEMPOTENCY_TABLE,
     INSERT_KEY,
     INSERT_KEY_IF_NEW,
-    PURGE_KEYS,
+    PURGE_KEYS_IN_ORDER,
     SELECT_KEY,
 )
 from application.store.query import (
@@ -95,6 +96,8 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
             # In the events' transaction: a key taken meanwhile fails the whole write.
             c.execute(self._sql(DROP_STALE_KEY), key.stale_params())
             c.execute(self._sql(INSERT_KEY), key.insert_params(positions[-1]))
+            if key.probe:
+                c.execute(self._sql(DELETE_KEY), key.stale_params()[:2])
         return positions
 
     def select_key(self, scope: str, key: str, since: float) -> Remembered | None:
@@ -112,7 +115,7 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
 
     def purge_keys(self, before: float) -> int:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql(PURGE_KEYS), [before])
+            c.execute(self._sql(PURGE_KEYS_IN_ORDER), [before])
             return int(c.sqlite_cursor.rowcount)
 
     def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:

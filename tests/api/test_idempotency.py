@@ -296,13 +296,25 @@ def test_keys_are_scoped_per_token(app_factory: Callable[..., Flask]) -> None:
     problem(send(alice, write, "shared"), 401)  # no token: refused before the key is read
 
 
-def test_sixteen_concurrent_identical_requests_record_one_write(app: Flask) -> None:
-    """Threads of one server: one command's events, every other answer a replay or 409."""
-    client = app.test_client()
+def assign_race(client: FlaskClient) -> tuple[Write, int]:
     register(client, "s1")
     sortie_id = str(sortie(client)["id"])
+    return ("PATCH", f"/sorties/{sortie_id}", {"status": "assigned", "assigned_to": "s1"}), 200
+
+
+def lock_race(client: FlaskClient) -> tuple[Write, int]:
+    """A refused acquisition records lock_conflict: a racer must not, once the twin won."""
+    return ("POST", "/locks/acquire", {"file": "hot.py", "specialist_id": "ace"}), 201
+
+
+@pytest.mark.parametrize("prepare", [assign_race, lock_race], ids=["assign", "acquire"])
+def test_sixteen_concurrent_identical_requests_record_one_write(
+    app: Flask, prepare: Callable[[FlaskClient], tuple[Write, int]]
+) -> None:
+    """Threads of one server: one command's events, every other answer a replay or 409."""
+    client = app.test_client()
+    write, status = prepare(client)
     before = total_events(client)
-    write: Write = ("PATCH", f"/sorties/{sortie_id}", {"status": "assigned", "assigned_to": "s1"})
     answers: list[Any] = []
     start = threading.Barrier(16)
 
@@ -317,7 +329,7 @@ def test_sixteen_concurrent_identical_requests_record_one_write(app: Flask) -> N
     for thread in threads:
         thread.join()
     assert total_events(client) == before + 1
-    ok = [a for a in answers if a.status_code == 200]
+    ok = [a for a in answers if a.status_code == status]
     assert len(ok) + sum(a.status_code == 409 for a in answers) == 16, [
         (a.status_code, a.get_json()) for a in answers
     ]
