@@ -211,8 +211,9 @@ def idempotent(method: F) -> F:
     key, the key of a keyed HTTP request (``keyed``) applies to its first command.
     """
     signature = inspect.signature(method)
-    if "idempotency_key" not in signature.parameters:
-        raise TypeError(f"{method.__qualname__} must declare idempotency_key=None")
+    declared = signature.parameters.get("idempotency_key")
+    if declared is None or declared.kind is not inspect.Parameter.KEYWORD_ONLY:
+        raise TypeError(f"{method.__qualname__} must declare *, idempotency_key=None")
     name = method.__name__
 
     @wraps(method)

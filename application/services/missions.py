@@ -116,6 +116,7 @@ class MissionService(ListService):
         result: dict[str, Any] | None = None,
         reason: str | None = None,
         expected_version: int | None = None,
+        *,
         idempotency_key: str | None = None,
         **changes: Any,
     ) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class SortieService(Service):
         sortie_id: str,
         status: str | None = None,
         expected_version: int | None = None,
+        *,
         idempotency_key: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
