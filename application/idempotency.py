@@ -111,6 +111,9 @@ class KeyRecord:
     # transaction, so that it fails if a twin holds the key, and leaves nothing behind.
     probe: bool = False
 
+    def key_params(self) -> list[object]:
+        return [self.scope, self.key]
+
     def stale_params(self) -> list[object]:
         return [self.scope, self.key, self.stale_before]
 
@@ -160,7 +163,7 @@ class KeyStore(Protocol):
 
     def select_key(self, scope: str, key: str, since: float) -> Remembered | None: ...
 
-    def insert_key(self, record: KeyRecord, position: int) -> bool: ...
+    def insert_key(self, record: KeyRecord, position: int) -> None: ...
 
     def purge_keys(self, before: float) -> int: ...
 
@@ -199,7 +202,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class KeyedRunner(Protocol):
-    def _idempotently(self, claim: Claim, run: Callable[[], Any]) -> Any: ...
+    def _idempotently(self, claim: Claim, run: Callable[[], Any], look_first: bool) -> Any: ...
+
+
+def idempotent_across_writes(method: F) -> F:
+    """``idempotent`` for a command of several transactions (compaction, the sweep).
+
+    Its key cannot go in with its events, so it is looked up before the command runs and
+    remembered after it, in a transaction of its own.
+    """
+    return _idempotent(method, look_first=True)
 
 
 def idempotent(method: F) -> F:
@@ -209,7 +221,14 @@ def idempotent(method: F) -> F:
     reads it: this wrapper does. With a key, a repeat with the same arguments returns the
     first call's result without running; other arguments are a ``KeyReused``. Without a
     key, the key of a keyed HTTP request (``keyed``) applies to its first command.
+
+    A repeat is found when its write meets the key in the database (the command's checks
+    may run again, but nothing of it is written), or before it runs, if it wrote nothing.
     """
+    return _idempotent(method, look_first=False)
+
+
+def _idempotent(method: F, look_first: bool) -> F:
     signature = inspect.signature(method)
     declared = signature.parameters.get("idempotency_key")
     if declared is None or declared.kind is not inspect.Parameter.KEYWORD_ONLY:
@@ -230,6 +249,6 @@ def idempotent(method: F) -> F:
             claim = Claim(check_key(key), fingerprint)
         elif claim is None or claim.taken or _active.get() is not None:
             return method(self, *args, **kwargs)
-        return self._idempotently(claim, lambda: method(self, *args, **kwargs))
+        return self._idempotently(claim, lambda: method(self, *args, **kwargs), look_first)
 
     return cast(F, command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -157,6 +158,8 @@ class Service:
                     claim.wrote = True
                     if result is not None:
                         claim.recorded, claim.result = True, result
+                elif claim is not None and self._remembered(claim) is not None:
+                    raise _KeyTaken  # a repeat that had nothing left to write
                 position = recordings[-1].notification.id if recordings else self._head()
                 note_position(position)
                 self._after_write(position)
@@ -165,14 +168,17 @@ class Service:
 
     # Idempotency keys (``application.idempotency``)
 
-    def _idempotently(self, claim: Claim, run: Callable[[], Any]) -> Any:
+    def _idempotently(self, claim: Claim, run: Callable[[], Any], look_first: bool) -> Any:
         """Run a keyed command once: a repeat of its key gets the remembered result.
 
-        A command that lost the key to a concurrent twin, or was refused because the
-        twin had already changed the state, answers the twin's result instead.
+        The key is met in the write's own transaction (one statement more, no look-up
+        before it): a repeat, or a concurrent twin that lost, fails its write there and
+        answers the remembered result; so does one refused because the first had
+        already changed the state. ``look_first``: commands of several transactions
+        look their key up before they run.
         """
         claim.taken = True
-        remembered = self._remembered(claim)
+        remembered = self._remembered(claim) if look_first else None
         if remembered is not None:
             return self._replay(remembered)
         try:
@@ -188,7 +194,7 @@ class Service:
         if claim.wrote and not claim.recorded:
             # A command of several writes (compaction): remembered after them, in a
             # transaction of its own (documented in docs/idempotency.md).
-            with ensure_scope() as scope:
+            with ensure_scope() as scope, contextlib.suppress(IntegrityError):  # a twin's
                 record = key_record(claim, result, scope.created, self._key_ttl())
                 self._keys().insert_key(record, scope.position or self._head())
         return result

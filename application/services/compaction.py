@@ -30,7 +30,7 @@ from eventsourcing.persistence import IntegrityError
 from application.app import project_fast
 from application.context import command_scope
 from application.errors import ValidationError
-from application.idempotency import idempotent
+from application.idempotency import idempotent_across_writes
 from application.projections.runner import Projector
 from application.resources import iso
 from application.services.base import Service
@@ -87,7 +87,7 @@ class CompactionService(Service):
     def compaction_policy(self) -> CompactionPolicy:
         return CompactionPolicy.from_env(self.app.env)
 
-    @idempotent
+    @idempotent_across_writes
     def compact(
         self,
         stream_id: str | None = None,

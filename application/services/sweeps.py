@@ -21,7 +21,7 @@ from uuid import UUID
 
 from application.context import command_scope
 from application.errors import STORE_UNAVAILABLE, NotFound
-from application.idempotency import idempotent
+from application.idempotency import idempotent_across_writes
 from application.resources import utc_text
 from application.services.locks import LOCK_WRITE_ATTEMPTS, LockService
 from domain.base import FleetAggregate
@@ -53,7 +53,7 @@ class SweepService(LockService):
             raise ValueError(f"FLEET_HEARTBEAT_TIMEOUT must be a positive number, not {raw!r}")
         return seconds
 
-    @idempotent
+    @idempotent_across_writes
     def sweep(self, now: datetime | None = None, *, idempotency_key: str | None = None) -> Counts:
         """One pass at ``now`` (default: the clock); how many of each event it recorded."""
         now = self.now() if now is None else now

@@ -11,7 +11,10 @@ SELECT_KEY = (
     "SELECT fingerprint, position, answer, created_at FROM {keys} "
     "WHERE scope = {p} AND idempotency_key = {p} AND created_at >= {p}"
 )
-# An expired row of the same key (the sweep has not purged it yet) makes way for the new one.
+# In the write's transaction: an expired row of the same key (not purged yet) makes way,
+# then the insert fails on the primary key if the key is live, and the database aborts the
+# whole write. (The failure must come from the database: on PostgreSQL the library
+# commits its transaction before it re-raises an error raised in Python.)
 DROP_STALE_KEY = (
     "DELETE FROM {keys} WHERE scope = {p} AND idempotency_key = {p} AND created_at < {p}"
 )

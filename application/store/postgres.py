@@ -61,12 +61,15 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
             curs.executemany(self._sql(ADD_COUNTS), count_params(rows))
         key: KeyRecord | None = kwargs.get("idempotency")
         if key is not None and positions:
-            # In the events' transaction: a key taken meanwhile fails the whole write.
-            curs.execute(self._sql(DROP_STALE_KEY), key.stale_params())
-            curs.execute(self._sql(INSERT_KEY), key.insert_params(positions[-1]))
-            if key.probe:
-                curs.execute(self._sql(DELETE_KEY), key.stale_params()[:2])
+            self._claim_key(curs, key, positions[-1])
         return positions
+
+    def _claim_key(self, curs: Cursor[DictRow], key: KeyRecord, position: int) -> None:
+        """In the events' transaction: a key another write holds fails this one, whole."""
+        curs.execute(self._sql(DROP_STALE_KEY), key.stale_params())
+        curs.execute(self._sql(INSERT_KEY), key.insert_params(position))
+        if key.probe:
+            curs.execute(self._sql(DELETE_KEY), key.key_params())
 
     def select_key(self, scope: str, key: str, since: float) -> Remembered | None:
         with self.datastore.transaction(commit=False) as curs:
@@ -74,12 +77,11 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         return None if row is None else remembered_from(row)
 
-    def insert_key(self, record: KeyRecord, position: int) -> bool:
-        """Remember a key on its own (a command of several writes); False if taken."""
+    def insert_key(self, record: KeyRecord, position: int) -> None:
+        """Remember a key on its own (a command of several writes), unless taken."""
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._sql(DROP_STALE_KEY), record.stale_params())
             curs.execute(self._sql(INSERT_KEY_IF_NEW), record.insert_params(position))
-            return bool(curs.rowcount)
 
     def purge_keys(self, before: float) -> int:
         with self.datastore.transaction(commit=True) as curs:
