@@ -339,3 +339,30 @@ def test_sixteen_concurrent_identical_requests_record_one_write(
         if a.status_code == 409:
             assert a.get_json()["type"] == "urn:fleet:problem:idempotency-key-in-flight"
             assert a.headers["Retry-After"]
+
+
+def test_the_openapi_document_declares_the_key_on_every_write(client: FlaskClient) -> None:
+    spec = body(client.get(f"{API}/openapi.json"), 200)
+    writes = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":  # the path's own parameters, not an operation
+                continue
+            headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            if method not in ("post", "patch", "delete"):
+                assert "Idempotency-Key" not in headers, (method, path)
+                continue
+            writes += 1
+            assert "Idempotency-Key" in headers, (method, path)
+            assert {"409", "422"} <= set(operation["responses"]), (method, path)
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    assert "Idempotent-Replayed" in response["headers"], (method, path, status)
+    assert writes >= len(WRITES)
+    described = next(
+        p
+        for p in spec["paths"]["/api/v1/missions"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    )
+    assert "idempotency-key-reused" in described["description"]
+    assert "idempotency-key-in-flight" in described["description"]
