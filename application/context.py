@@ -18,6 +18,7 @@ class CommandScope:
     events: EventContext
     position: int | None = None
     created: bool | None = None
+    replayed: bool = False  # the answer is a remembered one (an idempotency key's repeat)
 
 
 _scope: ContextVar[CommandScope | None] = ContextVar("fleet_command_scope", default=None)

@@ -9,6 +9,7 @@ from typing import Any
 
 from application.app import FleetApplication, RecordedListener
 from application.context import CommandScope, command_scope
+from application.idempotency import ttl_of
 from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
 from application.projections.runner import PAGE_SIZE
@@ -60,6 +61,7 @@ class Fleet(
             self._require_current_schema()
             self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
             self.min_position_timeout = float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5"))
+            ttl_of(settings)  # a bad FLEET_IDEMPOTENCY_TTL fails the start, not a write
             page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
             self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
             auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"

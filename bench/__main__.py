@@ -20,6 +20,7 @@ from bench import (
     compaction,
     history,
     http_commands,
+    idempotency,
     plots,
     projections,
     reads,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "projections": projections,
     "compaction": compaction,
     "work_loop": work_loop,
+    "idempotency": idempotency,
 }
 
 

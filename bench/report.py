@@ -89,6 +89,21 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 f"p99 ≤ {limit:g} ms (ratio: p99 / limit)",
             )
         )
+    for backend, figures in sections.get("idempotency", {}).items():
+        for name, row in figures.items():
+            if not isinstance(row, dict):
+                continue
+            ratio = row["keyed_vs_unkeyed"]
+            rows.append(
+                target(
+                    f"Idempotency-Key cost, {name}, {backend}",
+                    f"keyed {row['keyed_us_per_write']:,.0f} µs vs unkeyed "
+                    f"{row['unkeyed_us_per_write']:,.0f} µs per write",
+                    ratio,
+                    ratio <= 1.15,
+                    "keyed ≤ 1.15 x unkeyed",
+                )
+            )
     lengths = sections.get("history", {}).get("lengths", [])
     if len(lengths) > 1:
         short, long = lengths[0], lengths[-1]

@@ -45,6 +45,26 @@ IF_MATCH = {
 ETAG_HEADER = {
     "ETag": {"description": 'The resource version, strong: "3".', "schema": {"type": "string"}},
 }
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Makes a retry safe: 1-255 printable ASCII characters (else 400). A repeat "
+    "with the same key, method, path (without query) and JSON body (and token, with auth) "
+    "within FLEET_IDEMPOTENCY_TTL seconds writes nothing and answers the first answer's "
+    "status, body, ETag and X-Fleet-Position with Idempotent-Replayed: true; a repeat while "
+    "the first runs waits for it. The same key for another request: 422 problem of type "
+    "urn:fleet:problem:idempotency-key-reused. A repeat that cannot wait for the first: 409 "
+    "problem of type urn:fleet:problem:idempotency-key-in-flight, with Retry-After. Only "
+    "writes that succeeded are remembered. See docs/idempotency.md.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+REPLAYED_HEADER = {
+    "description": "true when this answer is the remembered answer of an earlier request "
+    "with the same Idempotency-Key (nothing was written this time).",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+KEYED_METHODS = frozenset({"post", "patch", "delete"})
 WRITE_HEADERS = {
     **ETAG_HEADER,
     "X-Fleet-Position": {
@@ -268,6 +288,13 @@ class Blueprint(flask_smorest.Blueprint):
         responses = doc.setdefault("responses", {})
         for status, links in doc_info.get("links", {}).items():
             responses[status]["links"] = links
+        if kwargs.get("method") in KEYED_METHODS:
+            parameters.append(dict(IDEMPOTENCY_KEY))
+            responses.setdefault(409, "CONFLICT")
+            responses.setdefault(422, "UNPROCESSABLE_ENTITY")
+            for status, response in responses.items():
+                if 200 <= int(status) < 300 and isinstance(response, dict):
+                    response.setdefault("headers", {})["Idempotent-Replayed"] = REPLAYED_HEADER
         responses.setdefault(400, "BAD_REQUEST")
         responses.setdefault(401, "UNAUTHORIZED")
         if "requestBody" in doc:

@@ -60,12 +60,17 @@ def problem(
     *,
     errors: Mapping[str, list[str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    kind: tuple[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    """A problem+json response; ``extra`` adds extension members (never core ones)."""
+    """A problem+json response; ``extra`` adds extension members (never core ones).
+
+    ``kind`` (type, title) names a problem more precisely than its status does.
+    """
+    problem_type, title = kind or (type_for(status), title_for(status))
     body: dict[str, Any] = {
-        "type": type_for(status),
-        "title": title_for(status),
+        "type": problem_type,
+        "title": title,
         "status": status,
         "detail": detail,
     }
@@ -87,6 +92,8 @@ def fleet_error(error: FleetError) -> Response:
         errors = error.errors
     elif isinstance(error, Conflict):
         extra = dict(error.extra)
+        if getattr(error, "retry_after", None):  # e.g. an idempotency key in flight
+            headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]
     elif isinstance(error, PreconditionFailed):
         extra = {"current_version": error.actual}
     elif isinstance(error, Unavailable):
@@ -94,7 +101,9 @@ def fleet_error(error: FleetError) -> Response:
     if error.status >= 500 and not isinstance(error, Unavailable):
         log.error("service error %s: %s", type(error).__name__, error, exc_info=error)
         return problem(error.status, INTERNAL_DETAIL)
-    return problem(error.status, str(error), errors=errors, headers=headers, **extra)
+    problem_type = getattr(error, "problem_type", None)
+    kind = (problem_type, error.title) if problem_type else None
+    return problem(error.status, str(error), errors=errors, headers=headers, kind=kind, **extra)
 
 
 def store_unavailable(error: Exception) -> Response:

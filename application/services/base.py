@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -15,7 +16,18 @@ from eventsourcing.persistence import IntegrityError
 
 from application.app import FleetApplication
 from application.context import ensure_scope, note_position
-from application.errors import Conflict, NotFound, PreconditionFailed, ValidationError
+from application.errors import Conflict, FleetError, NotFound, PreconditionFailed, ValidationError
+from application.idempotency import (
+    Claim,
+    KeyInFlight,
+    KeyReused,
+    KeyStore,
+    Remembered,
+    active_claim,
+    key_record,
+    running,
+    ttl_of,
+)
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
@@ -25,6 +37,11 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
+View = Callable[[], Any]
+
+
+class _KeyTaken(Exception):
+    """A concurrent write with the same key committed first; this one wrote nothing."""
 
 
 class Service:
@@ -66,9 +83,10 @@ class Service:
         aggregate_id: UUID,
         label: str,
         command: Callable[[A], None],
+        view: Callable[[A], dict[str, Any]],
         expected_version: int | None = None,
-    ) -> A:
-        """Load one aggregate, run ``command`` on it and save; returns the new state."""
+    ) -> dict[str, Any]:
+        """Load one aggregate, run ``command`` on it and save; returns its ``view``."""
         holder: list[A] = []
 
         def decide() -> list[FleetAggregate]:
@@ -78,8 +96,25 @@ class Service:
             holder[:] = [aggregate]
             return [aggregate]
 
-        self._write(decide, expected_version=expected_version)
-        return holder[0]
+        result: dict[str, Any] = self._command(
+            decide, lambda: view(holder[0]), expected_version=expected_version
+        )
+        return result
+
+    def _command(
+        self, decide: Callable[[], Sequence[FleetAggregate]], view: View, **options: Any
+    ) -> Any:
+        """``_write``, then the command's result: ``view()`` of the state it wrote.
+
+        Under an idempotency key the view is taken before the commit and remembered with
+        the events; that same result is returned (see ``application.idempotency``).
+        """
+        claim = active_claim()
+        if claim is None:
+            self._write(decide, **options)
+            return view()
+        self._write(decide, view=view, **options)
+        return claim.result if claim.recorded else view()
 
     @staticmethod
     def check_version(aggregate: FleetAggregate, expected_version: int | None) -> None:
@@ -92,6 +127,7 @@ class Service:
         *,
         expected_version: int | None = None,
         attempts: int = MAX_ATTEMPTS,
+        view: View | None = None,
     ) -> int:
         """Run ``decide`` (load + command) and save what it returns, atomically.
 
@@ -99,26 +135,107 @@ class Service:
         version: then the loser gets ``PreconditionFailed``. ``attempts`` bounds the
         retries (hot streams such as a contested lock need more). Returns the
         position of the last event written.
+
+        Under an idempotency key, a ``view`` that gives a result puts the key in the
+        events' transaction; one that gives None (a refusal that records an event, like
+        ``lock_conflict``) only probes it there, so the write fails if a twin holds it.
         """
-        with ensure_scope():
+        claim = active_claim()
+        with ensure_scope() as scope:
             for attempt in range(attempts):
                 try:
                     aggregates = decide()
                 except DomainError as exc:
                     raise Conflict(str(exc)) from None
+                options: dict[str, Any] = {}
+                result = view() if claim is not None and view is not None else None
+                if claim is not None and view is not None:
+                    options["idempotency"] = key_record(
+                        claim, result, scope.created, self._key_ttl(), probe=result is None
+                    )
                 try:
-                    recordings = self.app.save(*aggregates)
+                    recordings = self.app.save(*aggregates, **options)
                 except IntegrityError:
+                    if claim is not None and self._remembered(claim) is not None:
+                        raise _KeyTaken from None
                     if expected_version is not None:  # another writer got there first
                         current = self._stored_version(aggregates[0].id)
                         raise PreconditionFailed(expected_version, current) from None
                     time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
                     continue
+                if claim is not None and recordings:
+                    claim.wrote = True
+                    if result is not None:
+                        claim.recorded, claim.result = True, result
+                elif claim is not None and self._remembered(claim) is not None:
+                    raise _KeyTaken  # a repeat that had nothing left to write
                 position = recordings[-1].notification.id if recordings else self._head()
                 note_position(position)
                 self._after_write(position)
                 return position
         raise Conflict("too many concurrent writers on this resource; try again")
+
+    # Idempotency keys (``application.idempotency``)
+
+    def _idempotently(self, claim: Claim, run: Callable[[], Any], look_first: bool) -> Any:
+        """Run a keyed command once: a repeat of its key gets the remembered result.
+
+        The key is met in the write's own transaction (one statement more, no look-up
+        before it): a repeat, or a concurrent twin that lost, fails its write there and
+        answers the remembered result; so does one refused because the first had
+        already changed the state. ``look_first``: commands of several transactions
+        look their key up before they run.
+        """
+        claim.taken = True
+        remembered = self._remembered(claim) if look_first else None
+        if remembered is not None:
+            return self._replay(remembered)
+        try:
+            with running(claim):
+                result = run()
+        except (_KeyTaken, FleetError) as exc:
+            remembered = self._remembered(claim)
+            if remembered is None:
+                if isinstance(exc, _KeyTaken):  # taken, and purged before it could be read
+                    raise KeyInFlight(f"the idempotency key {claim.key!r} is in use") from None
+                raise
+            return self._replay(remembered)
+        if claim.wrote and not claim.recorded:
+            # A command of several writes (compaction): remembered after them, in a
+            # transaction of its own (documented in docs/idempotency.md).
+            with ensure_scope() as scope, contextlib.suppress(IntegrityError):  # a twin's
+                record = key_record(claim, result, scope.created, self._key_ttl())
+                self._keys().insert_key(record, scope.position or self._head())
+        return result
+
+    def _remembered(self, claim: Claim) -> Remembered | None:
+        """The live record of the claim's key, or None; another request's is a 422."""
+        since = time.time() - self._key_ttl()
+        remembered = self._keys().select_key(claim.scope, claim.key, since)
+        if remembered is not None and remembered.fingerprint != claim.fingerprint:
+            raise KeyReused(
+                f"the idempotency key {claim.key!r} was used for another request "
+                "(method, path or body differ); use a new key for a new request"
+            )
+        return remembered
+
+    def _replay(self, remembered: Remembered) -> Any:
+        with ensure_scope() as scope:
+            scope.position = remembered.position
+            scope.created = remembered.created
+            scope.replayed = True
+        return remembered.result
+
+    def _keys(self) -> KeyStore:
+        return cast(KeyStore, self.app.recorder)
+
+    def _key_ttl(self) -> float:
+        return ttl_of(self.app.env)
+
+    def purge_idempotency_keys(self, now: float | None = None) -> int:
+        """Forget keys older than ``FLEET_IDEMPOTENCY_TTL`` (the sweep calls this)."""
+        now = time.time() if now is None else now
+        return self._keys().purge_keys(now - self._key_ttl())
 
     def _after_write(self, position: int) -> None:
         """Hook: the embedded projector applies the new events here."""

@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import NotFound, ValidationError
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import checkpoint_resource
 from application.services.base import given
@@ -29,8 +30,14 @@ def _entry(aggregate: FleetAggregate) -> dict[str, Any]:
 
 
 class CheckpointService(ListService):
+    @idempotent
     def create_checkpoint(
-        self, stream_id: str, description: str | None = None, trigger: str = "manual"
+        self,
+        stream_id: str,
+        description: str | None = None,
+        trigger: str = "manual",
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Checkpoint one stream (a mission with its sorties) or ``"fleet"``."""
         get_event_type("checkpoint_created").validate(
@@ -59,14 +66,20 @@ class CheckpointService(ListService):
             holder[:] = [checkpoint]
             return [checkpoint, log]
 
-        self._write(decide)
-        return checkpoint_resource(holder[0])
+        result: dict[str, Any] = self._command(decide, lambda: checkpoint_resource(holder[0]))
+        return result
 
     def get_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
         return checkpoint_resource(self._checkpoint(checkpoint_id))
 
+    @idempotent
     def restore_checkpoint(
-        self, checkpoint_id: str, confirm: bool = False, expected_version: int | None = None
+        self,
+        checkpoint_id: str,
+        confirm: bool = False,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Append ``fleet_recovered`` to every captured stream; cancel sorties added since."""
         if confirm is not True:
@@ -93,8 +106,10 @@ class CheckpointService(ListService):
             holder[:] = [checkpoint]
             return changed
 
-        self._write(decide, expected_version=expected_version)
-        return checkpoint_resource(holder[0])
+        result: dict[str, Any] = self._command(
+            decide, lambda: checkpoint_resource(holder[0]), expected_version=expected_version
+        )
+        return result
 
     # Capture and restore helpers
 

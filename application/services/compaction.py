@@ -30,6 +30,7 @@ from eventsourcing.persistence import IntegrityError
 from application.app import project_fast
 from application.context import command_scope
 from application.errors import ValidationError
+from application.idempotency import idempotent_across_writes
 from application.projections.runner import Projector
 from application.resources import iso
 from application.services.base import Service
@@ -86,8 +87,14 @@ class CompactionService(Service):
     def compaction_policy(self) -> CompactionPolicy:
         return CompactionPolicy.from_env(self.app.env)
 
+    @idempotent_across_writes
     def compact(
-        self, stream_id: str | None = None, archive: bool = False, now: datetime | None = None
+        self,
+        stream_id: str | None = None,
+        archive: bool = False,
+        now: datetime | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Report:
         """Run the job once, over every stream past the threshold or over ``stream_id``
         (compacted whenever it has events since its last snapshot); returns the report.

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import cursor_resource
 from application.services.base import Service
@@ -21,12 +22,15 @@ from domain.cursor import Cursor, cursor_stream_id
 
 
 class CursorService(Service):
+    @idempotent
     def advance_cursor(
         self,
         consumer_id: str,
         stream_id: str,
         position: int,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Move a cursor forward (409 backwards). Advancing to where it already is
         records nothing and answers the cursor as it is, so a retried advance is harmless."""
@@ -38,12 +42,15 @@ class CursorService(Service):
             expected_version,
         )
 
+    @idempotent
     def reset_cursor(
         self,
         consumer_id: str,
         stream_id: str,
         position: int = 0,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Move a cursor anywhere (default 0); always recorded."""
         data = _validated("cursor_reset", consumer_id, stream_id, position)
@@ -85,8 +92,10 @@ class CursorService(Service):
             holder[:] = [cursor]
             return [cursor]
 
-        self._write(decide, expected_version=expected_version)
-        return cursor_resource(holder[0])
+        result: dict[str, Any] = self._command(
+            decide, lambda: cursor_resource(holder[0]), expected_version=expected_version
+        )
+        return result
 
 
 def _validated(event_type: str, consumer_id: str, stream_id: str, position: int) -> dict[str, Any]:

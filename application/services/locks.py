@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import Conflict, Forbidden, NotFound, ValidationError
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import iso, lock_resource
 from application.services.base import given
@@ -47,6 +48,7 @@ class LockService(ListService):
     def now(self) -> datetime:
         return (self.clock or utc_now)()
 
+    @idempotent
     def acquire_lock(
         self,
         file: str,
@@ -54,6 +56,8 @@ class LockService(ListService):
         timeout_ms: int | None = None,
         purpose: str | None = None,
         checksum: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Take the lock of ``file``'s normalised path, or raise ``Conflict`` naming the
         holder (``.extra["lock"]``) after recording ``lock_conflict``."""
@@ -82,21 +86,29 @@ class LockService(ListService):
             outcome["lock"] = lock
             return [lock]
 
-        self._write(decide, attempts=LOCK_WRITE_ATTEMPTS)
+        def view() -> dict[str, Any] | None:
+            """The lock taken; None when refused (a refusal is never remembered)."""
+            return None if "holder" in outcome else lock_resource(outcome["lock"])
+
+        result: dict[str, Any] | None = self._command(decide, view, attempts=LOCK_WRITE_ATTEMPTS)
         holder = outcome.get("holder")
         if holder is not None:
             raise Conflict(
                 f"{path!r} is locked by {holder['reserved_by']!r} until {holder['expires_at']}",
                 lock=holder,
             )
-        return lock_resource(outcome["lock"])
+        assert result is not None  # noqa: S101 - the view gives the lock when it was taken
+        return result
 
+    @idempotent
     def release_lock(
         self,
         lock_id: str,
         specialist_id: str,
         force: bool = False,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """The holder releases; anyone else only with ``force`` (else ``Forbidden``)."""
         _check_actor(specialist_id)
@@ -115,8 +127,13 @@ class LockService(ListService):
             holder[:] = [lock]
             return [lock]
 
-        self._write(decide, expected_version=expected_version, attempts=LOCK_WRITE_ATTEMPTS)
-        return lock_resource(holder[0])
+        result: dict[str, Any] = self._command(
+            decide,
+            lambda: lock_resource(holder[0]),
+            expected_version=expected_version,
+            attempts=LOCK_WRITE_ATTEMPTS,
+        )
+        return result
 
     def get_lock(self, lock_id: str) -> dict[str, Any]:
         """A path's current lock is read from its aggregate; an ended one from its row."""

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from application.errors import Conflict, NotFound
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import mission_resource, progress_summary, sortie_resource
 from application.services.base import FieldErrors, given
@@ -28,6 +29,7 @@ def mission_uuid(mission_id: str) -> UUID:
 
 
 class MissionService(ListService):
+    @idempotent
     def create_mission(
         self,
         title: str,
@@ -35,6 +37,8 @@ class MissionService(ListService):
         goals: list[str] | None = None,
         priority: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("mission_created").validate(
             given(
@@ -46,8 +50,10 @@ class MissionService(ListService):
             )
         )
         mission = Mission.create(**data)
-        self._write(lambda: [mission])
-        return self._mission_view(mission)
+        result: dict[str, Any] = self._command(
+            lambda: [mission], lambda: self._mission_view(mission)
+        )
+        return result
 
     def get_mission(
         self, mission_id: str, version: int | None = None, as_of: datetime | None = None
@@ -102,6 +108,7 @@ class MissionService(ListService):
             return None
         return self._load(Sortie, stream, f"sortie {sortie_id!r}", version)
 
+    @idempotent
     def update_mission(
         self,
         mission_id: str,
@@ -109,6 +116,8 @@ class MissionService(ListService):
         result: dict[str, Any] | None = None,
         reason: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
         **changes: Any,
     ) -> dict[str, Any]:
         """Change fields (``mission_updated``) and/or move to ``status``, atomically.
@@ -146,8 +155,10 @@ class MissionService(ListService):
             holder[:] = [mission]
             return [mission]
 
-        self._write(decide, expected_version=expected_version)
-        return self._mission_view(holder[0])
+        answer: dict[str, Any] = self._command(
+            decide, lambda: self._mission_view(holder[0]), expected_version=expected_version
+        )
+        return answer
 
     def _mission_transition(
         self, status: str | None, result: dict[str, Any] | None, reason: str | None

@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import Conflict, NotFound, ValidationError
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import sortie_resource
 from application.services.base import FieldErrors, Service, given
@@ -45,6 +46,7 @@ def as_uuid(value: str) -> UUID | None:
 
 
 class SortieService(Service):
+    @idempotent
     def create_sortie(
         self,
         description: str,
@@ -56,6 +58,8 @@ class SortieService(Service):
         metadata: dict[str, Any] | None = None,
         estimate_minutes: int | None = None,
         required_capabilities: list[str] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("sortie_created").validate(
             given(
@@ -76,8 +80,8 @@ class SortieService(Service):
         if data.get("assigned_to") is not None:
             self._registered(data["assigned_to"], "assigned_to")
         sortie = Sortie.create(**data)
-        self._write(lambda: [sortie])
-        return self._sortie_view(sortie)
+        result: dict[str, Any] = self._command(lambda: [sortie], lambda: self._sortie_view(sortie))
+        return result
 
     def get_sortie(
         self, sortie_id: str, version: int | None = None, as_of: datetime | None = None
@@ -88,11 +92,14 @@ class SortieService(Service):
             version = self._version_at(stream, as_of, label)
         return self._sortie_view(self._load(Sortie, stream, label, version))
 
+    @idempotent
     def update_sortie(
         self,
         sortie_id: str,
         status: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """Apply one PATCH: field changes, at most one status change, then progress.
@@ -144,8 +151,10 @@ class SortieService(Service):
             holder[:] = [sortie]
             return [sortie]
 
-        self._write(decide, expected_version=expected_version)
-        return self._sortie_view(holder[0])
+        result: dict[str, Any] = self._command(
+            decide, lambda: self._sortie_view(holder[0]), expected_version=expected_version
+        )
+        return result
 
     def _sortie_transition(self, status: str, fields: dict[str, Any]) -> Callable[[Sortie], None]:
         """Validate the fields a status change takes (``patch_field_errors`` has checked

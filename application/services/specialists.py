@@ -10,6 +10,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.context import ensure_scope
 from application.errors import PreconditionFailed
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import specialist_resource
 from application.services.base import Service, given
@@ -19,6 +20,7 @@ from domain.specialist import Specialist, specialist_stream_id
 
 
 class SpecialistService(Service):
+    @idempotent
     def register_specialist(
         self,
         specialist_id: str,
@@ -30,6 +32,8 @@ class SpecialistService(Service):
         sortie_id: str | None = None,
         config: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Register a specialist, or update a known one (the scope's ``created`` tells which).
 
@@ -76,10 +80,15 @@ class SpecialistService(Service):
             return [specialist]
 
         with ensure_scope() as scope:
-            self._write(decide, expected_version=expected_version)
-            scope.created = written[0].registered_at == written[0].created_on
-        return specialist_resource(written[0])
 
+            def view() -> dict[str, Any]:
+                scope.created = written[0].registered_at == written[0].created_on
+                return specialist_resource(written[0])
+
+            result: dict[str, Any] = self._command(decide, view, expected_version=expected_version)
+        return result
+
+    @idempotent
     def heartbeat(
         self,
         specialist_id: str,
@@ -88,12 +97,15 @@ class SpecialistService(Service):
         metrics: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_active").validate(
             given(status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata)
         )
         return self._on_specialist(specialist_id, expected_version, lambda s: s.heartbeat(**data))
 
+    @idempotent
     def complete_specialist(
         self,
         specialist_id: str,
@@ -101,24 +113,34 @@ class SpecialistService(Service):
         summary: str | None = None,
         final_checkpoint_id: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_completed").validate(
             given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
         )
         return self._on_specialist(specialist_id, expected_version, lambda s: s.complete(**data))
 
+    @idempotent
     def fail_specialist(
         self,
         specialist_id: str,
         error: str,
         details: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = get_event_type("specialist_failed").validate(given(error=error, details=details))
         return self._stop(specialist_id, expected_version, lambda s: s.fail(**data), "failed")
 
+    @idempotent
     def deregister_specialist(
-        self, specialist_id: str, expected_version: int | None = None
+        self,
+        specialist_id: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         return self._stop(
             specialist_id,
@@ -164,11 +186,11 @@ class SpecialistService(Service):
     def _on_specialist(
         self, specialist_id: str, expected_version: int | None, command: Any
     ) -> dict[str, Any]:
-        specialist = self._change(
+        return self._change(
             Specialist,
             specialist_stream_id(specialist_id),
             f"specialist {specialist_id!r}",
             command,
+            specialist_resource,
             expected_version,
         )
-        return specialist_resource(specialist)

@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 from marshmallow import Schema
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
+from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import message_resource
 from application.schemas.base import identifier, load
@@ -34,6 +35,7 @@ MAILBOX_ID = Schema.from_dict({"mailbox_id": identifier(required=True)}, name="M
 
 
 class MailboxService(ListService):
+    @idempotent
     def send_message(
         self,
         mailbox_id: str,
@@ -43,6 +45,8 @@ class MailboxService(ListService):
         thread_id: str | None = None,
         priority: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Send a message; the first one opens the mailbox. ``expected_version`` is the
         mailbox's (a mailbox with no messages yet has none: that fails the precondition)."""
@@ -72,8 +76,12 @@ class MailboxService(ListService):
             holder[:] = [mailbox]
             return [mailbox]
 
-        self._write(decide, expected_version=expected_version)
-        return message_resource(holder[0], data["message_id"])
+        result: dict[str, Any] = self._command(
+            decide,
+            lambda: message_resource(holder[0], data["message_id"]),
+            expected_version=expected_version,
+        )
+        return result
 
     def list_messages(
         self,
@@ -131,20 +139,29 @@ class MailboxService(ListService):
         self._require(mailbox, message_id)
         return message_resource(mailbox, message_id)
 
+    @idempotent
     def read_message(
-        self, message_id: str, reader_id: str, expected_version: int | None = None
+        self,
+        message_id: str,
+        reader_id: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = self._validated("squawk_read", reader_id=reader_id)
         return self._on_message(
             message_id, lambda m: m.read(message_id, data["reader_id"]), expected_version
         )
 
+    @idempotent
     def ack_message(
         self,
         message_id: str,
         acker_id: str,
         response: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Acknowledge a message: the ack is caused by the message's ``squawk_sent``
         (its ``causation_id``) and continues that event's correlation."""
@@ -158,16 +175,28 @@ class MailboxService(ListService):
 
         return self._on_message(message_id, ack, expected_version, stream)
 
+    @idempotent
     def archive_message(
-        self, message_id: str, archived_by: str, expected_version: int | None = None
+        self,
+        message_id: str,
+        archived_by: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         data = self._validated("squawk_archived", archived_by=archived_by)
         return self._on_message(
             message_id, lambda m: m.archive(message_id, data["archived_by"]), expected_version
         )
 
+    @idempotent
     def requeue_message(
-        self, message_id: str, reason: str | None = None, expected_version: int | None = None
+        self,
+        message_id: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Return a read or acked message to ``pending`` (its delivery details are cleared)."""
         data = self._validated("squawk_requeued", reason=reason)
@@ -197,8 +226,14 @@ class MailboxService(ListService):
             command(mailbox)
 
         label = f"message {message_id!r}"
-        mailbox = self._change(Mailbox, stream, label, checked, expected_version)
-        return message_resource(mailbox, message_id)
+        return self._change(
+            Mailbox,
+            stream,
+            label,
+            checked,
+            lambda mailbox: message_resource(mailbox, message_id),
+            expected_version,
+        )
 
     @staticmethod
     def _require(mailbox: Mailbox, message_id: str) -> None:

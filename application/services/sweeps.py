@@ -1,6 +1,8 @@
 """Liveness sweeps: overdue locks get ``lock_timeout``, silent specialists ``specialist_inactive``
 (and the sorties they held ``sortie_released``, see ``application.services.leases``).
 
+Each pass also forgets idempotency keys older than ``FLEET_IDEMPOTENCY_TTL``.
+
 Candidates come from the projections (cheap; they may lag). Each one is then decided
 again on the aggregate's fresh state inside ``_write``: one no longer due is skipped,
 and when two sweepers race for one stream the loser's retry re-reads it and finds
@@ -20,6 +22,7 @@ from uuid import UUID
 
 from application.context import command_scope
 from application.errors import STORE_UNAVAILABLE, NotFound
+from application.idempotency import idempotent_across_writes
 from application.resources import utc_text
 from application.services.leases import release_held
 from application.services.locks import LOCK_WRITE_ATTEMPTS, LockService
@@ -52,7 +55,8 @@ class SweepService(LockService):
             raise ValueError(f"FLEET_HEARTBEAT_TIMEOUT must be a positive number, not {raw!r}")
         return seconds
 
-    def sweep(self, now: datetime | None = None) -> Counts:
+    @idempotent_across_writes
+    def sweep(self, now: datetime | None = None, *, idempotency_key: str | None = None) -> Counts:
         """One pass at ``now`` (default: the clock); how many of each event it recorded."""
         now = self.now() if now is None else now
         if now.tzinfo is None or now.utcoffset() is None:
@@ -68,6 +72,9 @@ class SweepService(LockService):
                 counts["specialists_inactive"] += self._once(
                     partial(self._silence, specialist_id, cutoff)
                 )
+        purged = self.purge_idempotency_keys(now.timestamp())
+        if purged:
+            log.info("sweep: forgot %d idempotency keys older than FLEET_IDEMPOTENCY_TTL", purged)
         return counts
 
     def sweep_forever(

@@ -11,6 +11,16 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from application.idempotency import KeyRecord, Remembered, remembered_from
+from application.store.keys import (
+    DELETE_KEY,
+    DROP_STALE_KEY,
+    IDEMPOTENCY_TABLE,
+    INSERT_KEY,
+    INSERT_KEY_IF_NEW,
+    PURGE_KEYS,
+    SELECT_KEY,
+)
 from application.store.query import (
     ADD_COUNTS,
     EVENT_COUNTS_TABLE,
@@ -38,6 +48,7 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
             index=Identifier(schema, EVENT_INDEX_TABLE),
             events=Identifier(schema, self.events_table_name),
             counts=Identifier(schema, EVENT_COUNTS_TABLE),
+            keys=Identifier(schema, IDEMPOTENCY_TABLE),
             pos=Identifier("notification_id"),
         )
 
@@ -49,7 +60,34 @@ class FleetPostgresRecorder(PostgresApplicationRecorder):
         if rows and positions:
             curs.executemany(self._sql(INSERT_INDEX), index_params(positions, stored_events, rows))
             curs.executemany(self._sql(ADD_COUNTS), count_params(rows))
+        key: KeyRecord | None = kwargs.get("idempotency")
+        if key is not None and positions:
+            self._claim_key(curs, key, positions[-1])
         return positions
+
+    def _claim_key(self, curs: Cursor[DictRow], key: KeyRecord, position: int) -> None:
+        """In the events' transaction: a key another write holds fails this one, whole."""
+        curs.execute(self._sql(DROP_STALE_KEY), key.stale_params())
+        curs.execute(self._sql(INSERT_KEY), key.insert_params(position))
+        if key.probe:
+            curs.execute(self._sql(DELETE_KEY), key.key_params())
+
+    def select_key(self, scope: str, key: str, since: float) -> Remembered | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql(SELECT_KEY), [scope, key, since])
+            row = curs.fetchone()
+        return None if row is None else remembered_from(row)
+
+    def insert_key(self, record: KeyRecord, position: int) -> None:
+        """Remember a key on its own (a command of several writes), unless taken."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql(DROP_STALE_KEY), record.stale_params())
+            curs.execute(self._sql(INSERT_KEY_IF_NEW), record.insert_params(position))
+
+    def purge_keys(self, before: float) -> int:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql(PURGE_KEYS), [before])
+            return int(curs.rowcount)
 
     def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
         select, params = page_query(flt, "%s")

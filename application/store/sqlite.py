@@ -8,6 +8,16 @@ from typing import Any
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
+from application.idempotency import KeyRecord, Remembered, remembered_from
+from application.store.keys import (
+    DELETE_KEY,
+    DROP_STALE_KEY,
+    IDEMPOTENCY_TABLE,
+    INSERT_KEY,
+    INSERT_KEY_IF_NEW,
+    PURGE_KEYS_IN_ORDER,
+    SELECT_KEY,
+)
 from application.store.query import (
     ADD_COUNTS,
     EVENT_COUNTS_TABLE,
@@ -69,6 +79,7 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
             index=EVENT_INDEX_TABLE,
             events=self.events_table_name,
             counts=EVENT_COUNTS_TABLE,
+            keys=IDEMPOTENCY_TABLE,
             pos="rowid",
             p="?",
         )
@@ -81,7 +92,34 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
         if rows and positions:
             c.executemany(self._sql(INSERT_INDEX), index_params(positions, stored_events, rows))
             c.executemany(self._sql(ADD_COUNTS), count_params(rows))
+        key: KeyRecord | None = kwargs.get("idempotency")
+        if key is not None and positions:
+            self._claim_key(c, key, positions[-1])
         return positions
+
+    def _claim_key(self, c: SQLiteCursor, key: KeyRecord, position: int) -> None:
+        """In the events' transaction: a key another write holds fails this one, whole."""
+        c.execute(self._sql(DROP_STALE_KEY), key.stale_params())
+        c.execute(self._sql(INSERT_KEY), key.insert_params(position))
+        if key.probe:
+            c.execute(self._sql(DELETE_KEY), key.key_params())
+
+    def select_key(self, scope: str, key: str, since: float) -> Remembered | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql(SELECT_KEY), [scope, key, since])
+            row = c.fetchone()
+        return None if row is None else remembered_from(row)
+
+    def insert_key(self, record: KeyRecord, position: int) -> None:
+        """Remember a key on its own (a command of several writes), unless taken."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql(DROP_STALE_KEY), record.stale_params())
+            c.execute(self._sql(INSERT_KEY_IF_NEW), record.insert_params(position))
+
+    def purge_keys(self, before: float) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql(PURGE_KEYS_IN_ORDER), [before])
+            return int(c.sqlite_cursor.rowcount)
 
     def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
         select, params = page_query(flt, "?")

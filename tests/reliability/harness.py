@@ -246,6 +246,9 @@ class Record:
     answer: Any = None
     error: str | None = None
     refused: bool = False  # the connection was refused: the request never reached a server
+    params: dict[str, Any] | None = None
+    retried: bool = False  # sent again (same Idempotency-Key) after it got no answer
+    replayed: bool = False  # the retry's answer was the first attempt's (it had landed)
     epoch: int = 0  # how many crashes had happened when it was sent
     started: float = 0.0  # time.monotonic() when sent and when answered (or failed)
     ended: float = 0.0
@@ -318,17 +321,30 @@ class Client:
     ) -> Record:
         record = self.journal.new(self.number, op, method, path, body)
         record.headers = dict(headers or {})
+        record.params = params
+        return self._send(record)
+
+    def retry(self, record: Record) -> Record:
+        """Send a write that got no answer again, as the same logical request: the same
+        ``Idempotency-Key`` (and ids), so a first attempt that landed is replayed."""
+        record.retried = True  # ``error`` and ``refused`` keep the first attempt's outcome
+        return self._send(record)
+
+    def _send(self, record: Record) -> Record:
         # The id names the request in its events: metadata.request_id (and, since the
-        # request gives it, correlation_id too).
+        # request gives it, correlation_id too). Every write carries its id as its
+        # Idempotency-Key: a retry of it is the same request.
         ids = {"X-Correlation-ID": record.correlation_id, "X-Request-ID": record.correlation_id}
-        sent = {**ids, **(headers or {})}
+        if record.write:
+            ids["Idempotency-Key"] = record.correlation_id
+        sent = {**ids, **record.headers}
         record.started = time.monotonic()
         try:
             response = self.session.request(
-                method,
-                f"{self.api}{path}",
-                json=body,
-                params=params,
+                record.method,
+                f"{self.api}{record.path}",
+                json=record.body,
+                params=record.params,
                 headers=sent,
                 timeout=REQUEST_TIMEOUT,
             )
@@ -344,6 +360,7 @@ class Client:
             return record
         record.ended = time.monotonic()
         record.status = response.status_code
+        record.replayed = response.headers.get("Idempotent-Replayed") == "true"
         position = response.headers.get("X-Fleet-Position")
         record.position = int(position) if position else None
         record.etag = response.headers.get("ETag")
@@ -593,6 +610,16 @@ class Traffic:
 
     # running
 
+    def retry_unanswered(self) -> list[Record]:
+        """Send every write that got no answer again (a client that retries until it has
+        one); returns the retried records, now holding the retry's answer."""
+        client = Client(self.base, self.journal, -2)
+        try:
+            unanswered = [r for r in self.journal.records if r.write and r.status is None]
+            return [client.retry(record) for record in unanswered]
+        finally:
+            client.close()
+
     def run(self, clients: int, seconds: float, stop: threading.Event | None = None) -> None:
         """``clients`` threads issuing commands until ``seconds`` have passed or ``stop`` is set."""
         deadline = time.monotonic() + seconds
@@ -762,6 +789,10 @@ def audit(
         "no_response",
         "no_response_landed",
         "no_response_not_landed",
+        "retried",
+        "retried_replayed",
+        "retried_ran",
+        "retried_unanswered",
     ):
         figures[key] = 0
     known: set[str] = set()
@@ -778,7 +809,23 @@ def audit(
             problems.append(
                 f"5xx: {record.method} {record.path} -> {record.status} {record.answer}"
             )
-        if record.status is None:
+        if record.retried:
+            # The first attempt got no answer; the retry (same key) replays it if it landed,
+            # else runs it now: either way the request must be in the log exactly once.
+            figures["retried"] += 1
+            if record.refused:
+                figures["connection_refused"] += 1
+                if record.replayed:
+                    problems.append(f"a refused request had landed: {record.correlation_id}")
+            else:
+                figures["no_response"] += 1
+                figures["no_response_landed" if record.replayed else "no_response_not_landed"] += 1
+            if record.status is None:
+                figures["retried_unanswered"] += 1
+                problems.append(f"a retried write got no answer again: {record.correlation_id}")
+                continue
+            figures["retried_replayed" if record.replayed else "retried_ran"] += 1
+        elif record.status is None:
             if record.refused:
                 figures["connection_refused"] += 1
                 if mine:
