@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 from marshmallow import Schema
 
 from application.errors import Conflict, ValidationError
+from application.idempotency import idempotent
 from application.schemas.base import identifier, load
 from application.schemas.sortie import capabilities
 from application.services.sorties import SortieService, as_uuid
@@ -56,12 +57,15 @@ RANK = (
 
 
 class ClaimService(SortieService):
+    @idempotent
     def claim_sortie(
         self,
         specialist_id: str,
         mission_id: str | None = None,
         capabilities: Sequence[str] | None = None,
         wait: float | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any] | None:
         """Assign the best claimable sortie to ``specialist_id``; None when none is left.
 
@@ -96,10 +100,12 @@ class ClaimService(SortieService):
         for stream in self._candidates(mission_id, have):
             claimed = self._try_claim(stream, specialist_id, have)
             if claimed is not None:
-                return self._sortie_view(claimed)
+                return claimed
         return None
 
-    def _try_claim(self, stream: UUID, specialist_id: str, have: Sequence[str]) -> Sortie | None:
+    def _try_claim(
+        self, stream: UUID, specialist_id: str, have: Sequence[str]
+    ) -> dict[str, Any] | None:
         """Claim one candidate; None when it is no longer claimable (or taken meanwhile)."""
         holder: list[Sortie] = []
 
@@ -110,10 +116,10 @@ class ClaimService(SortieService):
             return [sortie]
 
         try:
-            self._write(decide)
+            claimed: dict[str, Any] = self._command(decide, lambda: self._sortie_view(holder[0]))
         except Conflict:  # taken by another claimer, or changed so that it no longer fits
             return None
-        return holder[0]
+        return claimed
 
     def _candidates(self, mission_id: str | None, have: Sequence[str]) -> Iterator[UUID]:
         """Claimable-looking sorties, best first, a page at a time.

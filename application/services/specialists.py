@@ -170,8 +170,10 @@ class SpecialistService(Service):
             )
             return [specialist, *released]
 
-        self._write(decide, expected_version=expected_version)
-        return specialist_resource(holder[0])
+        result: dict[str, Any] = self._command(
+            decide, lambda: specialist_resource(holder[0]), expected_version=expected_version
+        )
+        return result
 
     def get_specialist(
         self, specialist_id: str, version: int | None = None, as_of: datetime | None = None

@@ -112,7 +112,41 @@ WRITES: dict[str, Callable[[FlaskClient], Write]] = {
     "acquire": lambda c: ("POST", "/locks/acquire", {"file": "b.py", "specialist_id": "ace"}),
     "release": lambda c: ("POST", f"/locks/{lock(c)}/release", {"specialist_id": "ace"}),
     "compact": lambda c: ("POST", "/compaction", {"stream_id": mission(c)["id"]}),
+    "claim": lambda c: (
+        "POST",
+        "/sorties/claim",
+        {"specialist_id": [register(c, "s7"), sortie(c), sortie(c)][0]["id"]},
+    ),
 }
+
+
+def test_every_write_route_is_in_the_replay_table(app: Flask) -> None:
+    """A new write route must join ``WRITES``, so its replay is tested too."""
+    urls = app.url_map.bind("localhost")
+    tested = set()
+    for make in WRITES.values():
+        with app.test_client() as fresh_client:
+            method, path, _ = make(fresh_client)
+        rule, _ = urls.match(f"{API}{path}", method=method, return_rule=True)
+        tested.add((method, rule.rule))
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(API)
+        for method in (rule.methods or set()) & {"POST", "PATCH", "DELETE"}
+    }
+    assert routes - tested == set()
+
+
+def test_a_claim_that_finds_nothing_is_not_remembered(client: FlaskClient) -> None:
+    """A 204 wrote nothing: the same key claims for real once a sortie is there."""
+    register(client, "s8")
+    empty = send(client, ("POST", "/sorties/claim", {"specialist_id": "s8"}), "claim-key")
+    assert empty.status_code == 204
+    sortie(client)
+    claimed = send(client, ("POST", "/sorties/claim", {"specialist_id": "s8"}), "claim-key")
+    assert body(claimed, 200)["sortie"]["assigned_to"] == "s8"
+    assert "Idempotent-Replayed" not in claimed.headers
 REPLAYED_HEADERS = ("ETag", "X-Fleet-Position")
 
 
