@@ -147,6 +147,8 @@ def test_a_claim_that_finds_nothing_is_not_remembered(client: FlaskClient) -> No
     claimed = send(client, ("POST", "/sorties/claim", {"specialist_id": "s8"}), "claim-key")
     assert body(claimed, 200)["sortie"]["assigned_to"] == "s8"
     assert "Idempotent-Replayed" not in claimed.headers
+
+
 REPLAYED_HEADERS = ("ETag", "X-Fleet-Position")
 
 
