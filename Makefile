@@ -27,7 +27,8 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install lock test soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
+.PHONY: install lock test soak run run-postgres bench bench-quick wrk chromium clean lint typecheck \
+  layers \
   build audit check
 
 # The lock pins every package (runtime, dev and the quality tools); the project itself is then
@@ -50,7 +51,7 @@ lock:
 	  --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
 	  --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 # The reliability suite (tests/reliability), longer and harder than its bounded form in
@@ -99,6 +100,17 @@ wrk:
 	    apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; \
 	  else \
 	    echo "make bench needs wrk: run 'sudo apt-get install wrk' (or your system's package)"; \
+	    exit 1; \
+	  fi; }
+
+# The console's browser tests (tests/ui) drive Debian's headless chromium with Playwright
+# (which cannot download a browser here): installed when missing if we are root.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+	  else \
+	    echo "make test needs chromium: run 'sudo apt-get install chromium' (or your system's package)"; \
 	    exit 1; \
 	  fi; }
 

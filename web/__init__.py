@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import context, instrument, metrics, settings
     from web.extensions import Api
     from web.health import blueprint as health
+    from web.ui import init_app as init_console
 
     app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
@@ -45,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     instrument.init_app(app)  # first request hooks: the clock starts before any can fail
     context.init_app(app)
     app.register_blueprint(health)
+    init_console(app)  # the operator console under /ui/ (docs/console.md)
     api = Api(app)
     for name in MODULES:
         api.register_blueprint(import_module(name).blp)
