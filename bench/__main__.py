@@ -16,7 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import compaction, history, http_commands, plots, projections, reads, report, writes
+from bench import (
+    compaction,
+    console,
+    history,
+    http_commands,
+    plots,
+    projections,
+    reads,
+    report,
+    writes,
+)
 from bench.common import BENCH, FULL, QUICK, ROOT, SCRATCH, environment, git, log, scale_dict
 
 BENCHMARKS = {
@@ -26,6 +36,7 @@ BENCHMARKS = {
     "history": history,
     "projections": projections,
     "compaction": compaction,
+    "console": console,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -226,3 +227,32 @@ def test_login_redirects_only_inside_the_console(client: FlaskClient) -> None:
             "/ui/login", data={"operator": "o", "token": "", "csrf_token": csrf, "next": target}
         )
         assert answer.headers["Location"] == "/ui/", target
+
+
+def test_write_rate_counts_each_event_once(client: FlaskClient, scenario: Scenario) -> None:
+    fleet = get_fleet(client.application)
+    head = fleet.head_position()
+    minutes = fleet.write_rate()
+    assert len(minutes) == 60 and sum(m["events"] for m in minutes) == head
+    assert minutes[-1]["events"] + minutes[-2]["events"] > 0  # written this minute or the last
+    later = fleet.write_rate(now=datetime.now(UTC) + timedelta(hours=2))
+    assert sum(m["events"] for m in later) == 0  # an hour with no writes
+    again = fleet.write_rate()  # past minutes come from the cache now: the same answer
+    assert sum(m["events"] for m in again) == head
+
+
+def test_overview_counts(client: FlaskClient, scenario: Scenario) -> None:
+    fleet = get_fleet(client.application)
+    assert fleet.status_counts("sorties") == {
+        "assigned": 1,
+        "completed": 1,
+        "in_progress": 1,
+        "pending": 1,
+        "review": 1,
+    }
+    assert fleet.unread_by_mailbox() == [
+        {"mailbox_id": "alice", "unread": 2},
+        {"mailbox_id": "bob", "unread": 1},
+    ]
+    overview = fleet.overview()
+    assert overview["active_locks"] == 1 and overview["max_lag"] == 0
