@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "FLEET_AUTH_READS": False,
     # Signs the console's session cookie (docs/console.md); unset: derived from the token.
     "FLEET_SECRET_KEY": None,
+    "SESSION_COOKIE_SAMESITE": "Lax",  # the console's cookie goes on no cross-site POST
     # Seconds between liveness sweeps (expired locks, silent specialists); 0 turns them off.
     "FLEET_SWEEP_INTERVAL": 5,
     # Seconds between compaction passes in this process; 0 (the default) turns them off.

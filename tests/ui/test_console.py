@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.routing import Rule
 
 from tests.ui.conftest import api_caller, csrf_of
 from tests.ui.scenario import Scenario, ok
@@ -256,3 +257,44 @@ def test_overview_counts(client: FlaskClient, scenario: Scenario) -> None:
     ]
     overview = fleet.overview()
     assert overview["active_locks"] == 1 and overview["max_lag"] == 0
+
+
+def console_rules(app: Flask, method: str) -> list[Rule]:
+    """Every console route taking ``method``, found in the url_map (never listed by hand)."""
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("ui.") and method in (rule.methods or set())
+    ]
+
+
+def filled(rule: Rule) -> str:
+    return (
+        rule.rule.replace("<path:filename>", "console.css")
+        .replace("<", "no-such-")
+        .replace(">", "")
+    )
+
+
+def test_no_console_post_writes_without_login_and_csrf(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(FLEET_API_TOKEN=TOKEN, FLEET_AUTH_READS=True)
+    client = app.test_client()
+    rules = console_rules(app, "POST")
+    assert len(rules) >= 9, [r.rule for r in rules]
+    head = get_fleet(app).head_position()
+    for rule in rules:
+        forged = client.post(filled(rule), data={"confirm": "yes", "csrf_token": "forged"})
+        assert forged.status_code == 400, rule.rule
+    csrf = csrf_of(client, "/ui/login")  # a real session's token, but no login yet
+    for rule in rules:
+        if rule.endpoint in ("ui.login", "ui.logout"):
+            continue
+        answer = client.post(filled(rule), data={"confirm": "yes", "csrf_token": csrf})
+        assert answer.status_code == 303, rule.rule
+        assert answer.headers["Location"].startswith("/ui/login"), rule.rule
+    assert get_fleet(app).head_position() == head
+    for rule in console_rules(app, "GET"):
+        if rule.endpoint in ("ui.login", "ui.static"):
+            continue
+        answer = client.get(filled(rule))
+        assert answer.status_code == 303 and "/ui/login" in answer.headers["Location"], rule.rule
