@@ -31,7 +31,8 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install install-runtime lock test soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
+.PHONY: install install-runtime lock test soak run run-postgres bench bench-quick wrk chromium clean \
+  lint typecheck layers \
   build audit check
 
 # requirements.lock pins what serving needs ([project] dependencies and the build backend for
@@ -80,7 +81,7 @@ lock:
 	$(COMPILE) --output-file $(LOCK) $$runtime_args pyproject.toml
 	$(COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) $(LOCK_ARGS) pyproject.toml
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) chromium
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 # The reliability suite (tests/reliability), longer and harder than its bounded form in
@@ -130,6 +131,17 @@ wrk:
 	    apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; \
 	  else \
 	    echo "make bench needs wrk: run 'sudo apt-get install wrk' (or your system's package)"; \
+	    exit 1; \
+	  fi; }
+
+# The console's browser tests (tests/ui) drive Debian's headless chromium with Playwright
+# (which cannot download a browser here): installed when missing if we are root.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+	  else \
+	    echo "make test needs chromium: run 'sudo apt-get install chromium' (or your system's package)"; \
 	    exit 1; \
 	  fi; }
 

@@ -16,6 +16,7 @@ from application.projections.runner import PAGE_SIZE
 from application.services.checkpoints import CheckpointService
 from application.services.claims import ClaimService
 from application.services.compaction import CompactionService
+from application.services.console import ConsoleService
 from application.services.cursors import CursorService
 from application.services.events import EventService
 from application.services.health import HealthService
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class Fleet(
+    ConsoleService,
     SpecialistService,
     MissionService,
     ClaimService,

@@ -21,6 +21,7 @@ from bench import (
     history,
     http_commands,
     idempotency,
+    console,
     plots,
     projections,
     reads,
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "compaction": compaction,
     "work_loop": work_loop,
     "idempotency": idempotency,
+    "console": console,
 }
 
 

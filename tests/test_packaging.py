@@ -122,6 +122,8 @@ def test_wheel_holds_every_module_and_migration(installed: Installed) -> None:
     assert any(name.startswith("migrations/postgres/") and name.endswith(".sql") for name in names)
     assert sorted(installed.sources - names) == []
     assert not any(name.startswith("tests/") for name in names)
+    # The console's templates and static files (docs/console.md) ship with it.
+    assert {"web/ui/templates/ui/overview.html", "web/ui/static/console.css"} <= names
 
 
 def test_console_script_runs(installed: Installed) -> None:

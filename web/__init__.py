@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web import context, instrument, metrics, settings
     from web.extensions import Api, IdConverter
     from web.health import blueprint as health
+    from web.ui import init_app as init_console
 
     app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
@@ -46,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     context.init_app(app)
     app.register_blueprint(health)
     app.url_map.converters["id"] = IdConverter
+    init_console(app)  # the operator console under /ui/ (docs/console.md)
     api = Api(app)
     api.register_converter(IdConverter, IdConverter.schema)
     for name in MODULES:

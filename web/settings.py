@@ -18,6 +18,9 @@ DEFAULTS: dict[str, Any] = {
     # When set, writes need ``Authorization: Bearer <token>``; reads too with FLEET_AUTH_READS.
     "FLEET_API_TOKEN": None,
     "FLEET_AUTH_READS": False,
+    # Signs the console's session cookie (docs/console.md); unset: derived from the token.
+    "FLEET_SECRET_KEY": None,
+    "SESSION_COOKIE_SAMESITE": "Lax",  # the console's cookie goes on no cross-site POST
     # Seconds between liveness sweeps (expired locks, silent specialists); 0 turns them off.
     "FLEET_SWEEP_INTERVAL": 5,
     # Seconds between compaction passes in this process; 0 (the default) turns them off.
@@ -53,8 +56,9 @@ def load(app: Flask, config: Mapping[str, Any] | None) -> None:
     from_env = Config(app.root_path)
     from_env.from_prefixed_env("FLEET")
     app.config.update({f"FLEET_{key}": value for key, value in from_env.items()})
-    if "FLEET_API_TOKEN" in os.environ:  # verbatim: JSON would turn "1e3" into 1000.0
-        app.config["FLEET_API_TOKEN"] = os.environ["FLEET_API_TOKEN"]
+    for verbatim in ("FLEET_API_TOKEN", "FLEET_SECRET_KEY"):  # JSON would turn "1e3" into 1000.0
+        if verbatim in os.environ:
+            app.config[verbatim] = os.environ[verbatim]
     if config:
         app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["FLEET_MAX_BODY_BYTES"])

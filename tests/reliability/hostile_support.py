@@ -29,6 +29,9 @@ PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The reads that stay open with FLEET_AUTH_READS (docs/http-api.md, "Authentication").
 OPEN_READS = frozenset({"/health", f"{API}/openapi.json"})
+# The operator console (/ui/) answers people with pages, redirects and a session login, not
+# problem+json and bearer tokens: tests/ui/test_console.py sweeps its routes the same way.
+CONSOLE = "ui."
 
 PARAMETER = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")  # <name>, <int(max=9):name>
 
@@ -53,6 +56,7 @@ def routes(app: Flask, methods: frozenset[str]) -> list[Route]:
         Route(method, rule)
         for rule in app.url_map.iter_rules()
         for method in sorted((rule.methods or set()) & methods)
+        if not rule.endpoint.startswith(CONSOLE)
     ]
     return sorted(found, key=lambda r: (r.rule.rule, r.method))
 
