@@ -63,6 +63,7 @@ class Messages(MethodView):
 
 @blp.route("/messages/<message_id>")
 class MessageById(MethodView):
+    @blp.doc(operationId="get_message")
     @blp.response(200, MessageResponseSchema, headers=ETAG_HEADER)
     @blp.problems(404, 503)
     def get(self, message_id: str) -> Answer:
