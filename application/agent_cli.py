@@ -28,6 +28,7 @@ from application.errors import (
     ValidationError,
 )
 from application.schemas.squawk import MESSAGE_PRIORITY
+from application.waits import MAX_WAIT
 
 # Exit codes (2 is click's usage error). Documented in docs/agents.md.
 EXIT_CODES: tuple[tuple[type[FleetError], int], ...] = (
@@ -40,6 +41,7 @@ EXIT_CODES: tuple[tuple[type[FleetError], int], ...] = (
     (Forbidden, 7),
 )
 SPECIALIST_ENV = "FLEET_SPECIALIST_ID"
+WAIT = click.FloatRange(0, MAX_WAIT)
 
 
 def exit_code(error: FleetError) -> int:
@@ -65,6 +67,8 @@ JSON = JSONParam()
 
 def _summary(value: Any) -> str:
     """One line per resource: its id, status and version, for people reading along."""
+    if value is None:
+        return "(none)"
     if isinstance(value, list):
         return "\n".join(_summary(item) for item in value) or "(none)"
     if not isinstance(value, dict):
@@ -186,6 +190,31 @@ def heartbeat(
     )
 
 
+@agent_command(agent, "claim")
+@click.argument("specialist_id", envvar=SPECIALIST_ENV)
+@click.option("--mission-id", help="Claim only from this mission.")
+@click.option("--capabilities", help="Comma-separated; default: those registered.")
+@click.option("--wait", type=WAIT, help="Seconds (0-30) to wait for a claimable sortie.")
+def claim(
+    session: AgentSession,
+    specialist_id: str,
+    mission_id: str | None,
+    capabilities: str | None,
+    wait: float | None,
+) -> Any:
+    """Claim the best claimable sortie for SPECIALIST_ID; it is assigned to it.
+
+    Prints the sortie, or "(none)" (--json: null) when nothing is claimable, exit 0.
+    """
+    return session.call(
+        "claim_sortie",
+        specialist_id=specialist_id,
+        mission_id=mission_id,
+        capabilities=_names(capabilities),
+        wait=wait,
+    )
+
+
 @agent_command(agent, "update-sortie")
 @click.argument("sortie_id")
 @click.option("--status", help="assigned, in_progress, blocked, review, completed, failed...")
@@ -263,12 +292,23 @@ def send(
 @click.option("--status", type=click.Choice(["pending", "read", "acked", "archived"]))
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--wait", type=WAIT, help="Seconds (0-30) to wait for a message when none matches.")
 def inbox(
-    session: AgentSession, mailbox_id: str, status: str | None, limit: int, offset: int
+    session: AgentSession,
+    mailbox_id: str,
+    status: str | None,
+    limit: int,
+    offset: int,
+    wait: float | None,
 ) -> Any:
     """List MAILBOX_ID's messages, oldest first (default: FLEET_SPECIALIST_ID's)."""
     messages, _ = session.call(
-        "list_messages", mailbox_id=mailbox_id, status=status, limit=limit, offset=offset
+        "list_messages",
+        mailbox_id=mailbox_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        wait=wait,
     )
     return messages
 

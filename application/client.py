@@ -12,10 +12,11 @@ does not yet ignores the unknown header.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ from application.errors import (
     Unavailable,
     ValidationError,
 )
+from application.waits import MAX_WAIT
 
 API = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -113,11 +115,18 @@ class FleetClient:
         query: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
         answer_errors: bool = False,
+        idempotency_key: str | None = None,
+        wait: float | None = None,
     ) -> httpx.Response:
-        """Send one logical call, retrying what is safe to retry; raise its problem."""
+        """Send one logical call, retrying what is safe to retry; raise its problem.
+
+        A call that asks the server to ``wait`` gets that long on top of the usual timeout,
+        so a long poll is not mistaken for a dead server.
+        """
         headers: dict[str, str] = {}
         if method != "GET":
-            headers["Idempotency-Key"] = str(uuid.uuid4())  # one per call, kept across retries
+            # one per call, kept across retries; the caller's own key when it gives one
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         if expected_version is not None:
             headers["If-Match"] = f'"{expected_version}"'
         url = path if path.startswith("/health") else API + path
@@ -130,6 +139,7 @@ class FleetClient:
                     json=dict(body) if body is not None else None,
                     params=dict(query or {}),
                     headers=headers,
+                    timeout=self._timeout(wait),
                 )
             except httpx.TransportError as exc:  # refused, reset, timed out: try again
                 if attempt >= self.retries:
@@ -144,6 +154,13 @@ class FleetClient:
             if response.is_success or answer_errors:
                 return response
             raise self._error(response, expected_version)
+
+    def _timeout(self, wait: float | None) -> httpx.Timeout:
+        base = self.http.timeout
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait <= 0:
+            return base  # a bad wait is the server's to refuse, with its own message
+        read = None if base.read is None else base.read + wait
+        return httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
 
     @staticmethod
     def _retryable(response: httpx.Response) -> bool:
@@ -185,7 +202,7 @@ class FleetClient:
             current = problem.get("current_version")
             return PreconditionFailed(
                 expected_version if expected_version is not None else -1,
-                current if isinstance(current, int) else None,
+                current if isinstance(current, int) else 0,
             )
         if status == 503:
             return Unavailable(detail)
@@ -194,7 +211,8 @@ class FleetClient:
         return error
 
     def _get(self, path: str, **query: Any) -> Any:
-        return self._request("GET", path, query=_query(**query)).json()
+        wait = query.get("wait")
+        return self._request("GET", path, query=_query(**query), wait=wait).json()
 
     def _send(
         self,
@@ -202,8 +220,15 @@ class FleetClient:
         path: str,
         body: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
-        return self._request(method, path, body=body, expected_version=expected_version).json()
+        return self._request(
+            method,
+            path,
+            body=body,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        ).json()
 
     @staticmethod
     def _page(answer: Mapping[str, Any], key: str) -> Page:
@@ -222,6 +247,8 @@ class FleetClient:
         sortie_id: str | None = None,
         config: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(
             specialist_id=specialist_id,
@@ -233,7 +260,9 @@ class FleetClient:
             sortie_id=sortie_id,
             config=config,
         )
-        answer = self._send("POST", "/specialists/register", body, expected_version)
+        answer = self._send(
+            "POST", "/specialists/register", body, expected_version, idempotency_key=idempotency_key
+        )
         return dict(answer["specialist"])
 
     def heartbeat(
@@ -244,12 +273,18 @@ class FleetClient:
         metrics: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(
             status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata
         )
         path = f"/specialists/{_seg(specialist_id)}/heartbeat"
-        return dict(self._send("PATCH", path, body, expected_version)["specialist"])
+        return dict(
+            self._send("PATCH", path, body, expected_version, idempotency_key=idempotency_key)[
+                "specialist"
+            ]
+        )
 
     def complete_specialist(
         self,
@@ -258,10 +293,16 @@ class FleetClient:
         summary: str | None = None,
         final_checkpoint_id: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
         path = f"/specialists/{_seg(specialist_id)}/complete"
-        return dict(self._send("POST", path, body, expected_version)["specialist"])
+        return dict(
+            self._send("POST", path, body, expected_version, idempotency_key=idempotency_key)[
+                "specialist"
+            ]
+        )
 
     def fail_specialist(
         self,
@@ -269,16 +310,30 @@ class FleetClient:
         error: str,
         details: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(error=error, details=details)
         path = f"/specialists/{_seg(specialist_id)}/fail"
-        return dict(self._send("POST", path, body, expected_version)["specialist"])
+        return dict(
+            self._send("POST", path, body, expected_version, idempotency_key=idempotency_key)[
+                "specialist"
+            ]
+        )
 
     def deregister_specialist(
-        self, specialist_id: str, expected_version: int | None = None
+        self,
+        specialist_id: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         path = f"/specialists/{_seg(specialist_id)}"
-        return dict(self._send("DELETE", path, None, expected_version)["specialist"])
+        return dict(
+            self._send("DELETE", path, None, expected_version, idempotency_key=idempotency_key)[
+                "specialist"
+            ]
+        )
 
     def get_specialist(
         self, specialist_id: str, version: int | None = None, as_of: datetime | None = None
@@ -313,11 +368,15 @@ class FleetClient:
         goals: list[str] | None = None,
         priority: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(
             title=title, description=description, goals=goals, priority=priority, metadata=metadata
         )
-        return dict(self._send("POST", "/missions", body)["mission"])
+        return dict(
+            self._send("POST", "/missions", body, idempotency_key=idempotency_key)["mission"]
+        )
 
     def get_mission(
         self, mission_id: str, version: int | None = None, as_of: datetime | None = None
@@ -344,11 +403,17 @@ class FleetClient:
         result: dict[str, Any] | None = None,
         reason: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
         **changes: Any,
     ) -> dict[str, Any]:
         body = _given(status=status, result=result, reason=reason, **changes)
         path = f"/missions/{_seg(mission_id)}"
-        return dict(self._send("PATCH", path, body, expected_version)["mission"])
+        return dict(
+            self._send("PATCH", path, body, expected_version, idempotency_key=idempotency_key)[
+                "mission"
+            ]
+        )
 
     def list_missions(
         self,
@@ -393,6 +458,9 @@ class FleetClient:
         assigned_to: str | None = None,
         metadata: dict[str, Any] | None = None,
         estimate_minutes: int | None = None,
+        required_capabilities: list[str] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(
             description=description,
@@ -403,8 +471,9 @@ class FleetClient:
             assigned_to=assigned_to,
             metadata=metadata,
             estimate_minutes=estimate_minutes,
+            required_capabilities=required_capabilities,
         )
-        return dict(self._send("POST", "/sorties", body)["sortie"])
+        return dict(self._send("POST", "/sorties", body, idempotency_key=idempotency_key)["sortie"])
 
     def get_sortie(
         self, sortie_id: str, version: int | None = None, as_of: datetime | None = None
@@ -417,11 +486,17 @@ class FleetClient:
         sortie_id: str,
         status: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         body = _given(status=status, **fields)
         path = f"/sorties/{_seg(sortie_id)}"
-        return dict(self._send("PATCH", path, body, expected_version)["sortie"])
+        return dict(
+            self._send("PATCH", path, body, expected_version, idempotency_key=idempotency_key)[
+                "sortie"
+            ]
+        )
 
     def list_sorties(
         self,
@@ -445,20 +520,58 @@ class FleetClient:
         )
         return self._page(answer, "sorties")
 
+    def claim_sortie(
+        self,
+        specialist_id: str,
+        mission_id: str | None = None,
+        capabilities: Sequence[str] | None = None,
+        wait: float | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The sortie assigned to ``specialist_id``, or None (204) when none is claimable."""
+        body = _given(
+            specialist_id=specialist_id,
+            mission_id=mission_id,
+            capabilities=None if capabilities is None else list(capabilities),
+        )
+        response = self._request(
+            "POST",
+            "/sorties/claim",
+            body=body,
+            query=_query(wait=wait),
+            idempotency_key=idempotency_key,
+            wait=wait,
+        )
+        if response.status_code == 204:
+            return None
+        return dict(response.json()["sortie"])
+
     # Checkpoints and compaction
 
-    def create_checkpoint(self, stream_id: str, description: str | None = None) -> dict[str, Any]:
+    def create_checkpoint(
+        self, stream_id: str, description: str | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         body = _given(stream_id=stream_id, description=description)
-        return dict(self._send("POST", "/checkpoints", body)["checkpoint"])
+        return dict(
+            self._send("POST", "/checkpoints", body, idempotency_key=idempotency_key)["checkpoint"]
+        )
 
     def get_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
         return dict(self._get(f"/checkpoints/{_seg(checkpoint_id)}")["checkpoint"])
 
     def restore_checkpoint(
-        self, checkpoint_id: str, confirm: bool = False, expected_version: int | None = None
+        self,
+        checkpoint_id: str,
+        confirm: bool = False,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         path = f"/checkpoints/{_seg(checkpoint_id)}/restore"
-        answer = self._send("POST", path, {"confirm": confirm}, expected_version)
+        answer = self._send(
+            "POST", path, {"confirm": confirm}, expected_version, idempotency_key=idempotency_key
+        )
         return dict(answer["checkpoint"])
 
     def list_checkpoints(
@@ -477,8 +590,14 @@ class FleetClient:
         )
         return self._page(answer, "checkpoints")
 
-    def compact(self, stream_id: str | None = None) -> dict[str, Any]:
-        return dict(self._send("POST", "/compaction", _given(stream_id=stream_id)))
+    def compact(
+        self, stream_id: str | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return dict(
+            self._send(
+                "POST", "/compaction", _given(stream_id=stream_id), idempotency_key=idempotency_key
+            )
+        )
 
     # Squawks
 
@@ -491,6 +610,8 @@ class FleetClient:
         thread_id: str | None = None,
         priority: str | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(
             message_type=message_type,
@@ -500,7 +621,11 @@ class FleetClient:
             priority=priority,
         )
         path = f"/mailboxes/{_seg(mailbox_id)}/messages"
-        return dict(self._send("POST", path, body, expected_version)["message"])
+        return dict(
+            self._send("POST", path, body, expected_version, idempotency_key=idempotency_key)[
+                "message"
+            ]
+        )
 
     def list_messages(
         self,
@@ -509,6 +634,7 @@ class FleetClient:
         limit: int = 100,
         offset: int = 0,
         min_position: int | None = None,
+        wait: float | None = None,
     ) -> Page:
         answer = self._get(
             f"/mailboxes/{_seg(mailbox_id)}/messages",
@@ -516,16 +642,40 @@ class FleetClient:
             limit=limit,
             offset=offset,
             min_position=min_position,
+            wait=wait,
         )
         return self._page(answer, "messages")
+
+    def wait_for_messages(
+        self,
+        mailbox_id: str,
+        status: str | None = None,
+        wait: float = MAX_WAIT,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The mailbox's messages (with ``status``), waiting up to ``wait`` s for one."""
+        messages, _ = self.list_messages(mailbox_id, status, limit, offset, wait=wait)
+        return messages
 
     def get_message(self, message_id: str) -> dict[str, Any]:
         return dict(self._get(f"/messages/{_seg(message_id)}")["message"])
 
     def read_message(
-        self, message_id: str, reader_id: str, expected_version: int | None = None
+        self,
+        message_id: str,
+        reader_id: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        return self._on_message(message_id, "read", {"reader_id": reader_id}, expected_version)
+        return self._on_message(
+            message_id,
+            "read",
+            {"reader_id": reader_id},
+            expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def ack_message(
         self,
@@ -533,26 +683,58 @@ class FleetClient:
         acker_id: str,
         response: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(acker_id=acker_id, response=response)
-        return self._on_message(message_id, "ack", body, expected_version)
+        return self._on_message(
+            message_id, "ack", body, expected_version, idempotency_key=idempotency_key
+        )
 
     def archive_message(
-        self, message_id: str, archived_by: str, expected_version: int | None = None
+        self,
+        message_id: str,
+        archived_by: str,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = {"archived_by": archived_by}
-        return self._on_message(message_id, "archive", body, expected_version)
+        return self._on_message(
+            message_id, "archive", body, expected_version, idempotency_key=idempotency_key
+        )
 
     def requeue_message(
-        self, message_id: str, reason: str | None = None, expected_version: int | None = None
+        self,
+        message_id: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        return self._on_message(message_id, "requeue", _given(reason=reason), expected_version)
+        return self._on_message(
+            message_id,
+            "requeue",
+            _given(reason=reason),
+            expected_version,
+            idempotency_key=idempotency_key,
+        )
 
     def _on_message(
-        self, message_id: str, move: str, body: dict[str, Any], expected_version: int | None
+        self,
+        message_id: str,
+        move: str,
+        body: dict[str, Any],
+        expected_version: int | None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         path = f"/messages/{_seg(message_id)}/{move}"
-        return dict(self._send("POST", path, body, expected_version)["message"])
+        return dict(
+            self._send("POST", path, body, expected_version, idempotency_key=idempotency_key)[
+                "message"
+            ]
+        )
 
     # Cursors
 
@@ -562,9 +744,15 @@ class FleetClient:
         stream_id: str,
         position: int,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = {"consumer_id": consumer_id, "stream_id": stream_id, "position": position}
-        return dict(self._send("POST", "/cursors/advance", body, expected_version)["cursor"])
+        return dict(
+            self._send(
+                "POST", "/cursors/advance", body, expected_version, idempotency_key=idempotency_key
+            )["cursor"]
+        )
 
     def reset_cursor(
         self,
@@ -572,9 +760,15 @@ class FleetClient:
         stream_id: str,
         position: int = 0,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = {"consumer_id": consumer_id, "stream_id": stream_id, "position": position}
-        return dict(self._send("POST", "/cursors/reset", body, expected_version)["cursor"])
+        return dict(
+            self._send(
+                "POST", "/cursors/reset", body, expected_version, idempotency_key=idempotency_key
+            )["cursor"]
+        )
 
     def get_cursor(self, cursor_id: str) -> dict[str, Any]:
         return dict(self._get(f"/cursors/{_seg(cursor_id)}")["cursor"])
@@ -588,6 +782,8 @@ class FleetClient:
         timeout_ms: int | None = None,
         purpose: str | None = None,
         checksum: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _given(
             file=file,
@@ -596,7 +792,9 @@ class FleetClient:
             purpose=purpose,
             checksum=checksum,
         )
-        return dict(self._send("POST", "/locks/acquire", body)["lock"])
+        return dict(
+            self._send("POST", "/locks/acquire", body, idempotency_key=idempotency_key)["lock"]
+        )
 
     def release_lock(
         self,
@@ -604,10 +802,16 @@ class FleetClient:
         specialist_id: str,
         force: bool = False,
         expected_version: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = {"specialist_id": specialist_id, "force": force}
         path = f"/locks/{_seg(lock_id)}/release"
-        return dict(self._send("POST", path, body, expected_version)["lock"])
+        return dict(
+            self._send("POST", path, body, expected_version, idempotency_key=idempotency_key)[
+                "lock"
+            ]
+        )
 
     def get_lock(self, lock_id: str) -> dict[str, Any]:
         return dict(self._get(f"/locks/{_seg(lock_id)}")["lock"])
@@ -640,18 +844,84 @@ class FleetClient:
         after: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        min_position: int | None = None,
+        wait: float | None = None,
     ) -> Page:
-        types = type if type is None or isinstance(type, str) else ",".join(type)
         answer = self._get(
             "/events",
-            type=types,
+            type=_types(type),
             stream_id=stream_id,
             correlation_id=correlation_id,
             after=after,
             limit=limit,
             offset=offset,
+            min_position=min_position,
+            wait=wait,
         )
         return self._page(answer, "events")
+
+    def follow(
+        self,
+        after: int = 0,
+        type: str | Sequence[str] | None = None,  # noqa: A002 - the contract's name
+        stream_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Iterator[dict[str, Any] | None]:
+        """The events past ``after`` matching the filters, then each new one as it comes.
+
+        Read from ``GET /events/stream``: event dicts in position order, with None for each
+        keep-alive the server sends while idle. A dropped connection is reopened with
+        ``Last-Event-ID`` (the last position received), so nothing is missed or repeated;
+        ``Unavailable`` once ``retries`` reconnections in a row fail. Bad filters raise
+        here, before anything is read. Close the iterator to stop following.
+        """
+        query = _query(
+            after=after, type=_types(type), stream_id=stream_id, correlation_id=correlation_id
+        )
+        return _Feed(self, query, self._open_stream(query, after))
+
+    def subscribe(
+        self,
+        after: int = 0,
+        type: str | Sequence[str] | None = None,  # noqa: A002 - the contract's name
+        stream_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every event past ``after`` matching the filters, following the live feed (and
+        resuming it after a dropped connection) until the caller stops iterating."""
+        feed = self.follow(after, type, stream_id, correlation_id)
+        try:
+            for event in feed:
+                if event is not None:
+                    yield event
+        finally:
+            close = getattr(feed, "close", None)
+            if close is not None:
+                close()
+
+    def _open_stream(self, query: Mapping[str, Any], last: int) -> httpx.Response:
+        """The live feed's response from just past ``last``, retried like any call."""
+        headers = {"Accept": "text/event-stream", "Last-Event-ID": str(last)}
+        attempt = 0
+        while True:
+            response: httpx.Response | None = None
+            try:
+                request = self.http.build_request(
+                    "GET", API + "/events/stream", params=dict(query), headers=headers
+                )
+                response = self.http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if attempt >= self.retries:
+                    raise Unavailable(f"{self.base_url} did not answer: {exc}") from exc
+            else:
+                if response.is_success:
+                    return response
+                response.read()
+                response.close()
+                if not self._retryable(response) or attempt >= self.retries:
+                    raise self._error(response, None)
+            self._pause(attempt, response.headers.get("Retry-After") if response else None)
+            attempt += 1
 
     def get_event(self, position: int) -> dict[str, Any]:
         return dict(self._get(f"/events/{int(position)}")["event"])
@@ -682,6 +952,58 @@ class FleetClient:
         if "position" not in report:
             raise Unavailable(f"{self.base_url} cannot read its store: {report}")
         return int(report["position"])
+
+
+class _Feed:
+    """The iterator of ``FleetClient.follow``: parses Server-Sent Events, reconnects."""
+
+    def __init__(self, client: FleetClient, query: Mapping[str, Any], response: httpx.Response):
+        self.client = client
+        self.query = query
+        self.last = int(query.get("after", 0))
+        self.response: httpx.Response | None = response
+        self.lines: Iterator[str] = response.iter_lines()
+        self.closed = False
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> dict[str, Any] | None:
+        data: list[str] = []
+        while not self.closed:
+            try:
+                line = next(self.lines)
+            except (StopIteration, httpx.TransportError):
+                self._reconnect()  # dropped or ended: resume after the last event received
+                data = []
+                continue
+            if line.startswith(":"):
+                if "keep-alive" in line:
+                    return None
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif not line and data:
+                event: dict[str, Any] = json.loads("\n".join(data))
+                self.last = int(event["id"])
+                return event
+        raise StopIteration
+
+    def _reconnect(self) -> None:
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+        self.response = self.client._open_stream(self.query, self.last)
+        self.lines = self.response.iter_lines()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+
+
+def _types(type: str | Sequence[str] | None) -> str | None:  # noqa: A002 - the contract's name
+    return type if type is None or isinstance(type, str) else ",".join(type)
 
 
 def _seg(value: str) -> str:

@@ -27,10 +27,11 @@ log = logging.getLogger("fleet.mcp")
 INSTRUCTIONS = """\
 Fleet coordinates a fleet of AI agents through an event-sourced log. You are the agent
 {specialist_id!r}: messages you send come from you, locks you take are yours, and your
-mailbox id is your specialist id. Typical loop: get_mission to see the sorties, take one
-with update_sortie(status="assigned") (you are the assignee), then status="in_progress",
-acquire_lock before editing a file and release_lock after, send_message/check_inbox to talk
-to other agents, and update_sortie(status="completed", result={{...}}) when done.
+mailbox id is your specialist id. Typical loop: claim_sortie (wait=30 to wait for work)
+takes the best sortie you can do and assigns it to you; update_sortie(status="in_progress"),
+acquire_lock before editing a file and release_lock after, send_message/check_inbox (wait=30
+to wait for mail) to talk to other agents, and update_sortie(status="completed",
+result={{...}}) when done; then claim again.
 A refused command is a tool error naming the reason (e.g. who holds a lock)."""
 
 Priority = Literal["low", "medium", "high", "critical"]
@@ -41,6 +42,10 @@ SortieStatus = Literal[
 JSONObject = dict[str, Any]
 Limit = Annotated[int, Field(ge=1, le=1000, description="Page size (1-1000).")]
 Offset = Annotated[int, Field(ge=0, description="How many to skip.")]
+Wait = Annotated[
+    float | None,
+    Field(ge=0, le=30, description="When there is nothing yet, wait up to this many seconds."),
+]
 
 
 def refusal(error: FleetError) -> ToolError:
@@ -99,6 +104,10 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
         ] = None,
         metadata: JSONObject | None = None,
         estimate_minutes: Annotated[int | None, Field(ge=0)] = None,
+        required_capabilities: Annotated[
+            list[str] | None,
+            Field(description="Only an agent with all of these capabilities may claim it."),
+        ] = None,
     ) -> JSONObject:
         """Create a sortie (a unit of work); answers the sortie with its blocked_by list."""
         sortie: JSONObject = run(
@@ -111,8 +120,32 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
             assigned_to=assigned_to,
             metadata=metadata,
             estimate_minutes=estimate_minutes,
+            required_capabilities=required_capabilities,
         )
         return sortie
+
+    @server.tool()
+    def claim_sortie(
+        mission_id: Annotated[
+            str | None, Field(description="Claim only from this mission.")
+        ] = None,
+        capabilities: Annotated[
+            list[str] | None,
+            Field(description="Your capabilities for this claim; default: those you registered."),
+        ] = None,
+        wait: Wait = None,
+    ) -> JSONObject:
+        """Take the best claimable sortie (pending, unassigned, dependencies completed, your
+        capabilities cover its required ones; highest priority, then oldest): it is assigned to
+        you. Answers {"sortie": the sortie}, or {"sortie": null} when none is claimable."""
+        sortie: JSONObject | None = run(
+            "claim_sortie",
+            specialist_id=me,
+            mission_id=mission_id,
+            capabilities=capabilities,
+            wait=wait,
+        )
+        return {"sortie": sortie}
 
     @server.tool()
     def get_mission(mission_id: str) -> JSONObject:
@@ -217,14 +250,17 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
         status: Literal["pending", "read", "acked", "archived"] | None = None,
         limit: Limit = 100,
         offset: Offset = 0,
+        wait: Wait = None,
     ) -> JSONObject:
-        """List a mailbox's messages, oldest first, with the total that match."""
+        """List a mailbox's messages, oldest first, with the total that match (with wait:
+        waiting for one when none matches yet)."""
         messages, total = run(
             "list_messages",
             mailbox_id=mailbox_id or me,
             status=status,
             limit=limit,
             offset=offset,
+            wait=wait,
         )
         return {"messages": messages, "total": total}
 

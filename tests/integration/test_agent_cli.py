@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -40,14 +41,21 @@ def test_an_agent_works_a_sortie_from_the_shell(fleet_cli: Any, fleet_server: st
     beat = as_json(fleet_cli("heartbeat", "--status", "busy", "--json", specialist=ace))
     assert beat["status"] == "busy"
 
-    # An orchestrator creates the sortie; the agent works it from the shell.
+    # An orchestrator creates the sortie; the agent claims it and works it from the shell.
     with FleetClient(fleet_server) as orchestrator:
-        sortie = orchestrator.create_sortie(description="ship the CLI")
+        mission = orchestrator.create_mission(title="CLI")
+        empty = fleet_cli("claim", "--mission-id", mission["id"], "--wait", "0.2", specialist=ace)
+        assert empty.exit_code == 0 and empty.stdout.strip() == "(none)"
+        sortie = orchestrator.create_sortie(
+            description="ship the CLI", mission_id=mission["id"], required_capabilities=["code"]
+        )
     sid = sortie["id"]
-    assigned = as_json(
-        fleet_cli("update-sortie", sid, "--status", "assigned", "--assigned-to", ace, "--json")
-    )
-    assert assigned["assigned_to"] == ace
+    lacking = fleet_cli("claim", bee, "--mission-id", mission["id"], "--json")
+    assert as_json(lacking) is None  # bee registered no capabilities
+    assigned = as_json(fleet_cli("claim", "--mission-id", mission["id"], "--json", specialist=ace))
+    assert (assigned["id"], assigned["assigned_to"]) == (sid, ace)
+    too_long = fleet_cli("claim", ace, "--wait", "31")
+    assert too_long.exit_code == 2 and "--wait" in too_long.output
     as_json(fleet_cli("update-sortie", sid, "--status", "in_progress", "--json"))
     halfway = fleet_cli("update-sortie", sid, "--progress", "50", "--field", 'priority="high"')
     assert halfway.exit_code == 0 and f"{sid} status=in_progress" in halfway.stdout
@@ -73,6 +81,12 @@ def test_an_agent_works_a_sortie_from_the_shell(fleet_cli: Any, fleet_server: st
     assert sent["sender_id"] == ace and sent["mailbox_id"] == bee
     inbox = as_json(fleet_cli("inbox", "--status", "pending", "--json", specialist=bee))
     assert [m["id"] for m in inbox] == [sent["id"]]
+    with FleetClient(fleet_server) as other:
+        later = threading.Timer(0.3, other.send_message, (ace, "note", {"n": 1}))
+        later.start()
+        waited = as_json(fleet_cli("inbox", "--wait", "10", "--json", specialist=ace))
+        later.join()
+    assert [m["content"] for m in waited] == [{"n": 1}]
     acked = as_json(
         fleet_cli("ack", sent["id"], "--response", '{"thanks": 1}', "--json", specialist=bee)
     )

@@ -7,9 +7,11 @@ slow answer) and records every request it received.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -149,3 +151,120 @@ def test_ids_are_one_path_segment(scripted: tuple[str, Script]) -> None:
     script.then(200, {"messages": [], "total": 0, "limit": 100, "offset": 0})
     FleetClient(base).list_messages("team/a b", status="pending")
     assert script.requests[0]["path"].startswith("/api/v1/mailboxes/team%2Fa%20b/messages?")
+
+
+def test_a_callers_key_is_sent_and_a_wait_lengthens_the_timeout(
+    scripted: tuple[str, Script],
+) -> None:
+    base, script = scripted
+    script.then(200, SORTIE, delay=0.8)
+    client = FleetClient(base, timeout=0.5, retries=0)
+    assert client.claim_sortie("ace", wait=1, idempotency_key="mine-1") == SORTIE["sortie"]
+    assert script.requests[0]["headers"]["Idempotency-Key"] == "mine-1"
+    assert script.requests[0]["path"] == "/api/v1/sorties/claim?wait=1"
+    with pytest.raises(Unavailable):  # the same slow answer, without a wait to cover it
+        client.claim_sortie("ace")
+
+
+class Proxy:
+    """A TCP relay in front of a real server that can drop its connections on demand:
+    ``swallow`` answers (the server ran the request; the client never hears back), or
+    every open connection at once (``drop``)."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.swallow = 0
+        self.answers: list[bytes] = []
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if answers:
+                    self.answers.append(data)
+                    with self.lock:
+                        swallowed = self.swallow > 0
+                        self.swallow -= swallowed
+                    if swallowed:
+                        break
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # a close alone would not wake the other pump
+            sock.close()
+
+    def drop(self) -> None:
+        with self.lock:
+            for sock in self.sockets:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.sockets.clear()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.drop()
+
+
+@pytest.fixture
+def proxy(fleet_server: str) -> Iterator[Proxy]:
+    relay = Proxy(fleet_server)
+    try:
+        yield relay
+    finally:
+        relay.close()
+
+
+def test_a_write_whose_answer_is_lost_is_retried_replayed_and_recorded_once(
+    proxy: Proxy, fleet_server: str
+) -> None:
+    client = FleetClient(proxy.url, backoff=0.01)
+    direct = FleetClient(fleet_server)
+    proxy.swallow = 1  # the server records the mission; its answer never arrives
+    mission = client.create_mission(title="Once", idempotency_key="retried-create-1")
+    assert proxy.swallow == 0 and len(proxy.answers) >= 2
+    assert b"idempotent-replayed: true" not in proxy.answers[0].lower()
+    assert b"idempotent-replayed: true" in b"".join(proxy.answers[1:]).lower()
+    events, total = direct.events(stream_id=mission["stream_id"])
+    assert total == 1 and events[0]["event_type"] == "mission_created"
+    missions, _ = direct.list_missions(limit=1000)
+    assert [m["id"] for m in missions if m["title"] == "Once"] == [mission["id"]]
+    client.close()
+    direct.close()
+
+
+def test_subscribe_resumes_after_a_dropped_connection(proxy: Proxy, fleet_server: str) -> None:
+    direct = FleetClient(fleet_server)
+    start = direct.head_position()
+    client = FleetClient(proxy.url, backoff=0.01)
+    feed = client.subscribe(after=start, type="mission_created")
+    try:
+        first = direct.create_mission(title="Before the drop")
+        assert next(feed)["stream_id"] == first["stream_id"]
+        proxy.drop()
+        missed = [direct.create_mission(title=f"During the drop {n}") for n in range(3)]
+        resumed = [next(feed)["stream_id"] for _ in missed]
+    finally:
+        feed.close()  # type: ignore[attr-defined]
+        client.close()
+        direct.close()
+    assert resumed == [m["stream_id"] for m in missed]  # none missed, none repeated

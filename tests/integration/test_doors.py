@@ -8,6 +8,7 @@ a module's scenarios, so each one names its own ids.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -128,7 +129,7 @@ def test_sortie_refusals_are_the_same_errors(fleet_door: Any) -> None:
         fleet_door.get_mission("not-a-mission")
     with pytest.raises(ValidationError) as unknown:
         fleet_door.update_mission(str(uuid.uuid4()), colour="blue")
-    assert unknown.value.errors == {"colour": ["Unknown field."]}
+    assert unknown.value.errors["colour"] == ["Unknown field."]
 
 
 def test_checkpoints_restore_a_mission(fleet_door: Any) -> None:
@@ -252,3 +253,54 @@ def test_the_event_log_tells_what_happened(fleet_door: Any) -> None:
         fleet_door.stream_events(str(uuid.uuid4()))
     health = fleet_door.health()
     assert health["status"] == "ok" and health["database"]["backend"] == "sqlite"
+
+
+def test_agents_claim_wait_and_follow(fleet_door: Any) -> None:
+    ace, skill = unique("ace"), unique("skill")
+    fleet_door.register_specialist(specialist_id=ace, name="Ace", capabilities=[skill])
+    mission = fleet_door.create_mission(title="Claimed")
+    start = fleet_door.head_position()
+    wanted = fleet_door.create_sortie(
+        description="needs the skill", mission_id=mission["id"], required_capabilities=[skill]
+    )
+    assert wanted["required_capabilities"] == [skill]
+    assert fleet_door.claim_sortie(ace, mission_id=mission["id"], capabilities=["other"]) is None
+    claimed = fleet_door.claim_sortie(ace, mission_id=mission["id"], idempotency_key=unique("k"))
+    assert claimed is not None and claimed["id"] == wanted["id"]
+    assert claimed["assigned_to"] == ace and claimed["status"] == "assigned"
+    assert fleet_door.claim_sortie(ace, mission_id=mission["id"], wait=0.2) is None
+    with pytest.raises(ValidationError) as too_long:
+        fleet_door.claim_sortie(ace, wait=31)
+    assert "wait" in too_long.value.errors
+
+    key = unique("key")
+    sent = fleet_door.send_message(ace, "note", {"n": 1}, idempotency_key=key)
+    assert fleet_door.send_message(ace, "note", {"n": 1}, idempotency_key=key) == sent
+    assert fleet_door.list_messages(ace)[1] == 1  # the retry with the same key wrote nothing
+    assert fleet_door.wait_for_messages(ace, status="pending", wait=0.1) == [sent]
+    quiet = unique("quiet")
+    assert fleet_door.wait_for_messages(quiet, wait=0.2) == []
+    later = threading.Timer(0.3, fleet_door.send_message, (quiet, "note", {"n": 2}))
+    later.start()
+    try:
+        arrived, total = fleet_door.list_messages(quiet, wait=10)
+    finally:
+        later.join()
+    assert total == 1 and arrived[0]["content"] == {"n": 2}
+
+    head = fleet_door.head_position()
+    assert fleet_door.events(after=head, wait=0.2) == ([], 0)
+    logged, _ = fleet_door.events(after=start, limit=4)
+    feed = fleet_door.subscribe(after=start)
+    followed = [next(feed) for _ in range(4)]
+    feed.close()
+    assert followed == logged
+    live = fleet_door.follow(after=head, stream_id=mission["stream_id"])
+    try:
+        fleet_door.update_mission(mission["id"], title="Followed")
+        event = next(event for event in live if event is not None)
+    finally:
+        live.close()
+    assert event["event_type"] == "mission_updated" and event["id"] > head
+    with pytest.raises(ValidationError, match="valid types"):
+        fleet_door.follow(type="nonsense")

@@ -86,6 +86,19 @@ def test_every_tool_acts_as_the_sessions_agent(backend: dict[str, str]) -> None:
                 assert [s["blocked_by"] for s in view["sorties"]] == [[], []]
                 checkpoint = await ace("checkpoint_mission", mission_id=mission["id"])
                 assert checkpoint["target_stream_id"] == mission["stream_id"]
+                third = await ace(
+                    "create_sortie",
+                    description="three",
+                    mission_id=mission["id"],
+                    required_capabilities=["code"],
+                )
+                lacking = await bee("claim_sortie", mission_id=mission["id"], wait=0.2)
+                assert lacking == {"sortie": None}  # bee registered no capabilities
+                claimed = (await ace("claim_sortie", mission_id=mission["id"], wait=1))["sortie"]
+                assert (claimed["id"], claimed["assigned_to"]) == (third["id"], "ace")
+                too_long = await ace.refused("claim_sortie", wait=31)
+                assert "wait" in too_long
+                assert (await bee("check_inbox", wait=0.2))["total"] == 0
                 unknown = await ace.refused("checkpoint_mission", mission_id="nope")
                 assert "404 Not found" in unknown
                 invalid = await ace.refused("query_events", type="nonsense")

@@ -15,6 +15,7 @@ PROCESS_LOCAL = {
     # with FleetClient(correlation_id=...))
     "context": "contextvars scope of this process",
     "on_events_recorded": "listeners of this process's own writes",
+    "stop_waits": "ends the waits of this process's requests (its shutdown)",
     # background jobs the serving process runs itself (`fleet projector`, `fleet sweep`)
     "sweep": "operator job, no HTTP route",
     "sweep_forever": "operator job loop",
@@ -23,6 +24,7 @@ PROCESS_LOCAL = {
     "compact_forever": "operator job loop",
     "start_compactor": "operator job thread",
     "stop_compactor": "operator job thread",
+    "purge_idempotency_keys": "operator job (`fleet sweep` purges expired keys)",
     # helpers of the services and their settings, public for the web layer and the jobs
     "heartbeat_timeout": "a setting of the sweeping process",
     "compaction_policy": "a setting of the compacting process",
@@ -35,6 +37,7 @@ DOOR_SCENARIOS = Path(__file__).resolve().parents[1] / "integration" / "test_doo
 LOCAL_ARGUMENTS = {
     "compact": {"archive", "now"},  # archiving is `fleet compact --archive`; now: a test clock
     "create_checkpoint": {"trigger"},  # the contract: API-created checkpoints are manual
+    "follow": {"idle"},  # the keep-alive interval is the server's FLEET_STREAM_IDLE_SECONDS
 }
 
 
