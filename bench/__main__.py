@@ -18,10 +18,10 @@ from typing import Any
 
 from bench import (
     compaction,
+    console,
     history,
     http_commands,
     idempotency,
-    console,
     plots,
     projections,
     reads,

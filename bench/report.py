@@ -567,6 +567,8 @@ def work_loop_section(data: dict[str, Any]) -> list[str]:
         rows,
     )
     return out
+
+
 def console_section(data: dict[str, Any]) -> list[str]:
     render = data["render"]
     return [
