@@ -19,6 +19,7 @@ The count of cases is printed (``schemathesis: ...``; see it with ``-s``).
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -40,7 +41,7 @@ MAX_EXAMPLES = int(os.environ.get("FLEET_FUZZ_EXAMPLES", "15"))
 # body that name nothing (422), a stale If-Match (412), a lifecycle conflict (409), ...
 POSITIVE_STATUSES = {200, 201, 404, 409, 412, 422}
 # The words the id converter keeps out of ids: each names a route of its own.
-ROUTE_WORDS = {"register", "acquire", "advance", "reset"}
+ROUTE_WORDS = {"register", "acquire", "advance", "reset", "claim"}
 
 
 @pytest.fixture
@@ -140,3 +141,14 @@ def test_boundary_violations_are_refused(sqlite_env: dict[str, str]) -> None:
         assert sum(cases.values()) >= 1000
     finally:
         get_fleet(app).close()
+
+
+def test_the_route_words_are_the_converters(app: Flask) -> None:
+    """``ROUTE_WORDS`` must follow the routes: a new ``<id(word):...>`` joins it."""
+    reserved = {
+        word.strip()
+        for rule in app.url_map.iter_rules()
+        for words in re.findall(r"<id\(([^)]*)\):", rule.rule)
+        for word in words.split(",")
+    }
+    assert reserved == ROUTE_WORDS
