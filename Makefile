@@ -27,7 +27,7 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install lock test soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
+.PHONY: install lock test test-fast soak run run-postgres bench bench-quick wrk clean lint typecheck layers \
   build audit check
 
 # The lock pins every package (runtime, dev and the quality tools); the project itself is then
@@ -50,8 +50,17 @@ lock:
 	  --strip-extras --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
 	  --output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
+# The suite on every core (pytest-xdist); TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
+# The whole suite on both backends, with coverage: what CI runs.
 test: $(STAMP)
-	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --cov --cov-report=term $(PYTEST_ARGS)
+
+# The inner loop: unit tests and the HTTP API tests on SQLite only, no coverage.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest $(XDIST) tests/unit tests/api -m "not postgres" $(PYTEST_ARGS)
 
 # The reliability suite (tests/reliability), longer and harder than its bounded form in
 # `make test`: SOAK_SECONDS of load per phase, SOAK_CLIENTS client threads, SOAK_CRASHES
