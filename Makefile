@@ -58,9 +58,9 @@ XDIST = -n $(TEST_WORKERS) --dist loadgroup
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST) --cov --cov-report=term $(PYTEST_ARGS)
 
-# The inner loop: unit tests and the HTTP API tests on SQLite only, no coverage.
+# The inner loop: unit tests and the HTTP API tests on SQLite, no coverage, no slow fuzzing.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST) tests/unit tests/api -m "not postgres" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) tests/unit tests/api -m "not postgres and not slow" $(PYTEST_ARGS)
 
 # The reliability suite (tests/reliability), longer and harder than its bounded form in
 # `make test`: SOAK_SECONDS of load per phase, SOAK_CLIENTS client threads, SOAK_CRASHES
