@@ -31,8 +31,8 @@ AUDIT_STRICT ?= 1
 AUDIT_IGNORE :=
 AUDIT_REPORT := $(VENV)/pip-audit.json
 
-.PHONY: install install-runtime lock test soak run run-postgres bench bench-quick wrk chromium clean \
-  lint typecheck layers \
+.PHONY: install install-runtime lock test test-fast soak run run-postgres bench bench-quick wrk \
+  chromium clean lint typecheck layers \
   build audit check
 
 # requirements.lock pins what serving needs ([project] dependencies and the build backend for
@@ -81,8 +81,17 @@ lock:
 	$(COMPILE) --output-file $(LOCK) $$runtime_args pyproject.toml
 	$(COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) $(LOCK_ARGS) pyproject.toml
 
+# The suite on every core (pytest-xdist); TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
+# The whole suite on both backends, with coverage: what CI runs.
 test: $(DEV_STAMP) chromium
-	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --cov --cov-report=term $(PYTEST_ARGS)
+
+# The inner loop: unit tests and the HTTP API tests on SQLite, no coverage, no slow fuzzing.
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest $(XDIST) tests/unit tests/api -m "not postgres and not slow" $(PYTEST_ARGS)
 
 # The reliability suite (tests/reliability), longer and harder than its bounded form in
 # `make test`: SOAK_SECONDS of load per phase, SOAK_CLIENTS client threads, SOAK_CRASHES

@@ -7,6 +7,9 @@ database on 127.0.0.1:5432, created before the test and dropped after it.
 When the PostgreSQL server does not answer, its tests are skipped, unless
 ``FLEET_TEST_POSTGRES=1`` (CI sets it): then they fail, so a broken server
 can never turn the PostgreSQL half of the suite silently green.
+
+``make test`` runs the suite on every core with pytest-xdist (``--dist loadgroup``);
+``pytest_collection_modifyitems`` below says which tests must share a worker.
 """
 
 from __future__ import annotations
@@ -22,12 +25,67 @@ from typing import Any
 import pytest
 
 from application.fleet import Fleet
+from tests.stores import PostgresSchemas, SQLiteTemplate, wants_migrated_store
 
 PG_HOST = os.environ.get("FLEET_TEST_POSTGRES_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("FLEET_TEST_POSTGRES_PORT", "5432")
 PG_USER = os.environ.get("FLEET_TEST_POSTGRES_USER", "postgres")
 PG_PASSWORD = os.environ.get("FLEET_TEST_POSTGRES_PASSWORD", "")  # trust auth: empty is accepted
 PG_DBNAME = os.environ.get("FLEET_TEST_POSTGRES_DBNAME", "test")
+
+
+# Tests that start multi-worker servers (each with its PostgreSQL pools and load threads)
+# run one at a time on one xdist worker: two at once would double the connections held
+# against the server's max_connections and squeeze each other's timed load phases.
+SERVER_TESTS = ("tests/reliability/", "tests/e2e/")
+# A module whose module-scoped fixture is expensive (build + install a wheel): one worker.
+ONE_WORKER_MODULES = ("tests/test_packaging.py",)
+
+
+def shared_worker(nodeid: str) -> str | None:
+    """The group of tests that must run on one worker, if ``nodeid`` belongs to one."""
+    if nodeid.startswith(SERVER_TESTS):
+        return "servers"
+    module = nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``, with the groups above.
+
+    xdist's own ``xdist_group`` marker does nothing under pytest 9 (xdist renames a test by
+    setting ``item._nodeid``, which pytest 9 no longer reads), so the groups are given to
+    the scheduler here, by test id.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedWorkerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_worker(nodeid) or nodeid
+
+    return SharedWorkerScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, hand out the longest work first.
+
+    xdist deals tests out in collection order; the shared-worker groups and the ``slow``
+    tests go first so that the short ones fill the gaps at the end instead of one long test
+    finishing alone. A plain ``pytest`` run keeps the file order.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        if shared_worker(item.nodeid):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: file order within each rank
 
 
 def postgres_required() -> bool:
@@ -85,16 +143,52 @@ def postgres_env_for(schema: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def sqlite_env(tmp_path: Path) -> dict[str, str]:
-    """Env of a fresh SQLite store, for SQLite-only tests."""
-    return sqlite_env_for(tmp_path / "fleet.sqlite3")
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SQLiteTemplate:
+    """A migrated SQLite store, made once per process (see tests/stores.py)."""
+    return SQLiteTemplate(tmp_path_factory.mktemp("sqlite-template"), sqlite_env_for)
 
 
-@pytest.fixture
-def postgres_env() -> Iterator[dict[str, str]]:
-    """Env of a fresh PostgreSQL schema, dropped (with everything in it) after the test."""
+@pytest.fixture(scope="session")
+def postgres_schemas() -> Iterator[PostgresSchemas]:
+    """Migrated PostgreSQL schemas lent to tests, made once per process (tests/stores.py)."""
     require_postgres()
+    schemas = PostgresSchemas(pg_conninfo(), postgres_env_for)
+    try:
+        yield schemas
+    finally:
+        schemas.close()
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Env of a fresh SQLite store, for SQLite-only tests.
+
+    Empty, unless the test also asks for ``fleet`` or ``app_factory``: then it is a copy of
+    a migrated store, what their Fleet would have made of the empty one at setup.
+    """
+    path = tmp_path / "fleet.sqlite3"
+    if wants_migrated_store(request.fixturenames):
+        request.getfixturevalue("sqlite_template").copy_to(path)
+    return sqlite_env_for(path)
+
+
+@pytest.fixture
+def postgres_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Env of a fresh PostgreSQL schema, dropped (with everything in it) after the test.
+
+    Empty, unless the test also asks for ``fleet`` or ``app_factory``: then it is a
+    migrated schema lent for the test and reset (or dropped) after it; see tests/stores.py.
+    """
+    require_postgres()
+    if wants_migrated_store(request.fixturenames):
+        schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+        lent = schemas.lend()
+        try:
+            yield postgres_env_for(lent)
+        finally:
+            schemas.give_back(lent)
+        return
     import psycopg
     from psycopg.sql import SQL, Identifier
 

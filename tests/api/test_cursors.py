@@ -100,6 +100,7 @@ def test_invalid_bodies_are_422(
     problem(client.post(f"{API}/cursors/reset", json=payload), 422, *reset_fields)
 
 
-@pytest.mark.parametrize("cursor_id", ["nope", str(uuid.uuid4())])
+# Named ids: a random id in a test's name would differ between pytest-xdist workers.
+@pytest.mark.parametrize("cursor_id", ["nope", str(uuid.uuid4())], ids=["nope", "unknown-uuid"])
 def test_an_unknown_cursor_is_404(client: FlaskClient, cursor_id: str) -> None:
     problem(client.get(f"{API}/cursors/{cursor_id}"), 404)

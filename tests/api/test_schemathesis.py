@@ -74,33 +74,37 @@ def check(case: schemathesis.Case, cases: Counter[str], excluded: tuple[Any, ...
         assert status in POSITIVE_STATUSES, f"valid input refused, {status}: {response.text[:500]}"
 
 
+# One test per mode (rather than both in one) so that pytest-xdist can run them side by side.
 @pytest.mark.slow
-def test_every_operation_conforms(fuzz_app: Flask) -> None:
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda mode: mode.value
+)
+def test_every_operation_conforms(fuzz_app: Flask, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", fuzz_app)
     cases: Counter[str] = Counter()
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(
-                max_examples=MAX_EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                suppress_health_check=list(HealthCheck),
-            )
-            def run(case: schemathesis.Case) -> None:
-                check(case, cases)
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case: schemathesis.Case) -> None:
+            check(case, cases)
 
-            try:
-                run()
-            except Exception as exc:  # noqa: BLE001 - collect every operation's failure
-                failures.append(f"{operation.label} [{mode.value}]: {exc}")
+        try:
+            run()
+        except Exception as exc:  # noqa: BLE001 - collect every operation's failure
+            failures.append(f"{operation.label} [{mode.value}]: {exc}")
     total = sum(cases.values())
     print(
-        f"\nschemathesis: {total} cases over {len(operations)} operations, {len(failures)} failed"
+        f"\nschemathesis ({mode.value}): {total} cases over {len(operations)} operations, "
+        f"{len(failures)} failed"
     )
     assert not failures, "\n\n".join(failures)
     assert len(cases) == len(operations) >= 20
