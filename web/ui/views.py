@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from application.errors import FleetError, ValidationError
 from application.registry import event_types
 from application.services.locks import LOCK_STATUSES
+from domain.sortie import LIFECYCLE as SORTIE_LIFECYCLE
 from domain.specialist import specialist_stream_id
 from web.context import fleet
 from web.ui import auth
@@ -248,6 +249,7 @@ def sortie(sortie_id: str) -> str:
         history=timeline,
         specialists=specialists_,
         travelled=version is not None or as_of is not None,
+        next_statuses=SORTIE_LIFECYCLE.allowed(current["status"]),
     )
 
 
