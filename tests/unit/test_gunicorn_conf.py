@@ -1,0 +1,61 @@
+"""gunicorn.conf.py's worker hooks: stop signals end the waits and never deadlock a worker."""
+
+from __future__ import annotations
+
+import runpy
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+
+class StoppableFleet:
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def stop_waits(self) -> None:
+        self.stopped += 1
+
+
+@pytest.fixture
+def worker() -> Iterator[Any]:
+    """A worker as ``post_worker_init`` sees it, with gunicorn's own SIGTERM handler."""
+    saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    terms: list[int] = []
+    fake = SimpleNamespace(
+        alive=True, wsgi=SimpleNamespace(extensions={"fleet": StoppableFleet()}), terms=terms
+    )
+    signal.signal(signal.SIGTERM, lambda signum, frame: terms.append(signum))
+    try:
+        runpy.run_path(str(CONFIG))["post_worker_init"](fake)
+        yield fake
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGQUIT])
+def test_a_quick_stop_clears_alive_without_touching_the_thread_pool(
+    worker: Any, number: int
+) -> None:
+    # gthread's handler would call ThreadPoolExecutor.shutdown here, which blocks forever
+    # when the main loop was interrupted inside submit(): a held lock stands for that.
+    busy = threading.Lock()
+    worker.tpool = SimpleNamespace(shutdown=lambda **_: busy.acquire())
+    with busy:
+        signal.getsignal(number)(number, None)  # returns: no SystemExit, no wait on the pool
+    assert worker.alive is False
+    assert worker.wsgi.extensions["fleet"].stopped == 1
+
+
+def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any) -> None:
+    signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    assert worker.wsgi.extensions["fleet"].stopped == 1
+    assert worker.terms == [signal.SIGTERM]
