@@ -16,9 +16,7 @@ class CommandScope:
     """What the caller learns about the writes made inside ``Fleet.context()``."""
 
     events: EventContext
-    position: int | None = None
-    created: bool | None = None
-    replayed: bool = False  # the answer is a remembered one (an idempotency key's repeat)
+    position: int | None = None  # of the last write inside (each command also returns it)
 
 
 _scope: ContextVar[CommandScope | None] = ContextVar("fleet_command_scope", default=None)

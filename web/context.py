@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,8 +14,8 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, Unauthorized
 
 from application import Fleet
-from application.context import CommandScope
 from application.idempotency import KEY, digest, keyed, token_scope
+from application.outcomes import Written
 from web import settings
 
 ID_HEADER = re.compile(r"[!-~]{1,128}")  # visible ASCII, no spaces
@@ -168,7 +168,7 @@ def if_match() -> int | None:
 
 
 @contextmanager
-def command() -> Iterator[CommandScope]:
+def command() -> Iterator[None]:
     """Run service commands as this request: its correlation id, request id, actor and
     idempotency key (the first command of the request takes it)."""
     with fleet().context(
@@ -176,12 +176,12 @@ def command() -> Iterator[CommandScope]:
         actor=g.get("actor"),
         request_id=g.request_id,
         source="http",
-    ) as scope:
+    ):
         if "idempotency" not in g:
-            yield scope
+            yield
             return
         with keyed(*g.idempotency) as claim:
-            yield scope
+            yield
         if not claim.taken:  # a write route whose command ignores keys: a bug to fix
             raise RuntimeError(f"{request.endpoint} ran no command that honours {IDEMPOTENCY_KEY}")
 
@@ -194,18 +194,6 @@ def listed(
     return {key: items, "total": total, "limit": args["limit"], "offset": args["offset"]}
 
 
-def answer_command(key: str, call: Callable[..., dict[str, Any]], status: int = 200) -> Answer:
-    """Run one service command as this request, under its If-Match; answer ``{key: resource}``.
-
-    ``call`` is the command with its arguments bound (``functools.partial``); it gets the
-    ``expected_version`` here.
-    """
-    expected = if_match()
-    with command() as scope:
-        resource = call(expected_version=expected)
-    return written({key: resource}, scope, resource["version"], status)
-
-
 def etag(version: int) -> str:
     return f'"{version}"'
 
@@ -215,16 +203,13 @@ def found(body: dict[str, Any], version: int) -> Answer:
     return body, 200, {"ETag": etag(version)}
 
 
-def written(
-    body: dict[str, Any], scope: CommandScope, version: int | None, status: int = 200
-) -> Answer:
-    """A write's answer: ETag of the resource and X-Fleet-Position of the last event."""
-    position = scope.position
-    if position is None:
-        position = fleet().head_position()
-    headers = {"X-Fleet-Position": str(position)}
-    if version is not None:
+def written(body: dict[str, Any], outcome: Written, status: int = 200) -> Answer:
+    """A write's answer: X-Fleet-Position of its last event, the ETag of the resource it
+    wrote (when that has a version), and whether it is an idempotent replay."""
+    headers = {"X-Fleet-Position": str(outcome.position)}
+    version = outcome.get("version")
+    if isinstance(version, int):
         headers["ETag"] = etag(version)
-    if scope.replayed:
+    if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return body, status, headers

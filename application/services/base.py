@@ -7,12 +7,13 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from application.app import FleetApplication
 from application.context import ensure_scope, note_position
@@ -28,6 +29,7 @@ from application.idempotency import (
     running,
     ttl_of,
 )
+from application.outcomes import Written
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
-View = Callable[[], Any]
+View = Callable[[], dict[str, Any] | None]
 
 
 class _KeyTaken(Exception):
@@ -85,7 +87,7 @@ class Service:
         command: Callable[[A], None],
         view: Callable[[A], dict[str, Any]],
         expected_version: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Load one aggregate, run ``command`` on it and save; returns its ``view``."""
         holder: list[A] = []
 
@@ -96,25 +98,37 @@ class Service:
             holder[:] = [aggregate]
             return [aggregate]
 
-        result: dict[str, Any] = self._command(
-            decide, lambda: view(holder[0]), expected_version=expected_version
-        )
-        return result
+        return self._command(decide, lambda: view(holder[0]), expected_version=expected_version)
 
     def _command(
-        self, decide: Callable[[], Sequence[FleetAggregate]], view: View, **options: Any
-    ) -> Any:
-        """``_write``, then the command's result: ``view()`` of the state it wrote.
+        self,
+        decide: Callable[[], Sequence[FleetAggregate]],
+        view: Callable[[], dict[str, Any]],
+        **options: Any,
+    ) -> Written:
+        """``_write``, then the command's result: ``view()`` of the state it wrote, with
+        the write's position and whether it created its stream.
 
         Under an idempotency key the view is taken before the commit and remembered with
         the events; that same result is returned (see ``application.idempotency``).
         """
+        return cast(Written, self._command_or_refusal(decide, view, **options))
+
+    def _command_or_refusal(
+        self, decide: Callable[[], Sequence[FleetAggregate]], view: View, **options: Any
+    ) -> Written | None:
+        """``_command`` for a command whose write may record a refusal (a lock taken by
+        another): its ``view`` then gives None, never remembered under a key."""
         claim = active_claim()
         if claim is None:
-            self._write(decide, **options)
-            return view()
-        self._write(decide, view=view, **options)
-        return claim.result if claim.recorded else view()
+            recorded = self._write(decide, **options)
+            resource = view()
+        else:
+            recorded = self._write(decide, view=view, **options)
+            resource = claim.result if claim.recorded else view()
+        if resource is None:
+            return None
+        return Written(resource, recorded.position, created=recorded.created)
 
     @staticmethod
     def check_version(aggregate: FleetAggregate, expected_version: int | None) -> None:
@@ -128,20 +142,21 @@ class Service:
         expected_version: int | None = None,
         attempts: int = MAX_ATTEMPTS,
         view: View | None = None,
-    ) -> int:
+    ) -> Recorded:
         """Run ``decide`` (load + command) and save what it returns, atomically.
 
         A lost race re-runs ``decide`` on fresh state, unless the caller pinned a
         version: then the loser gets ``PreconditionFailed``. ``attempts`` bounds the
         retries (hot streams such as a contested lock need more). Returns the
-        position of the last event written.
+        position of the last event written (the head when there was nothing to write)
+        and whether the write began a stream.
 
         Under an idempotency key, a ``view`` that gives a result puts the key in the
         events' transaction; one that gives None (a refusal that records an event, like
         ``lock_conflict``) only probes it there, so the write fails if a twin holds it.
         """
         claim = active_claim()
-        with ensure_scope() as scope:
+        with ensure_scope():
             for attempt in range(attempts):
                 try:
                     aggregates = decide()
@@ -151,7 +166,7 @@ class Service:
                 result = view() if claim is not None and view is not None else None
                 if claim is not None and view is not None:
                     options["idempotency"] = key_record(
-                        claim, result, scope.created, self._key_ttl(), probe=result is None
+                        claim, result, _creates(aggregates), self._key_ttl(), probe=result is None
                     )
                 try:
                     recordings = self.app.save(*aggregates, **options)
@@ -172,7 +187,7 @@ class Service:
                 position = recordings[-1].notification.id if recordings else self._head()
                 note_position(position)
                 self._after_write(position)
-                return position
+                return Recorded(position, created=bool(recordings) and _began(recordings[0]))
         raise Conflict("too many concurrent writers on this resource; try again")
 
     # Idempotency keys (``application.idempotency``)
@@ -203,9 +218,10 @@ class Service:
         if claim.wrote and not claim.recorded:
             # A command of several writes (compaction): remembered after them, in a
             # transaction of its own (documented in docs/idempotency.md).
-            with ensure_scope() as scope, contextlib.suppress(IntegrityError):  # a twin's
-                record = key_record(claim, result, scope.created, self._key_ttl())
-                self._keys().insert_key(record, scope.position or self._head())
+            position = result.position if isinstance(result, Written) else self._head()
+            with ensure_scope(), contextlib.suppress(IntegrityError):  # a twin's took it
+                record = key_record(claim, result, False, self._key_ttl())
+                self._keys().insert_key(record, position)
         return result
 
     def _remembered(self, claim: Claim) -> Remembered | None:
@@ -219,12 +235,17 @@ class Service:
             )
         return remembered
 
-    def _replay(self, remembered: Remembered) -> Any:
-        with ensure_scope() as scope:
-            scope.position = remembered.position
-            scope.created = remembered.created
-            scope.replayed = True
-        return remembered.result
+    def _replay(self, remembered: Remembered) -> Written | None:
+        """The first call's answer again, marked as a replay."""
+        note_position(remembered.position)
+        if remembered.result is None:
+            return None
+        return Written(
+            remembered.result,
+            remembered.position,
+            created=bool(remembered.created),
+            replayed=True,
+        )
 
     def _keys(self) -> KeyStore:
         return cast(KeyStore, self.app.recorder)
@@ -258,6 +279,25 @@ class Service:
             raise ValidationError(
                 {"min_position": [f"no event has position {min_position} yet (the head is {head})"]}
             )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one ``_write`` did: the position of its last event, and whether it began a
+    stream (a registration that created its specialist answers 201)."""
+
+    position: int
+    created: bool = False
+
+
+def _began(recording: Recording[Any]) -> bool:
+    return bool(recording.domain_event.originator_version == 1)
+
+
+def _creates(aggregates: Sequence[FleetAggregate]) -> bool:
+    """Whether saving ``aggregates`` begins the first one's stream (decided before the
+    save, for the idempotency record that goes in with it)."""
+    return bool(aggregates) and aggregates[0].version == len(aggregates[0].pending_events)
 
 
 class FieldErrors:

@@ -9,6 +9,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import NotFound, ValidationError
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import checkpoint_resource
 from application.services.base import given
@@ -38,7 +39,7 @@ class CheckpointService(ListService):
         trigger: str = "manual",
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Checkpoint one stream (a mission with its sorties) or ``"fleet"``."""
         get_event_type("checkpoint_created").validate(
             given(target_stream_id=stream_id, description=description),
@@ -66,7 +67,7 @@ class CheckpointService(ListService):
             holder[:] = [checkpoint]
             return [checkpoint, log]
 
-        result: dict[str, Any] = self._command(decide, lambda: checkpoint_resource(holder[0]))
+        result = self._command(decide, lambda: checkpoint_resource(holder[0]))
         return result
 
     def get_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
@@ -80,7 +81,7 @@ class CheckpointService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Append ``fleet_recovered`` to every captured stream; cancel sorties added since."""
         if confirm is not True:
             raise ValidationError({"confirm": ["must be true to restore a checkpoint"]})
@@ -106,7 +107,7 @@ class CheckpointService(ListService):
             holder[:] = [checkpoint]
             return changed
 
-        result: dict[str, Any] = self._command(
+        result = self._command(
             decide, lambda: checkpoint_resource(holder[0]), expected_version=expected_version
         )
         return result

@@ -20,6 +20,7 @@ from marshmallow import Schema
 
 from application.errors import Conflict, ValidationError
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.schemas.base import identifier, load
 from application.schemas.sortie import capabilities
 from application.services.sorties import SortieService, as_uuid
@@ -66,7 +67,7 @@ class ClaimService(SortieService):
         wait: float | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> Written | None:
         """Assign the best claimable sortie to ``specialist_id``; None when none is left.
 
         The claimer's capabilities are ``capabilities`` when given, else those it
@@ -95,7 +96,7 @@ class ClaimService(SortieService):
 
     def _claim_once(
         self, specialist_id: str, mission_id: str | None, have: Sequence[str]
-    ) -> dict[str, Any] | None:
+    ) -> Written | None:
         self.projector.wait_for(self._head(), self.min_position_timeout)
         for stream in self._candidates(mission_id, have):
             claimed = self._try_claim(stream, specialist_id, have)
@@ -103,9 +104,7 @@ class ClaimService(SortieService):
                 return claimed
         return None
 
-    def _try_claim(
-        self, stream: UUID, specialist_id: str, have: Sequence[str]
-    ) -> dict[str, Any] | None:
+    def _try_claim(self, stream: UUID, specialist_id: str, have: Sequence[str]) -> Written | None:
         """Claim one candidate; None when it is no longer claimable (or taken meanwhile)."""
         holder: list[Sortie] = []
 
@@ -116,7 +115,7 @@ class ClaimService(SortieService):
             return [sortie]
 
         try:
-            claimed: dict[str, Any] = self._command(decide, lambda: self._sortie_view(holder[0]))
+            claimed = self._command(decide, lambda: self._sortie_view(holder[0]))
         except Conflict:  # taken by another claimer, or changed so that it no longer fits
             return None
         return claimed

@@ -31,6 +31,7 @@ from application.app import project_fast
 from application.context import command_scope
 from application.errors import ValidationError
 from application.idempotency import idempotent_across_writes
+from application.outcomes import Written
 from application.projections.runner import Projector
 from application.resources import iso
 from application.services.base import Service
@@ -95,7 +96,7 @@ class CompactionService(Service):
         now: datetime | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> Report:
+    ) -> Written:
         """Run the job once, over every stream past the threshold or over ``stream_id``
         (compacted whenever it has events since its last snapshot); returns the report.
 
@@ -123,7 +124,7 @@ class CompactionService(Service):
                     compacted.append(entry)
         pruned = self._prune_snapshots(policy, now, only)
         archived = self._archive(policy, now, only) if archive else []
-        return {
+        report = {
             "streams_examined": len(heads),
             "streams_compacted": len(compacted),
             "snapshots_pruned": pruned,
@@ -135,6 +136,8 @@ class CompactionService(Service):
             "streams": compacted,
             "archived": archived,
         }
+        # The position a read must reach to see the compaction (its own writes or later).
+        return Written(report, self._head())
 
     def _compressing(self) -> bool:
         compressor = self.app.mapper.compressor

@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import cursor_resource
 from application.services.base import Service
@@ -31,7 +32,7 @@ class CursorService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Move a cursor forward (409 backwards). Advancing to where it already is
         records nothing and answers the cursor as it is, so a retried advance is harmless."""
         data = _validated("cursor_advanced", consumer_id, stream_id, position)
@@ -51,7 +52,7 @@ class CursorService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Move a cursor anywhere (default 0); always recorded."""
         data = _validated("cursor_reset", consumer_id, stream_id, position)
         return self._on_cursor(
@@ -74,7 +75,7 @@ class CursorService(Service):
         open_cursor: Callable[[], Cursor],
         move: Callable[[Cursor], Any],
         expected_version: int | None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Move the cursor, or open it on first use (then ``expected_version`` cannot match)."""
         stream = cursor_stream_id(data["consumer_id"], data["target_stream_id"])
         holder: list[Cursor] = []
@@ -92,7 +93,7 @@ class CursorService(Service):
             holder[:] = [cursor]
             return [cursor]
 
-        result: dict[str, Any] = self._command(
+        result = self._command(
             decide, lambda: cursor_resource(holder[0]), expected_version=expected_version
         )
         return result

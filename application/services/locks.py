@@ -21,6 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import Conflict, Forbidden, NotFound, ValidationError
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import iso, lock_resource
 from application.services.base import given
@@ -58,7 +59,7 @@ class LockService(ListService):
         checksum: str | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Take the lock of ``file``'s normalised path, or raise ``Conflict`` naming the
         holder (``.extra["lock"]``) after recording ``lock_conflict``."""
         data, path = self._acquisition(file, specialist_id, timeout_ms, purpose, checksum)
@@ -90,7 +91,7 @@ class LockService(ListService):
             """The lock taken; None when refused (a refusal is never remembered)."""
             return None if "holder" in outcome else lock_resource(outcome["lock"])
 
-        result: dict[str, Any] | None = self._command(decide, view, attempts=LOCK_WRITE_ATTEMPTS)
+        result = self._command_or_refusal(decide, view, attempts=LOCK_WRITE_ATTEMPTS)
         holder = outcome.get("holder")
         if holder is not None:
             raise Conflict(
@@ -109,7 +110,7 @@ class LockService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """The holder releases; anyone else only with ``force`` (else ``Forbidden``)."""
         _check_actor(specialist_id)
         if not isinstance(force, bool):
@@ -127,7 +128,7 @@ class LockService(ListService):
             holder[:] = [lock]
             return [lock]
 
-        result: dict[str, Any] = self._command(
+        result = self._command(
             decide,
             lambda: lock_resource(holder[0]),
             expected_version=expected_version,

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from application.errors import Conflict, NotFound
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import mission_resource, progress_summary, sortie_resource
 from application.services.base import FieldErrors, given
@@ -39,7 +40,7 @@ class MissionService(ListService):
         metadata: dict[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = get_event_type("mission_created").validate(
             given(
                 title=title,
@@ -50,9 +51,7 @@ class MissionService(ListService):
             )
         )
         mission = Mission.create(**data)
-        result: dict[str, Any] = self._command(
-            lambda: [mission], lambda: self._mission_view(mission)
-        )
+        result = self._command(lambda: [mission], lambda: self._mission_view(mission))
         return result
 
     def get_mission(
@@ -119,7 +118,7 @@ class MissionService(ListService):
         *,
         idempotency_key: str | None = None,
         **changes: Any,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Change fields (``mission_updated``) and/or move to ``status``, atomically.
 
         Every check runs before the 422, so it names every invalid field at once.
@@ -155,7 +154,7 @@ class MissionService(ListService):
             holder[:] = [mission]
             return [mission]
 
-        answer: dict[str, Any] = self._command(
+        answer = self._command(
             decide, lambda: self._mission_view(holder[0]), expected_version=expected_version
         )
         return answer

@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import Conflict, NotFound, ValidationError
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import sortie_resource
 from application.services.base import FieldErrors, Service, given
@@ -60,7 +61,7 @@ class SortieService(Service):
         required_capabilities: list[str] | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = get_event_type("sortie_created").validate(
             given(
                 description=description,
@@ -80,7 +81,7 @@ class SortieService(Service):
         if data.get("assigned_to") is not None:
             self._registered(data["assigned_to"], "assigned_to")
         sortie = Sortie.create(**data)
-        result: dict[str, Any] = self._command(lambda: [sortie], lambda: self._sortie_view(sortie))
+        result = self._command(lambda: [sortie], lambda: self._sortie_view(sortie))
         return result
 
     def get_sortie(
@@ -101,7 +102,7 @@ class SortieService(Service):
         *,
         idempotency_key: str | None = None,
         **fields: Any,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Apply one PATCH: field changes, at most one status change, then progress.
 
         Every check runs before the 422, so it names every invalid field at once.
@@ -151,7 +152,7 @@ class SortieService(Service):
             holder[:] = [sortie]
             return [sortie]
 
-        result: dict[str, Any] = self._command(
+        result = self._command(
             decide, lambda: self._sortie_view(holder[0]), expected_version=expected_version
         )
         return result

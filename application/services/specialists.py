@@ -8,9 +8,9 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.context import ensure_scope
 from application.errors import PreconditionFailed
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import specialist_resource
 from application.services.base import Service, given
@@ -34,8 +34,8 @@ class SpecialistService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Register a specialist, or update a known one (the scope's ``created`` tells which).
+    ) -> Written:
+        """Register a specialist, or update a known one (the result's ``created`` tells which).
 
         ``expected_version`` applies to re-registration: a specialist that does not
         exist yet has no version to match, so it fails the precondition too.
@@ -79,14 +79,9 @@ class SpecialistService(Service):
             written[:] = [specialist]
             return [specialist]
 
-        with ensure_scope() as scope:
-
-            def view() -> dict[str, Any]:
-                scope.created = written[0].registered_at == written[0].created_on
-                return specialist_resource(written[0])
-
-            result: dict[str, Any] = self._command(decide, view, expected_version=expected_version)
-        return result
+        return self._command(
+            decide, lambda: specialist_resource(written[0]), expected_version=expected_version
+        )
 
     @idempotent
     def heartbeat(
@@ -99,7 +94,7 @@ class SpecialistService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = get_event_type("specialist_active").validate(
             given(status=status, current_sortie=current_sortie, metrics=metrics, metadata=metadata)
         )
@@ -115,7 +110,7 @@ class SpecialistService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = get_event_type("specialist_completed").validate(
             given(reason=reason, summary=summary, final_checkpoint_id=final_checkpoint_id)
         )
@@ -130,7 +125,7 @@ class SpecialistService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = get_event_type("specialist_failed").validate(given(error=error, details=details))
         return self._stop(specialist_id, expected_version, lambda s: s.fail(**data), "failed")
 
@@ -141,7 +136,7 @@ class SpecialistService(Service):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         return self._stop(
             specialist_id,
             expected_version,
@@ -155,7 +150,7 @@ class SpecialistService(Service):
         expected_version: int | None,
         command: Callable[[Specialist], None],
         why: str,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """End a specialist; the sorties it held are released in the same save."""
         holder: list[Specialist] = []
 
@@ -170,7 +165,7 @@ class SpecialistService(Service):
             )
             return [specialist, *released]
 
-        result: dict[str, Any] = self._command(
+        result = self._command(
             decide, lambda: specialist_resource(holder[0]), expected_version=expected_version
         )
         return result
@@ -187,7 +182,7 @@ class SpecialistService(Service):
 
     def _on_specialist(
         self, specialist_id: str, expected_version: int | None, command: Any
-    ) -> dict[str, Any]:
+    ) -> Written:
         return self._change(
             Specialist,
             specialist_stream_id(specialist_id),

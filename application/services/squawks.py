@@ -20,6 +20,7 @@ from marshmallow import Schema
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
 from application.idempotency import idempotent
+from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import message_resource
 from application.schemas.base import identifier, load
@@ -47,7 +48,7 @@ class MailboxService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Send a message; the first one opens the mailbox. ``expected_version`` is the
         mailbox's (a mailbox with no messages yet has none: that fails the precondition)."""
         data = get_event_type("squawk_sent").validate(
@@ -76,7 +77,7 @@ class MailboxService(ListService):
             holder[:] = [mailbox]
             return [mailbox]
 
-        result: dict[str, Any] = self._command(
+        result = self._command(
             decide,
             lambda: message_resource(holder[0], data["message_id"]),
             expected_version=expected_version,
@@ -147,7 +148,7 @@ class MailboxService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = self._validated("squawk_read", reader_id=reader_id)
         return self._on_message(
             message_id, lambda m: m.read(message_id, data["reader_id"]), expected_version
@@ -162,7 +163,7 @@ class MailboxService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Acknowledge a message: the ack is caused by the message's ``squawk_sent``
         (its ``causation_id``) and continues that event's correlation."""
         data = self._validated("squawk_acked", acker_id=acker_id, response=response)
@@ -183,7 +184,7 @@ class MailboxService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         data = self._validated("squawk_archived", archived_by=archived_by)
         return self._on_message(
             message_id, lambda m: m.archive(message_id, data["archived_by"]), expected_version
@@ -197,7 +198,7 @@ class MailboxService(ListService):
         expected_version: int | None = None,
         *,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """Return a read or acked message to ``pending`` (its delivery details are cleared)."""
         data = self._validated("squawk_requeued", reason=reason)
         return self._on_message(
@@ -217,7 +218,7 @@ class MailboxService(ListService):
         command: Callable[[Mailbox], None],
         expected_version: int | None,
         stream: UUID | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         if stream is None:
             stream, _ = self._find_message(message_id)
 

@@ -37,14 +37,17 @@ def test_a_repeated_key_returns_the_first_result_and_records_nothing(fleet: Flee
     assert events(fleet) == recorded + 1
 
 
-def test_the_scope_learns_position_and_replay(fleet: Fleet) -> None:
-    with fleet.context() as first:
-        fleet.register_specialist("s1", "S", idempotency_key="r")
-    fleet.register_specialist("s1", "Renamed")
-    with fleet.context() as repeat:
-        fleet.register_specialist("s1", "S", idempotency_key="r")
+def test_a_command_returns_its_position_creation_and_replay(fleet: Fleet) -> None:
+    with fleet.context() as scope:
+        first = fleet.register_specialist("s1", "S", idempotency_key="r")
+    assert (first.position, first.created, first.replayed) == (scope.position, True, False)
+    renamed = fleet.register_specialist("s1", "Renamed")
+    assert (renamed.created, renamed.replayed) == (False, False)
+    with fleet.context() as again:
+        repeat = fleet.register_specialist("s1", "S", idempotency_key="r")
     assert (repeat.position, repeat.created, repeat.replayed) == (first.position, True, True)
-    assert first.replayed is False
+    assert again.position == first.position  # a scope still learns the last position
+    assert repeat == first
 
 
 def test_other_arguments_under_a_used_key_are_refused(fleet: Fleet) -> None:

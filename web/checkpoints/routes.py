@@ -46,9 +46,9 @@ class Checkpoints(MethodView):
     )
     def post(self, args: dict[str, Any]) -> Answer:
         """Checkpoint a mission with its sorties, or the whole fleet"""
-        with command() as scope:
+        with command():
             checkpoint = fleet().create_checkpoint(**args)
-        return written({"checkpoint": checkpoint}, scope, checkpoint["version"], 201)
+        return written({"checkpoint": checkpoint}, checkpoint, 201)
 
 
 @blp.route("/<checkpoint_id>")
@@ -76,8 +76,8 @@ class Restore(MethodView):
         created after the checkpoint are cancelled. If-Match names the checkpoint's version.
         """
         expected = if_match()
-        with command() as scope:
+        with command():
             checkpoint = fleet().restore_checkpoint(
                 checkpoint_id, confirm=args["confirm"], expected_version=expected
             )
-        return written({"checkpoint": checkpoint, "restored": True}, scope, checkpoint["version"])
+        return written({"checkpoint": checkpoint, "restored": True}, checkpoint)

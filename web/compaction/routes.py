@@ -34,6 +34,6 @@ class Compaction(MethodView):
         version; then old snapshots are pruned (the newest FLEET_SNAPSHOT_KEEP per stream,
         and any younger than FLEET_SNAPSHOT_KEEP_DAYS, are kept). Events are never changed.
         """
-        with command() as scope:
+        with command():
             report = fleet().compact(**args)
-        return written(report, scope, None)
+        return written(report, report)

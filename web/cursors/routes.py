@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, fleet, found
+from web.context import Answer, command, fleet, found, if_match, written
 from web.cursors.schemas import AdvanceSchema, CursorResponseSchema, ResetSchema
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 
@@ -33,7 +32,9 @@ class Advance(MethodView):
         Backwards is a 409 (use reset). Advancing to the current position records nothing
         and answers the cursor as it is. If-Match on a cursor not yet created is a 412.
         """
-        return answer_command("cursor", partial(fleet().advance_cursor, **args))
+        with command():
+            cursor = fleet().advance_cursor(expected_version=if_match(), **args)
+        return written({"cursor": cursor}, cursor)
 
 
 @blp.route("/reset")
@@ -45,7 +46,9 @@ class Reset(MethodView):
     @blp.conditional
     def post(self, args: dict[str, Any]) -> Answer:
         """Move a cursor anywhere, default 0 (created on first use)"""
-        return answer_command("cursor", partial(fleet().reset_cursor, **args))
+        with command():
+            cursor = fleet().reset_cursor(expected_version=if_match(), **args)
+        return written({"cursor": cursor}, cursor)
 
 
 @blp.route("/<id(advance,reset):cursor_id>")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, command, fleet, found, listed, written
+from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.locks.schemas import (
     AcquireSchema,
@@ -57,9 +56,9 @@ class Acquire(MethodView):
         The path is normalised first (a//b/./c/../d/ is a/b/d). A lock past its
         expires_at no longer holds: acquiring its path records lock_timeout first.
         """
-        with command() as scope:
+        with command():
             lock = fleet().acquire_lock(**args)
-        return written({"lock": lock}, scope, lock["version"], 201)
+        return written({"lock": lock}, lock, 201)
 
 
 @blp.route("/<id(acquire):lock_id>")
@@ -85,4 +84,6 @@ class Release(MethodView):
 
         A lock that already ended, or is no longer its path's current lock, is a 409.
         """
-        return answer_command("lock", partial(fleet().release_lock, lock_id, **args))
+        with command():
+            lock = fleet().release_lock(lock_id, expected_version=if_match(), **args)
+        return written({"lock": lock}, lock)

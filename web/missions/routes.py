@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, command, fleet, found, listed, written
+from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.missions.schemas import (
     MissionCreateSchema,
@@ -46,9 +45,9 @@ class Missions(MethodView):
     )
     def post(self, args: dict[str, Any]) -> Answer:
         """Create a mission"""
-        with command() as scope:
+        with command():
             mission = fleet().create_mission(**args)
-        return written({"mission": mission}, scope, mission["version"], 201)
+        return written({"mission": mission}, mission, 201)
 
 
 @blp.route("/<mission_id>")
@@ -74,4 +73,6 @@ class MissionById(MethodView):
     @blp.conditional
     def patch(self, args: dict[str, Any], mission_id: str) -> Answer:
         """Update a mission's fields and/or move it to a new status"""
-        return answer_command("mission", partial(fleet().update_mission, mission_id, **args))
+        with command():
+            mission = fleet().update_mission(mission_id, expected_version=if_match(), **args)
+        return written({"mission": mission}, mission)

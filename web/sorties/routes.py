@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask import Response
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, command, fleet, found, listed, written
+from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.schemas import TimeTravelQuerySchema, WaitQuerySchema
 from web.sorties.schemas import (
@@ -45,9 +44,9 @@ class Sorties(MethodView):
     @blp.links((201,), update_sortie="sortie_id=/sortie/id", get_sortie="sortie_id=/sortie/id")
     def post(self, args: dict[str, Any]) -> Answer:
         """Create a sortie (optionally in a mission, with dependencies, assigned)"""
-        with command() as scope:
+        with command():
             sortie = fleet().create_sortie(**args)
-        return written({"sortie": sortie}, scope, sortie["version"], 201)
+        return written({"sortie": sortie}, sortie, 201)
 
 
 @blp.route("/claim")
@@ -67,11 +66,11 @@ class Claim(MethodView):
         capability among the claimer's. Best: highest priority, then oldest. Racing
         claimers each get a different sortie; 204 when none is left.
         """
-        with command() as scope:
+        with command():
             sortie = fleet().claim_sortie(**args, **query)
         if sortie is None:
             return Response(status=204)
-        return written({"sortie": sortie}, scope, sortie["version"])
+        return written({"sortie": sortie}, sortie)
 
 
 @blp.route("/<id(claim):sortie_id>")  # "claim" is a route word, never a sortie id
@@ -96,4 +95,6 @@ class SortieById(MethodView):
         A status change the lifecycle forbids is a 409 whose detail names the
         allowed next statuses.
         """
-        return answer_command("sortie", partial(fleet().update_sortie, sortie_id, **args))
+        with command():
+            sortie = fleet().update_sortie(sortie_id, expected_version=if_match(), **args)
+        return written({"sortie": sortie}, sortie)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
 from domain.specialist import RESERVED_IDS
-from web.context import Answer, answer_command, command, fleet, found, if_match, listed, written
+from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.schemas import TimeTravelQuerySchema
 from web.specialists.schemas import (
@@ -57,10 +56,10 @@ class Register(MethodView):
         With If-Match, only a known specialist at that version is re-registered.
         """
         expected = if_match()
-        with command() as scope:
+        with command():
             specialist = fleet().register_specialist(**args, expected_version=expected)
-        status = 201 if scope.created else 200
-        return written({"specialist": specialist}, scope, specialist["version"], status)
+        status = 201 if specialist.created else 200
+        return written({"specialist": specialist}, specialist, status)
 
 
 @blp.route("")
@@ -91,7 +90,9 @@ class SpecialistById(MethodView):
     @blp.conditional
     def delete(self, specialist_id: str) -> Answer:
         """Deregister a specialist (its status becomes inactive)"""
-        return answer_command("specialist", partial(fleet().deregister_specialist, specialist_id))
+        with command():
+            specialist = fleet().deregister_specialist(specialist_id, expected_version=if_match())
+        return written({"specialist": specialist}, specialist)
 
 
 @blp.route(f"/{ID}/heartbeat", methods=["PATCH", "POST"])
@@ -116,7 +117,9 @@ class Heartbeat(MethodView):
 
 
 def heartbeat(args: dict[str, Any], specialist_id: str) -> Answer:
-    return answer_command("specialist", partial(fleet().heartbeat, specialist_id, **args))
+    with command():
+        specialist = fleet().heartbeat(specialist_id, expected_version=if_match(), **args)
+    return written({"specialist": specialist}, specialist)
 
 
 @blp.route(f"/{ID}/complete")
@@ -128,9 +131,11 @@ class Complete(MethodView):
     @blp.conditional
     def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
         """Mark a specialist completed"""
-        return answer_command(
-            "specialist", partial(fleet().complete_specialist, specialist_id, **args)
-        )
+        with command():
+            specialist = fleet().complete_specialist(
+                specialist_id, expected_version=if_match(), **args
+            )
+        return written({"specialist": specialist}, specialist)
 
 
 @blp.route(f"/{ID}/fail")
@@ -142,4 +147,6 @@ class Fail(MethodView):
     @blp.conditional
     def post(self, args: dict[str, Any], specialist_id: str) -> Answer:
         """Mark a specialist failed"""
-        return answer_command("specialist", partial(fleet().fail_specialist, specialist_id, **args))
+        with command():
+            specialist = fleet().fail_specialist(specialist_id, expected_version=if_match(), **args)
+        return written({"specialist": specialist}, specialist)

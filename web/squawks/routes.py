@@ -7,12 +7,12 @@ names the mailbox's version, so a write based on a stale read of the mailbox is 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, fleet, found, listed
+from application.outcomes import Written
+from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.squawks.schemas import (
     MAILBOX_ID,
@@ -58,7 +58,9 @@ class Messages(MethodView):
 
         If-Match names the mailbox's version: a mailbox with no messages has none (412).
         """
-        return answer_command("message", partial(fleet().send_message, mailbox_id, **args), 201)
+        with command():
+            message = fleet().send_message(mailbox_id, expected_version=if_match(), **args)
+        return written({"message": message}, message, 201)
 
 
 @blp.route("/messages/<message_id>")
@@ -72,11 +74,11 @@ class MessageById(MethodView):
         return found({"message": message}, message["version"])
 
 
-def on_message(
-    move: Callable[..., dict[str, Any]], message_id: str, args: dict[str, Any]
-) -> Answer:
+def on_message(move: Callable[..., Written], message_id: str, args: dict[str, Any]) -> Answer:
     """Run one lifecycle command on a message, with If-Match on its mailbox."""
-    return answer_command("message", partial(move, message_id, **args))
+    with command():
+        message = move(message_id, expected_version=if_match(), **args)
+    return written({"message": message}, message)
 
 
 @blp.route("/messages/<message_id>/read")
