@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from application.app import FleetApplication, RecordedListener
 from application.context import CommandScope, command_scope
@@ -13,6 +15,7 @@ from application.idempotency import ttl_of
 from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
 from application.projections.runner import PAGE_SIZE
+from application.services.base import Foundation, Service, row_resource
 from application.services.checkpoints import CheckpointService
 from application.services.claims import ClaimService
 from application.services.compaction import CompactionService
@@ -28,32 +31,114 @@ from application.services.specialists import SpecialistService
 from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
+from application.store.maintenance import StoreMaintenance
 from application.store.startup import startup_lock
 from application.waits import LogWatcher, Seen
 
 log = logging.getLogger(__name__)
 
 
-class Fleet(
-    ConsoleService,
-    SpecialistService,
-    MissionService,
-    ClaimService,
-    SortieService,
-    CheckpointService,
-    CompactionService,
-    MailboxService,
-    CursorService,
-    SweepService,
-    LockService,
-    EventService,
-    HealthService,
-    ListService,
-):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def forward(
+    service: str, method: Callable[Concatenate[Any, P], R]
+) -> Callable[Concatenate[Fleet, P], R]:
+    """``Fleet.<name>(...)`` is ``fleet.<service>.<name>(...)``: one flat interface over the
+    composed services, with the service method's signature and docstring."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self: Fleet, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound: Callable[P, R] = getattr(getattr(self, service), name)
+        return bound(*args, **kwargs)
+
+    return call
+
+
+class Fleet:
     """Commands return contract-shaped dicts and raise ``application.errors`` types.
+
+    ``Fleet`` builds one ``Foundation`` (the application, the projections, the log
+    watcher, the after-write hook) and the services on it; each method below is one
+    service's, so a service can also be built and tested alone.
 
     >>> fleet = Fleet(env={"SQLITE_DBNAME": "fleet.db"})      # doctest: +SKIP
     """
+
+    # Specialists
+    register_specialist = forward("specialists", SpecialistService.register_specialist)
+    heartbeat = forward("specialists", SpecialistService.heartbeat)
+    complete_specialist = forward("specialists", SpecialistService.complete_specialist)
+    fail_specialist = forward("specialists", SpecialistService.fail_specialist)
+    deregister_specialist = forward("specialists", SpecialistService.deregister_specialist)
+    get_specialist = forward("specialists", SpecialistService.get_specialist)
+    # Missions, sorties and claims
+    create_mission = forward("missions", MissionService.create_mission)
+    update_mission = forward("missions", MissionService.update_mission)
+    get_mission = forward("missions", MissionService.get_mission)
+    mission_sorties = forward("missions", MissionService.mission_sorties)
+    create_sortie = forward("sorties", SortieService.create_sortie)
+    update_sortie = forward("sorties", SortieService.update_sortie)
+    get_sortie = forward("sorties", SortieService.get_sortie)
+    claim_sortie = forward("claims", ClaimService.claim_sortie)
+    # Checkpoints
+    create_checkpoint = forward("checkpoints", CheckpointService.create_checkpoint)
+    restore_checkpoint = forward("checkpoints", CheckpointService.restore_checkpoint)
+    get_checkpoint = forward("checkpoints", CheckpointService.get_checkpoint)
+    list_missions_open = forward("checkpoints", CheckpointService.list_missions_open)
+    # Messages
+    send_message = forward("messages", MailboxService.send_message)
+    read_message = forward("messages", MailboxService.read_message)
+    ack_message = forward("messages", MailboxService.ack_message)
+    archive_message = forward("messages", MailboxService.archive_message)
+    requeue_message = forward("messages", MailboxService.requeue_message)
+    get_message = forward("messages", MailboxService.get_message)
+    list_messages = forward("messages", MailboxService.list_messages)
+    wait_for_messages = forward("messages", MailboxService.wait_for_messages)
+    # Cursors and locks
+    advance_cursor = forward("cursors", CursorService.advance_cursor)
+    reset_cursor = forward("cursors", CursorService.reset_cursor)
+    get_cursor = forward("cursors", CursorService.get_cursor)
+    acquire_lock = forward("locks", LockService.acquire_lock)
+    release_lock = forward("locks", LockService.release_lock)
+    get_lock = forward("locks", LockService.get_lock)
+    list_locks = forward("locks", LockService.list_locks)
+    # Lists (projection tables)
+    list_specialists = forward("lists", ListService.list_specialists)
+    list_missions = forward("lists", ListService.list_missions)
+    list_sorties = forward("lists", ListService.list_sorties)
+    list_checkpoints = forward("lists", ListService.list_checkpoints)
+    row_resource = staticmethod(row_resource)
+    # The event log
+    events = forward("event_service", EventService.events)
+    get_event = forward("event_service", EventService.get_event)
+    stream_events = forward("event_service", EventService.stream_events)
+    head_position = forward("event_service", EventService.head_position)
+    follow = forward("event_service", EventService.follow)
+    subscribe = forward("event_service", EventService.subscribe)
+    # The operator console's read models
+    overview = forward("console", ConsoleService.overview)
+    status_counts = forward("console", ConsoleService.status_counts)
+    unread_by_mailbox = forward("console", ConsoleService.unread_by_mailbox)
+    mailboxes = forward("console", ConsoleService.mailboxes)
+    write_rate = forward("console", ConsoleService.write_rate)
+    # Compaction, the sweep, health
+    compact = forward("compaction", CompactionService.compact)
+    compact_forever = forward("compaction", CompactionService.compact_forever)
+    compaction_policy = forward("compaction", CompactionService.compaction_policy)
+    start_compactor = forward("compaction", CompactionService.start_compactor)
+    stop_compactor = forward("compaction", CompactionService.stop_compactor)
+    sweep = forward("sweeps", SweepService.sweep)
+    sweep_forever = forward("sweeps", SweepService.sweep_forever)
+    start_sweeper = forward("sweeps", SweepService.start_sweeper)
+    stop_sweeper = forward("sweeps", SweepService.stop_sweeper)
+    heartbeat_timeout = forward("sweeps", SweepService.heartbeat_timeout)
+    purge_idempotency_keys = forward("sweeps", SweepService.purge_idempotency_keys)
+    health = forward("health_service", HealthService.health)
+    now = forward("sweeps", SweepService.now)
+    check_version = staticmethod(Service.check_version)
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         settings = build_env(env)
@@ -61,8 +146,7 @@ class Fleet(
         with startup_lock(settings, create_schema=may_create):
             self.app = FleetApplication(settings)
             self._require_current_schema()
-            self.embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
-            self.min_position_timeout = float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5"))
+            embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
             ttl_of(settings)  # a bad FLEET_IDEMPOTENCY_TTL fails the start, not a write
             page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
             self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
@@ -75,8 +159,61 @@ class Fleet(
             max_waiters=int(settings.get("FLEET_MAX_WAITERS", "240")),
         )
         self.app.committed_listeners.append(self.watcher.notify)
-        if self.embedded:
+        self.foundation = Foundation(
+            self.app,
+            self.projector,
+            self.watcher,
+            after_write=self._after_write,
+            min_position_timeout=float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5")),
+            embedded=embedded,
+        )
+        base = self.foundation
+        self.lists = ListService(base)
+        self.specialists = SpecialistService(base)
+        self.missions = MissionService(base, self.lists)
+        self.sorties = SortieService(base)
+        self.claims = ClaimService(base, self.sorties)
+        self.checkpoints = CheckpointService(base, self.lists)
+        self.messages = MailboxService(base)
+        self.cursors = CursorService(base)
+        self.locks = LockService(base)
+        self.event_service = EventService(base)
+        self.console = ConsoleService(base, self.lists, self.locks)
+        self.compaction = CompactionService(base)
+        self.sweeps = SweepService(base)
+        self.health_service = HealthService(base)
+        if embedded:
             self.projector.catch_up()
+
+    @property
+    def embedded(self) -> bool:
+        """The projections are applied in this process, after each write."""
+        return self.foundation.embedded
+
+    @property
+    def min_position_timeout(self) -> float:
+        """Seconds a read waits for the projections to reach a ``min_position``."""
+        return self.foundation.min_position_timeout
+
+    @min_position_timeout.setter
+    def min_position_timeout(self, seconds: float) -> None:
+        self.foundation.min_position_timeout = seconds
+
+    @property
+    def clock(self) -> Callable[[], datetime] | None:
+        """The time locks and leases are judged by (None: the wall clock); tests set one."""
+        return self.foundation.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime] | None) -> None:
+        self.foundation.clock = clock
+
+    @property
+    def maintenance(self) -> StoreMaintenance:
+        return self.compaction.maintenance
+
+    def _head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
 
     def _seen_after(self, position: int, limit: int) -> list[Seen]:
         """The index rows of the events after ``position``, for the watcher's matching."""
@@ -105,13 +242,14 @@ class Fleet(
             )
 
     def _after_write(self, position: int) -> None:
-        """Apply the new events to the projections; the write itself is already durable.
+        """After each write: apply the new events to the projections (the write itself is
+        already durable).
 
         A projection failure must not turn a committed write into an error for the
         caller: it is logged, the projection lags (``health()`` shows it) and the next
         catch-up retries.
         """
-        if not self.embedded:
+        if not self.foundation.embedded:
             return
         try:
             self.projector.catch_up()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
+MAX_LIMIT = 1000  # rows a list page may ask for
 View = Callable[[], dict[str, Any] | None]
 
 
@@ -46,13 +48,50 @@ class _KeyTaken(Exception):
     """A concurrent write with the same key committed first; this one wrote nothing."""
 
 
-class Service:
-    """Base of the services that make up ``Fleet``; holds the one application."""
+@dataclass
+class Foundation:
+    """What every service of ``Fleet`` is built on, shared by all of them.
+
+    ``after_write`` runs after each committed write (the embedded projector catches up
+    there); ``clock`` is the time locks and leases are judged by (tests set one).
+    """
 
     app: FleetApplication
     projector: Projector
     watcher: LogWatcher
+    after_write: Callable[[int], None]
     min_position_timeout: float = 5.0
+    embedded: bool = True
+    clock: Callable[[], datetime] | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service:
+    """Base of the services ``Fleet`` composes: the command loop and read-model helpers.
+
+    Each service is built from a ``Foundation`` (and the other services it asks, passed to
+    its constructor), so it can be built and tested alone.
+    """
+
+    def __init__(self, foundation: Foundation) -> None:
+        self.foundation = foundation
+        self.app = foundation.app
+        self.projector = foundation.projector
+        self.watcher = foundation.watcher
+
+    @property
+    def min_position_timeout(self) -> float:
+        return self.foundation.min_position_timeout
+
+    @property
+    def embedded(self) -> bool:
+        return self.foundation.embedded
+
+    def now(self) -> datetime:
+        return (self.foundation.clock or utc_now)()
 
     def _load(self, cls: type[A], aggregate_id: UUID, label: str, version: int | None = None) -> A:
         try:
@@ -259,7 +298,7 @@ class Service:
         return self._keys().purge_keys(now - self._key_ttl())
 
     def _after_write(self, position: int) -> None:
-        """Hook: the embedded projector applies the new events here."""
+        self.foundation.after_write(position)
 
     def _head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
@@ -280,6 +319,37 @@ class Service:
                 {"min_position": [f"no event has position {min_position} yet (the head is {head})"]}
             )
 
+    # Read-model helpers (projection tables)
+
+    def _page(
+        self,
+        table: str,
+        filters: Sequence[tuple[str, Any]],
+        order: str,
+        limit: int,
+        offset: int,
+        min_position: int | None,
+        join: str = "",
+        columns: str = "t.*",
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One filtered page of rows and the total; the SQL is built from fixed names only."""
+        check_page(limit, offset)
+        check_filters(**{column.split(".")[-1]: value for column, value in filters})
+        if min_position is not None:
+            self._existing_position(min_position)
+            self.projector.wait_for(min_position, self.min_position_timeout)
+        where = [f"{column} = ?" for column, value in filters if value is not None]
+        params = [value for _, value in filters if value is not None]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self.projector.read() as tx:
+            rows = tx.fetchall(
+                f"SELECT {columns} FROM {table} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
+                [*params, limit, offset],
+            )
+            count = f"SELECT COUNT(*) AS n FROM {table} t{join}{clause}"  # noqa: S608 - fixed names
+            total = tx.fetchall(count, params)[0]["n"]
+        return [row_resource(table, row) for row in rows], int(total)
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -298,6 +368,35 @@ def _creates(aggregates: Sequence[FleetAggregate]) -> bool:
     """Whether saving ``aggregates`` begins the first one's stream (decided before the
     save, for the idempotency record that goes in with it)."""
     return bool(aggregates) and aggregates[0].version == len(aggregates[0].pending_events)
+
+
+def check_page(limit: int, offset: int) -> None:
+    errors: dict[str, list[str]] = {}
+    if not 1 <= limit <= MAX_LIMIT:
+        errors["limit"] = [f"must be between 1 and {MAX_LIMIT}"]
+    if offset < 0:
+        errors["offset"] = ["must be 0 or more"]
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_filters(**filters: object) -> None:
+    """Filter values are matched against text columns: NUL can never match, so refuse it."""
+    bad = sorted(k for k, v in filters.items() if isinstance(v, str) and "\x00" in v)
+    if bad:
+        raise ValidationError({name: ["must not contain NUL characters"] for name in bad})
+
+
+def row_resource(table: str, row: Any) -> dict[str, Any]:
+    """The resource a projection row holds, with the columns kept beside it."""
+    resource: dict[str, Any] = json.loads(row["resource"])
+    if table == "missions_projection":
+        resource["progress"] = json.loads(row["progress"])
+    elif table == "sorties_projection":
+        resource["blocked_by"] = json.loads(row["blocked_by"])
+    elif table == "messages_projection":
+        resource["version"] = row["mailbox_version"]  # the mailbox's, now
+    return resource
 
 
 class FieldErrors:

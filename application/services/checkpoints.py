@@ -12,7 +12,7 @@ from application.idempotency import idempotent
 from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import checkpoint_resource
-from application.services.base import given
+from application.services.base import Foundation, Service, given
 from application.services.lists import ListService
 from domain.base import FleetAggregate, FleetRecovered
 from domain.checkpoint import FLEET_LOG_ID, FLEET_TARGET, Checkpoint, FleetLog
@@ -30,7 +30,11 @@ def _entry(aggregate: FleetAggregate) -> dict[str, Any]:
     }
 
 
-class CheckpointService(ListService):
+class CheckpointService(Service):
+    def __init__(self, foundation: Foundation, lists: ListService) -> None:
+        super().__init__(foundation)
+        self.lists = lists
+
     @idempotent
     def create_checkpoint(
         self,
@@ -136,7 +140,7 @@ class CheckpointService(ListService):
         for status in ("pending", "in_progress"):
             offset = 0
             while True:
-                page, total = self.list_missions(status=status, limit=1000, offset=offset)
+                page, total = self.lists.list_missions(status=status, limit=1000, offset=offset)
                 ids += [m["id"] for m in page]
                 offset += len(page)
                 if offset >= total or not page:
@@ -144,7 +148,7 @@ class CheckpointService(ListService):
         return ids, len(ids)
 
     def _mission_with_sorties(self, mission: Mission) -> list[FleetAggregate]:
-        rows = self._mission_sortie_rows(str(mission.id))
+        rows = self.lists.mission_sortie_rows(str(mission.id))
         return [mission, *(self.app.get(UUID(row["id"])) for row in rows)]
 
     def _cancel_newcomers(self, entries: list[dict[str, Any]]) -> list[FleetAggregate]:
@@ -153,7 +157,7 @@ class CheckpointService(ListService):
         for entry in entries:
             if entry["stream_type"] != Mission.STREAM_TYPE:
                 continue
-            for row in self._mission_sortie_rows(entry["stream_id"]):
+            for row in self.lists.mission_sortie_rows(entry["stream_id"]):
                 if row["id"] in captured:
                     continue
                 sortie = self.app.get(UUID(row["id"]))

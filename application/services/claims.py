@@ -23,6 +23,7 @@ from application.idempotency import idempotent
 from application.outcomes import Written
 from application.schemas.base import identifier, load
 from application.schemas.sortie import capabilities
+from application.services.base import Foundation, Service
 from application.services.sorties import SortieService, as_uuid
 from application.waits import Interest, check_wait
 from domain.base import PRIORITIES, FleetAggregate
@@ -57,7 +58,11 @@ RANK = (
 )
 
 
-class ClaimService(SortieService):
+class ClaimService(Service):
+    def __init__(self, foundation: Foundation, sorties: SortieService) -> None:
+        super().__init__(foundation)
+        self.sorties = sorties
+
     @idempotent
     def claim_sortie(
         self,
@@ -110,12 +115,12 @@ class ClaimService(SortieService):
 
         def decide() -> list[FleetAggregate]:
             sortie = self._load(Sortie, stream, f"sortie {stream}")
-            sortie.claim(specialist_id, have, self._unfinished(sortie.dependencies))
+            sortie.claim(specialist_id, have, self.sorties.unfinished(sortie.dependencies))
             holder[:] = [sortie]
             return [sortie]
 
         try:
-            claimed = self._command(decide, lambda: self._sortie_view(holder[0]))
+            claimed = self._command(decide, lambda: self.sorties.sortie_view(holder[0]))
         except Conflict:  # taken by another claimer, or changed so that it no longer fits
             return None
         return claimed

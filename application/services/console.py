@@ -11,6 +11,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from application.services.base import Foundation, Service
+from application.services.lists import ListService
 from application.services.locks import LockService
 from domain.mailbox import MESSAGE_LIFECYCLE
 
@@ -18,9 +20,13 @@ UNREAD = "pending"  # a message nobody has read yet
 assert UNREAD in MESSAGE_LIFECYCLE.statuses  # noqa: S101 - the vocabulary lives in domain/
 
 
-class ConsoleService(LockService):
-    _minute_marks: dict[datetime, int]
-    _marks_lock: threading.Lock
+class ConsoleService(Service):
+    def __init__(self, foundation: Foundation, lists: ListService, locks: LockService) -> None:
+        super().__init__(foundation)
+        self.lists = lists
+        self.locks = locks
+        self._minute_marks: dict[datetime, int] = {}
+        self._marks_lock = threading.Lock()
 
     def status_counts(self, table: str) -> dict[str, int]:
         """Rows per status of ``specialists``, ``missions``, ``sorties`` or ``locks``."""
@@ -82,8 +88,6 @@ class ConsoleService(LockService):
 
     def _first_position_at(self, moment: datetime, head: int) -> int:
         """The first position recorded at or after ``moment`` (``head + 1`` if none)."""
-        if not hasattr(self, "_minute_marks"):
-            self._minute_marks, self._marks_lock = {}, threading.Lock()
         cached = self._minute_marks.get(moment)
         if cached is not None:
             return cached
@@ -115,10 +119,10 @@ class ConsoleService(LockService):
         """What the console's front page shows, in one call."""
         open_missions: list[dict[str, Any]] = []
         for status in ("in_progress", "pending"):
-            found, _ = self.list_missions(status=status, limit=rows)
+            found, _ = self.lists.list_missions(status=status, limit=rows)
             open_missions += found
-        specialists, _ = self.list_specialists(limit=rows)
-        locks, active_locks = self.list_locks(status="active", limit=rows)
+        specialists, _ = self.lists.list_specialists(limit=rows)
+        locks, active_locks = self.locks.list_locks(status="active", limit=rows)
         projections = self.projector.status()
         return {
             "head": self._head(),

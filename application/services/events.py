@@ -10,30 +10,12 @@ from uuid import UUID
 from application.errors import NotFound, ValidationError
 from application.registry import event_types
 from application.resources import event_resource
-from application.services.base import Service
+from application.services.base import MAX_LIMIT, Service, check_filters, check_page
 from application.store.query import EventFilter
 from application.waits import Interest, check_wait
 
-MAX_LIMIT = 1000
 FEED_PAGE = 200  # events a live feed reads at a time
 DEFAULT_IDLE = 15.0  # seconds of quiet after which a feed yields None (a keep-alive)
-
-
-def check_page(limit: int, offset: int) -> None:
-    errors: dict[str, list[str]] = {}
-    if not 1 <= limit <= MAX_LIMIT:
-        errors["limit"] = [f"must be between 1 and {MAX_LIMIT}"]
-    if offset < 0:
-        errors["offset"] = ["must be 0 or more"]
-    if errors:
-        raise ValidationError(errors)
-
-
-def check_filters(**filters: object) -> None:
-    """Filter values are matched against text columns: NUL can never match, so refuse it."""
-    bad = sorted(k for k, v in filters.items() if isinstance(v, str) and "\x00" in v)
-    if bad:
-        raise ValidationError({name: ["must not contain NUL characters"] for name in bad})
 
 
 def parse_types(types: str | Sequence[str] | None) -> tuple[str, ...]:

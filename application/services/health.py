@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from application.services.lists import ListService
+from application.services.base import Service
 
 log = logging.getLogger(__name__)
 
 
-class HealthService(ListService):
+class HealthService(Service):
     def health(self) -> dict[str, Any]:
         database: dict[str, Any] = {"backend": self.app.backend, "status": "ok", "wal_mode": None}
         try:

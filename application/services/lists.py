@@ -3,60 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from application.projections import Projector
 from application.resources import progress_summary
-from application.services.base import Service
-from application.services.events import check_filters, check_page
-
-DEFAULT_WAIT = 5.0
+from application.services.base import Service, row_resource
 
 
 class ListService(Service):
-    projector: Projector
-    min_position_timeout: float = DEFAULT_WAIT
+    """The list queries of the contract, and the mission's sortie rows other services read."""
 
-    def _page(
-        self,
-        table: str,
-        filters: Sequence[tuple[str, Any]],
-        order: str,
-        limit: int,
-        offset: int,
-        min_position: int | None,
-        join: str = "",
-        columns: str = "t.*",
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One filtered page of rows and the total; the SQL is built from fixed names only."""
-        check_page(limit, offset)
-        check_filters(**{column.split(".")[-1]: value for column, value in filters})
-        if min_position is not None:
-            self._existing_position(min_position)
-            self.projector.wait_for(min_position, self.min_position_timeout)
-        where = [f"{column} = ?" for column, value in filters if value is not None]
-        params = [value for _, value in filters if value is not None]
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        with self.projector.read() as tx:
-            rows = tx.fetchall(
-                f"SELECT {columns} FROM {table} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
-                [*params, limit, offset],
-            )
-            count = f"SELECT COUNT(*) AS n FROM {table} t{join}{clause}"  # noqa: S608 - fixed names
-            total = tx.fetchall(count, params)[0]["n"]
-        return [self.row_resource(table, row) for row in rows], int(total)
-
-    @staticmethod
-    def row_resource(table: str, row: Any) -> dict[str, Any]:
-        resource: dict[str, Any] = json.loads(row["resource"])
-        if table == "missions_projection":
-            resource["progress"] = json.loads(row["progress"])
-        elif table == "sorties_projection":
-            resource["blocked_by"] = json.loads(row["blocked_by"])
-        elif table == "messages_projection":
-            resource["version"] = row["mailbox_version"]  # the mailbox's, now
-        return resource
+    row_resource = staticmethod(row_resource)
 
     def list_specialists(
         self,
@@ -140,7 +96,7 @@ class ListService(Service):
             min_position,
         )
 
-    def _mission_sortie_rows(self, mission_id: str) -> list[dict[str, Any]]:
+    def mission_sortie_rows(self, mission_id: str) -> list[dict[str, Any]]:
         """Every sortie of a mission, read after the projections caught up with the log."""
         head = self.app.recorder.max_notification_id() or 0
         self.projector.wait_for(head, self.min_position_timeout)
@@ -149,9 +105,9 @@ class ListService(Service):
                 "SELECT * FROM sorties_projection WHERE mission_id = ? ORDER BY created_at, id",
                 [mission_id],
             )
-            return [self.row_resource("sorties_projection", row) for row in rows]
+            return [row_resource("sorties_projection", row) for row in rows]
 
-    def _mission_progress(self, mission_id: str) -> dict[str, int]:
+    def mission_progress(self, mission_id: str) -> dict[str, int]:
         with self.projector.read() as tx:
             rows = tx.fetchall(
                 "SELECT progress FROM missions_projection WHERE id = ?", [mission_id]

@@ -12,8 +12,6 @@ so the log shows every contest. Each acquisition gets its own lock id; the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -24,8 +22,7 @@ from application.idempotency import idempotent
 from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import iso, lock_resource
-from application.services.base import given
-from application.services.lists import ListService
+from application.services.base import Service, given
 from domain.base import FleetAggregate
 from domain.errors import RuleError
 from domain.lock import FileLock, NotLockOwner, lock_stream_id, normalize_path
@@ -37,18 +34,7 @@ LOCK_STATUSES = ("active", "released", "expired", "force_released")
 MAX_ID = 128
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class LockService(ListService):
-    embedded: bool
-    # The time locks are judged by; tests set one (``fleet.clock = lambda: t``).
-    clock: Callable[[], datetime] | None = None
-
-    def now(self) -> datetime:
-        return (self.clock or utc_now)()
-
+class LockService(Service):
     @idempotent
     def acquire_lock(
         self,

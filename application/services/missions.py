@@ -12,7 +12,7 @@ from application.idempotency import idempotent
 from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import mission_resource, progress_summary, sortie_resource
-from application.services.base import FieldErrors, given
+from application.services.base import FieldErrors, Foundation, Service, given
 from application.services.lists import ListService
 from domain.base import FleetAggregate
 from domain.mission import Mission, patch_field_errors
@@ -29,7 +29,11 @@ def mission_uuid(mission_id: str) -> UUID:
         raise NotFound(f"mission {mission_id!r} not found") from None
 
 
-class MissionService(ListService):
+class MissionService(Service):
+    def __init__(self, foundation: Foundation, lists: ListService) -> None:
+        super().__init__(foundation)
+        self.lists = lists
+
     @idempotent
     def create_mission(
         self,
@@ -76,7 +80,7 @@ class MissionService(ListService):
         label = f"mission {mission_id!r}"
         if as_of is None and version is None:
             self._load(Mission, stream, label)
-            return self._mission_sortie_rows(mission_id)
+            return self.lists.mission_sortie_rows(mission_id)
         if as_of is None:
             as_of = self._load(Mission, stream, label, version).modified_on
         else:
@@ -86,7 +90,7 @@ class MissionService(ListService):
     def _sorties_at(self, mission_id: str, at: datetime) -> list[dict[str, Any]]:
         """Each sortie of the mission that existed at ``at``, as it was then."""
         then: dict[str, Sortie] = {}
-        for row in self._mission_sortie_rows(mission_id):
+        for row in self.lists.mission_sortie_rows(mission_id):
             sortie = self._sortie_at(row["id"], at)
             if sortie is not None:
                 then[row["id"]] = sortie
@@ -110,6 +114,7 @@ class MissionService(ListService):
     @idempotent
     def update_mission(
         self,
+        /,
         mission_id: str,
         status: str | None = None,
         result: dict[str, Any] | None = None,
@@ -177,7 +182,7 @@ class MissionService(ListService):
         raise Conflict(f"a mission cannot be moved to {status!r} by request")
 
     def _complete_mission(self, mission: Mission, result: dict[str, Any] | None) -> None:
-        sorties = self._mission_sortie_rows(str(mission.id))
+        sorties = self.lists.mission_sortie_rows(str(mission.id))
         unfinished = [s["id"] for s in sorties if s["status"] not in ("completed", "cancelled")]
         now = Mission.Completed.create_timestamp()
         data = get_event_type("mission_completed").validate(
@@ -191,5 +196,5 @@ class MissionService(ListService):
         mission.complete(**data, unfinished_sorties=unfinished)
 
     def _mission_view(self, mission: Mission) -> dict[str, Any]:
-        progress = self._mission_progress(str(mission.id))
+        progress = self.lists.mission_progress(str(mission.id))
         return mission_resource(mission, progress or progress_summary({}))

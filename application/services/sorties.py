@@ -81,7 +81,7 @@ class SortieService(Service):
         if data.get("assigned_to") is not None:
             self._registered(data["assigned_to"], "assigned_to")
         sortie = Sortie.create(**data)
-        result = self._command(lambda: [sortie], lambda: self._sortie_view(sortie))
+        result = self._command(lambda: [sortie], lambda: self.sortie_view(sortie))
         return result
 
     def get_sortie(
@@ -91,11 +91,12 @@ class SortieService(Service):
         label = f"sortie {sortie_id!r}"
         if as_of is not None:
             version = self._version_at(stream, as_of, label)
-        return self._sortie_view(self._load(Sortie, stream, label, version))
+        return self.sortie_view(self._load(Sortie, stream, label, version))
 
     @idempotent
     def update_sortie(
         self,
+        /,
         sortie_id: str,
         status: str | None = None,
         expected_version: int | None = None,
@@ -153,7 +154,7 @@ class SortieService(Service):
             return [sortie]
 
         result = self._command(
-            decide, lambda: self._sortie_view(holder[0]), expected_version=expected_version
+            decide, lambda: self.sortie_view(holder[0]), expected_version=expected_version
         )
         return result
 
@@ -208,13 +209,13 @@ class SortieService(Service):
                     )
                 sortie.finish_review(verdict, fields.get("feedback"))
             else:
-                sortie.start(unfinished_dependencies=self._unfinished(sortie.dependencies))
+                sortie.start(unfinished_dependencies=self.unfinished(sortie.dependencies))
 
         return resume
 
     # Cross-aggregate checks
 
-    def _unfinished(self, dependencies: Sequence[str]) -> list[str]:
+    def unfinished(self, dependencies: Sequence[str]) -> list[str]:
         unfinished = []
         for dependency in dependencies:
             stream = as_uuid(dependency)
@@ -275,5 +276,5 @@ class SortieService(Service):
             raise NotFound(f"sortie {sortie_id!r} not found")
         return stream
 
-    def _sortie_view(self, sortie: Sortie) -> dict[str, Any]:
-        return sortie_resource(sortie, self._unfinished(sortie.dependencies))
+    def sortie_view(self, sortie: Sortie) -> dict[str, Any]:
+        return sortie_resource(sortie, self.unfinished(sortie.dependencies))

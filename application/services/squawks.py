@@ -24,8 +24,7 @@ from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import message_resource
 from application.schemas.base import identifier, load
-from application.services.base import given
-from application.services.lists import ListService
+from application.services.base import Service, given
 from application.store.query import EventFilter
 from application.waits import MAX_WAIT, Interest, check_wait
 from domain.base import FleetAggregate
@@ -35,7 +34,7 @@ from domain.mailbox import MESSAGE_LIFECYCLE, Mailbox, mailbox_stream_id
 MAILBOX_ID = Schema.from_dict({"mailbox_id": identifier(required=True)}, name="MailboxId")
 
 
-class MailboxService(ListService):
+class MailboxService(Service):
     @idempotent
     def send_message(
         self,

@@ -24,8 +24,9 @@ from application.context import command_scope
 from application.errors import STORE_UNAVAILABLE, NotFound
 from application.idempotency import idempotent_across_writes
 from application.resources import utc_text
+from application.services.base import Service
 from application.services.leases import release_held
-from application.services.locks import LOCK_WRITE_ATTEMPTS, LockService
+from application.services.locks import LOCK_WRITE_ATTEMPTS
 from domain.base import FleetAggregate
 from domain.lock import FileLock
 from domain.specialist import LIVE, Specialist, specialist_stream_id
@@ -41,7 +42,7 @@ class _NotDue(Exception):
     """On fresh state the candidate needs nothing (another sweeper, a heartbeat...)."""
 
 
-class SweepService(LockService):
+class SweepService(Service):
     _sweeper: tuple[threading.Event, threading.Thread] | None = None
 
     def heartbeat_timeout(self) -> float:

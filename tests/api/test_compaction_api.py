@@ -75,7 +75,7 @@ def test_the_server_compacts_on_a_schedule(app_factory: Callable[..., Flask]) ->
         time.sleep(0.05)
     assert events and events[0]["metadata"]["source"] == "compaction"
     get_fleet(app).stop_compactor()
-    assert get_fleet(app)._compactor is None
+    assert get_fleet(app).compaction._compactor is None
 
 
 def test_sorties_carry_an_estimate(client: FlaskClient) -> None:

@@ -198,7 +198,7 @@ def test_the_app_sweeps_in_the_background(app_factory: Callable[..., Flask]) -> 
         time.sleep(0.01)
     assert body(client.get(f"{API}/locks/{lock['id']}"), 200)["lock"]["status"] == "expired"
     fleet.close()  # stops the sweeper
-    assert fleet._sweeper is None
+    assert fleet.sweeps._sweeper is None
 
 
 def test_sweeps_are_on_by_default_and_can_be_turned_off(

@@ -253,7 +253,7 @@ def test_the_schedule_survives_a_failed_pass(
     try:
         fleet.register_specialist("sched", "Sched")
         beats(fleet, "sched", 10)
-        real = fleet.compact
+        real = fleet.compaction.compact
         calls: list[int] = []
 
         def flaky(**kwargs: Any) -> Any:
@@ -262,7 +262,7 @@ def test_the_schedule_survives_a_failed_pass(
                 raise RuntimeError("database went away")
             return real(**kwargs)
 
-        monkeypatch.setattr(fleet, "compact", flaky)
+        monkeypatch.setattr(fleet.compaction, "compact", flaky)
         reports: list[dict[str, Any]] = []
         stop = threading.Event()
 

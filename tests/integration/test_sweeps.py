@@ -200,7 +200,7 @@ def test_the_background_sweeper_runs_until_close(backend: dict[str, str]) -> Non
     fleet.start_sweeper(0.01, report=reports.append)  # replaces the first one
     assert not thread.is_alive()
     fleet.close()
-    assert fleet._sweeper is None
+    assert fleet.sweeps._sweeper is None
 
 
 def test_a_failing_pass_is_logged_and_the_loop_goes_on(
