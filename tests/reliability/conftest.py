@@ -20,7 +20,7 @@ import pytest
 # The harness asserts the suite's invariants (``assert_nothing_lost``): show their operands.
 pytest.register_assert_rewrite("tests.reliability.harness")
 
-from tests.reliability.harness import Cluster  # noqa: E402 - after the rewrite hook
+from tests.reliability.harness.cluster import Cluster  # noqa: E402 - after the rewrite hook
 
 
 @pytest.fixture
