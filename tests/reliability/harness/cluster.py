@@ -30,8 +30,17 @@ from tests.servers import (
     clean_environ,
     free_port,
     gunicorn_command,
+    tail,
     wait_until_up,
 )
+
+# Each process logs to <workdir>/<name>.log.
+GUNICORN, PROJECTOR = "gunicorn", "projector"
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
 
 
 @dataclass
@@ -66,6 +75,12 @@ class Cluster:
         }
         return env | self.settings
 
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The processes started and not yet stopped or killed, by name."""
+        named = {GUNICORN: self.server, PROJECTOR: self.projector}
+        return {name: process for name, process in named.items() if process is not None}
+
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("ab")
         try:
@@ -88,28 +103,28 @@ class Cluster:
                 *("--workers", str(self.workers), "--threads", str(self.threads)),
                 *("--timeout", "60"),
             ),
-            "gunicorn",
+            GUNICORN,
         )
         if self.external:
             self.projector = self._spawn(
-                [str(BIN / "fleet"), "projector", "--sweep-every", "1"], "projector"
+                [str(BIN / "fleet"), "projector", "--sweep-every", "1"], PROJECTOR
             )
         self.wait_until_up()
 
     def wait_until_up(self) -> None:
-        processes = {"gunicorn": self.server, "projector": self.projector}
-        running = {name: p for name, p in processes.items() if p is not None}
-        wait_until_up(self.base, running, self.workdir, START_TIMEOUT)
+        wait_until_up(self.base, self.processes, self.workdir, START_TIMEOUT)
+
+    def _signal_running(self, sig: signal.Signals) -> None:
+        """``sig`` to the process group of every process still running, all at once."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                _signal_group(process, sig)
 
     def kill(self) -> None:
         """SIGKILL the gunicorn master with its workers, and the projector: a crash."""
-        for process in (self.server, self.projector):
-            if process is not None and process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-        for process in (self.server, self.projector):
-            if process is not None:
-                process.wait(timeout=STOP_TIMEOUT)
+        self._signal_running(signal.SIGKILL)
+        for process in self.processes.values():
+            process.wait(timeout=STOP_TIMEOUT)
         self.server = self.projector = None
 
     def kill_one_worker(self) -> int:
@@ -124,37 +139,23 @@ class Cluster:
             if len(alive) >= self.workers:
                 return victim
             time.sleep(0.05)
-        raise RuntimeError(f"gunicorn did not replace worker {victim}:\n{self.logs()}")
+        raise RuntimeError(f"gunicorn did not replace worker {victim}:\n{tail(self.workdir)}")
 
     def stop(self) -> None:
         """A clean stop (SIGTERM, then SIGKILL if it lingers)."""
-        for process in (self.server, self.projector):
-            if process is not None and process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in (self.server, self.projector):
-            if process is None:
-                continue
+        self._signal_running(signal.SIGTERM)
+        for process in self.processes.values():
             try:
                 process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                _signal_group(process, signal.SIGKILL)
                 process.wait(timeout=STOP_TIMEOUT)
         self.server = self.projector = None
-
-    def logs(self) -> str:
-        parts = []
-        for name in ("gunicorn", "projector"):
-            path = self.workdir / f"{name}.log"
-            if path.exists():
-                parts.append(f"--- {name}.log (tail) ---\n{path.read_text()[-6000:]}")
-        return "\n".join(parts)
 
     def server_errors(self) -> list[str]:
         """Tracebacks and error lines the processes logged (none is expected)."""
         lines = []
-        for name in ("gunicorn", "projector"):
+        for name in (GUNICORN, PROJECTOR):
             path = self.workdir / f"{name}.log"
             if path.exists():
                 for line in path.read_text().splitlines():

@@ -16,8 +16,8 @@ from typing import Any
 
 from application.fleet import Fleet
 from application.projections import PROJECTIONS
-from tests.reliability.harness.journal import Journal
-from tests.reliability.harness.store import LoggedEvent
+from tests.reliability.harness.journal import Journal, Record
+from tests.reliability.harness.store import LoggedEvent, offline_fleet
 
 # Events a liveness sweep records under a correlation id of its own (no request caused them).
 # sortie_released: the sorties a silenced specialist held, in the same save.
@@ -70,37 +70,26 @@ def audit(
         figures["requests_sent"] += 1
         figures["writes_sent" if record.write else "reads_sent"] += 1
         statuses[str(record.status) if record.status is not None else "no_response"] += 1
-        if record.status is not None and record.status >= 500 and record.status in allowed_5xx:
-            figures[f"http_{record.status}_allowed"] += 1
-        elif record.status is not None and record.status >= 500:
-            figures["http_5xx"] += 1
-            problems.append(
-                f"5xx: {record.method} {record.path} -> {record.status} {record.answer}"
-            )
+        if record.status is not None and record.status >= 500:
+            if record.status in allowed_5xx:
+                figures[f"http_{record.status}_allowed"] += 1
+            else:
+                figures["http_5xx"] += 1
+                problems.append(
+                    f"5xx: {record.method} {record.path} -> {record.status} {record.answer}"
+                )
         if record.retried:
             # The first attempt got no answer; the retry (same key) replays it if it landed,
             # else runs it now: either way the request must be in the log exactly once.
             figures["retried"] += 1
-            if record.refused:
-                figures["connection_refused"] += 1
-                if record.replayed:
-                    problems.append(f"a refused request had landed: {record.correlation_id}")
-            else:
-                figures["no_response"] += 1
-                figures["no_response_landed" if record.replayed else "no_response_not_landed"] += 1
+            _count_unanswered(record, record.replayed, figures, problems)
             if record.status is None:
                 figures["retried_unanswered"] += 1
                 problems.append(f"a retried write got no answer again: {record.correlation_id}")
                 continue
             figures["retried_replayed" if record.replayed else "retried_ran"] += 1
         elif record.status is None:
-            if record.refused:
-                figures["connection_refused"] += 1
-                if mine:
-                    problems.append(f"a refused request wrote events: {record.correlation_id}")
-            else:
-                figures["no_response"] += 1
-                figures["no_response_landed" if mine else "no_response_not_landed"] += 1
+            _count_unanswered(record, bool(mine), figures, problems)
             continue
         if not record.write:
             if mine:
@@ -152,6 +141,21 @@ def audit(
     )
 
 
+def _count_unanswered(
+    record: Record, landed: bool, figures: Counter[str], problems: list[str]
+) -> None:
+    """A request whose (first) attempt got no answer: refused before it reached a server,
+    so it must not have ``landed``, or cut off, when it may have (counted either way)."""
+    if record.refused:
+        figures["connection_refused"] += 1
+        if landed:
+            how = "its retry was replayed" if record.retried else "it wrote events"
+            problems.append(f"a refused request had landed ({how}): {record.correlation_id}")
+    else:
+        figures["no_response"] += 1
+        figures["no_response_landed" if landed else "no_response_not_landed"] += 1
+
+
 def projection_rows(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every projection table, in a stable order."""
     tables: dict[str, list[tuple[Any, ...]]] = {}
@@ -175,16 +179,13 @@ def compare_with_rebuild(store: dict[str, str]) -> dict[str, Any]:
     caller waited for lag 0), reads the rows, rebuilds each projection in one transaction
     and reads them again.
     """
-    fleet = Fleet(env={**store, "FLEET_PROJECTOR": "external"})
-    try:
+    with offline_fleet(store) as fleet:
         head = fleet.app.recorder.max_notification_id() or 0
         positions = {row["name"]: row["position"] for row in fleet.projector.status()}
         before = projection_rows(fleet)
         for projection in PROJECTIONS:
             fleet.projector.rebuild(projection.name)
         after = projection_rows(fleet)
-    finally:
-        fleet.close()
     differing = {
         table: {
             "served_only": len(set(before[table]) - set(after[table])),

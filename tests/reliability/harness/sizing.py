@@ -10,11 +10,19 @@ all from the environment (``FLEET_SOAK_SECONDS``, ``FLEET_SOAK_CLIENTS``,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _setting(name: str, parse: Callable[[str], T]) -> T | None:
+    raw = os.environ.get(name, "").strip()
+    return parse(raw) if raw else None
 
 
 def soak_seconds() -> float | None:
-    raw = os.environ.get("FLEET_SOAK_SECONDS", "").strip()
-    return float(raw) if raw else None
+    return _setting("FLEET_SOAK_SECONDS", float)
 
 
 def scaled(default: float) -> float:
@@ -24,10 +32,10 @@ def scaled(default: float) -> float:
 
 
 def client_count(default: int) -> int:
-    raw = os.environ.get("FLEET_SOAK_CLIENTS", "").strip()
-    return int(raw) if raw else default
+    count = _setting("FLEET_SOAK_CLIENTS", int)
+    return count if count is not None else default
 
 
 def crash_count(default: int) -> int:
-    raw = os.environ.get("FLEET_SOAK_CRASHES", "").strip()
-    return int(raw) if raw else default
+    count = _setting("FLEET_SOAK_CRASHES", int)
+    return count if count is not None else default

@@ -18,6 +18,21 @@ from typing import Any
 from application.fleet import Fleet
 
 
+def is_postgres(store: dict[str, str]) -> bool:
+    return store["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+
+
+@contextmanager
+def offline_fleet(store: dict[str, str]) -> Iterator[Fleet]:
+    """A ``Fleet`` in this process on the store, one that does not project on its own
+    (``FLEET_PROJECTOR=external``): it reads the store as the servers left it."""
+    fleet = Fleet(env={**store, "FLEET_PROJECTOR": "external"})
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+
+
 @dataclass(frozen=True)
 class LoggedEvent:
     position: int
@@ -30,7 +45,7 @@ class LoggedEvent:
 @contextmanager
 def raw_connection(store: dict[str, str]) -> Iterator[Any]:
     """A plain DB-API connection to the store (PostgreSQL: its schema on the search path)."""
-    if store["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+    if is_postgres(store):
         import psycopg
         from psycopg.sql import SQL, Identifier
 
@@ -59,7 +74,7 @@ def store_write_lock(store: dict[str, str]) -> Iterator[None]:
     in the EXCLUSIVE mode the library's writers take (plain reads still run).
     """
     with raw_connection(store) as conn:
-        if store["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        if is_postgres(store):
             with conn.transaction():
                 conn.execute("LOCK TABLE fleet_events IN EXCLUSIVE MODE")
                 yield
@@ -77,9 +92,8 @@ def logged_events(store: dict[str, str]) -> list[LoggedEvent]:
 
     Also checks that Fleet's event index has exactly one row per stored event.
     """
-    postgres = store["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
     table, position = (
-        ("fleet_events", "notification_id") if postgres else ("stored_events", "rowid")
+        ("fleet_events", "notification_id") if is_postgres(store) else ("stored_events", "rowid")
     )
     with raw_connection(store) as conn:
         stored = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
@@ -89,9 +103,8 @@ def logged_events(store: dict[str, str]) -> list[LoggedEvent]:
             f"(SELECT 1 FROM fleet_event_index i WHERE i.position = e.{position})"
         ).fetchone()[0]
     assert unindexed == 0 and stored == indexed, (stored, indexed, unindexed)
-    fleet = Fleet(env={**store, "FLEET_PROJECTOR": "external"})
     events: list[LoggedEvent] = []
-    try:
+    with offline_fleet(store) as fleet:
         while True:
             page, _ = fleet.events(after=events[-1].position if events else 0, limit=1000)
             if not page:
@@ -106,15 +119,13 @@ def logged_events(store: dict[str, str]) -> list[LoggedEvent]:
                 )
                 for e in page
             )
-    finally:
-        fleet.close()
     assert len(events) == stored
     return events
 
 
 def sqlite_integrity(store: dict[str, str]) -> str | None:
     """``PRAGMA integrity_check`` of a SQLite store ("ok"), None on PostgreSQL."""
-    if store["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+    if is_postgres(store):
         return None
     with raw_connection(store) as conn:
         return ", ".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall())
