@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 # The harness asserts the suite's invariants (``assert_nothing_lost``): show their operands.
+# Registering the package covers all its modules.
 pytest.register_assert_rewrite("tests.reliability.harness")
 
-from tests.reliability.harness import Cluster  # noqa: E402 - after the rewrite hook
+from tests.reliability.harness.cluster import Cluster  # noqa: E402 - after the rewrite hook
+from tests.reliability.harness.store import is_postgres  # noqa: E402
 
 
 @pytest.fixture
@@ -39,4 +41,4 @@ def cluster_factory(backend: dict[str, str], tmp_path: Path) -> Iterator[Callabl
 
 @pytest.fixture
 def backend_name(backend: dict[str, str]) -> str:
-    return "postgres" if backend["PERSISTENCE_MODULE"] == "eventsourcing.postgres" else "sqlite"
+    return "postgres" if is_postgres(backend) else "sqlite"

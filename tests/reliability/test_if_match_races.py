@@ -18,17 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import (
-    Client,
-    Cluster,
-    Journal,
-    Record,
-    client_count,
-    compare_with_rebuild,
-    new_run_id,
-    publish,
-    scaled,
-)
+from tests.reliability.harness.cluster import Cluster
+from tests.reliability.harness.invariants import compare_with_rebuild
+from tests.reliability.harness.journal import Client, Journal, Record, new_run_id
+from tests.reliability.harness.report import publish
+from tests.reliability.harness.sizing import client_count, scaled
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if scaled(0) else 240)]
 

@@ -13,20 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import (
-    Cluster,
-    Journal,
-    Traffic,
-    assert_nothing_lost,
-    audit,
-    client_count,
-    compare_with_rebuild,
-    logged_events,
-    new_run_id,
-    publish,
-    scaled,
-    sqlite_integrity,
-)
+from tests.reliability.harness.cluster import Cluster
+from tests.reliability.harness.invariants import assert_nothing_lost, audit, compare_with_rebuild
+from tests.reliability.harness.journal import Journal, new_run_id
+from tests.reliability.harness.report import publish
+from tests.reliability.harness.sizing import client_count, scaled
+from tests.reliability.harness.store import logged_events, sqlite_integrity
+from tests.reliability.harness.traffic import Traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if scaled(0) else 240)]
 

@@ -13,7 +13,8 @@ import pytest
 
 from application.fleet import Fleet
 from tests.api.support import make_app, problem
-from tests.reliability.harness import logged_events, scaled, store_write_lock
+from tests.reliability.harness.sizing import scaled
+from tests.reliability.harness.store import logged_events, store_write_lock
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if scaled(0) else 240)]
 
