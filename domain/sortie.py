@@ -493,7 +493,7 @@ class Sortie(FleetAggregate):
         self._leave_for("in_progress", "blocked", "only a blocked sortie can be unblocked")
         self.trigger_event(self.Unblocked, resolution=resolution)
 
-    def start_review(
+    def submit_for_review(
         self, reviewer_id: str, review_type: str = "general", review_id: str | None = None
     ) -> None:
         LIFECYCLE.check(self.status, "review")
@@ -505,11 +505,38 @@ class Sortie(FleetAggregate):
             review_type=review_type,
         )
 
-    def finish_review(self, verdict: str, feedback: str | None = None) -> None:
-        """Send a reviewed sortie back to work; an approval goes through ``complete``."""
+    def request_changes(self, verdict: str = "needs_changes", feedback: str | None = None) -> None:
+        """Send a reviewed sortie back to work (``rejected`` or ``needs_changes``)."""
         self._leave_for("in_progress", "review", "only a sortie in review gets a verdict")
         _check_choice("verdict", verdict, ("rejected", "needs_changes"))
         self._verdict(verdict, feedback)
+
+    def approve(self, result: Mapping[str, Any] | None = None, feedback: str | None = None) -> None:
+        """End a review with ``approved``: the sortie is completed with ``result``."""
+        if self.status != "review":
+            raise RuleError(f"only a sortie in review is approved; sortie is {self.status}")
+        self.complete(result, feedback)
+
+    def resume(
+        self,
+        resolution: str | None = None,
+        verdict: str | None = None,
+        feedback: str | None = None,
+        unfinished_dependencies: Sequence[str] = (),
+    ) -> None:
+        """Back to ``in_progress`` from where the sortie is: start an assigned one, unblock
+        a blocked one, or request changes on one in review (which needs a verdict)."""
+        if self.status == "blocked":
+            self.unblock(resolution)
+        elif self.status == "review":
+            if verdict is None:
+                raise RuleError(
+                    "leaving review for in_progress requires a verdict "
+                    "(rejected or needs_changes); to approve, move to completed"
+                )
+            self.request_changes(verdict, feedback)
+        else:
+            self.start(unfinished_dependencies=unfinished_dependencies)
 
     def _verdict(self, verdict: str, feedback: str | None) -> None:
         self.trigger_event(
@@ -522,7 +549,7 @@ class Sortie(FleetAggregate):
     def complete(
         self, result: Mapping[str, Any] | None = None, feedback: str | None = None
     ) -> None:
-        """From review, an approved ``review_completed`` comes first."""
+        """From review this is an approval: an approved ``review_completed`` comes first."""
         LIFECYCLE.check(self.status, "completed")
         if self.status == "review":
             self._verdict("approved", feedback)

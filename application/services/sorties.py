@@ -16,7 +16,6 @@ from application.registry import get_event_type
 from application.resources import sortie_resource
 from application.services.base import FieldErrors, Service, given
 from domain.base import FleetAggregate
-from domain.errors import RuleError
 from domain.mission import Mission
 from domain.sortie import (
     TRANSITION_FIELDS,
@@ -79,7 +78,7 @@ class SortieService(Service):
             self._open_mission(data["mission_id"])
         self._existing_sorties(data.get("dependencies") or [])
         if data.get("assigned_to") is not None:
-            self._registered(data["assigned_to"], "assigned_to")
+            self.registered(data["assigned_to"], "assigned_to")
         sortie = Sortie.create(**data)
         result = self._command(lambda: [sortie], lambda: self.sortie_view(sortie))
         return result
@@ -158,60 +157,10 @@ class SortieService(Service):
         )
         return result
 
-    def _sortie_transition(self, status: str, fields: dict[str, Any]) -> Callable[[Sortie], None]:
-        """Validate the fields a status change takes (``patch_field_errors`` has checked
-        which it may take); return the command to run."""
-        check = get_event_type
-        if status == "assigned":
-            specialist = check("sortie_assigned").validate({"specialist_id": fields["assigned_to"]})
-            self._registered(specialist["specialist_id"], "assigned_to")
-            return lambda s: s.assign(specialist["specialist_id"])
-        if status == "in_progress":
-            return self._sortie_resume(fields)
-        if status == "blocked":
-            data = check("sortie_blocked").validate({"blocker_type": "external", **fields})
-            return lambda s: s.block(**data)
-        if status == "review":
-            data = check("review_started").validate(
-                {"review_type": "general", **fields}, partial=("review_id",)
-            )
-            return lambda s: s.start_review(data["reviewer_id"], data["review_type"])
-        if status == "completed":
-            data = check("sortie_completed").validate(
-                {"result": fields.get("result") or {}}, partial=("duration_ms",)
-            )
-            feedback = fields.get("feedback")
-            return lambda s: s.complete(result=data["result"], feedback=feedback)
-        if status == "failed":
-            data = check("sortie_failed").validate(fields)
-            return lambda s: s.fail(**data)
-        data = check("sortie_cancelled").validate(fields)
-        return lambda s: s.cancel(**data)
-
-    def _sortie_resume(self, fields: dict[str, Any]) -> Callable[[Sortie], None]:
-        """``in_progress`` means start, unblock or leave review, by the current status."""
-        verdict = fields.get("verdict")
-        if verdict is not None and verdict not in ("rejected", "needs_changes"):
-            raise ValidationError(
-                {"verdict": ["must be rejected or needs_changes to leave review"]}
-            )
-        if "resolution" in fields:
-            get_event_type("sortie_unblocked").validate({"resolution": fields["resolution"]})
-
-        def resume(sortie: Sortie) -> None:
-            if sortie.status == "blocked":
-                sortie.unblock(fields.get("resolution"))
-            elif sortie.status == "review":
-                if verdict is None:
-                    raise RuleError(
-                        "leaving review for in_progress requires a verdict "
-                        "(rejected or needs_changes); to approve, move to completed"
-                    )
-                sortie.finish_review(verdict, fields.get("feedback"))
-            else:
-                sortie.start(unfinished_dependencies=self.unfinished(sortie.dependencies))
-
-        return resume
+    def _sortie_transition(self, status: str, fields: dict[str, Any]) -> Command:
+        """The domain command a PATCH to ``status`` runs, its ``fields`` validated
+        (``patch_field_errors`` has checked which fields it may take)."""
+        return TRANSITIONS[status](self, fields)
 
     # Cross-aggregate checks
 
@@ -266,7 +215,7 @@ class SortieService(Service):
         if cycle:
             raise ValidationError({"dependencies": [f"dependency cycle: {' -> '.join(cycle)}"]})
 
-    def _registered(self, specialist_id: str, field: str) -> None:
+    def registered(self, specialist_id: str, field: str) -> None:
         if not self.app.recorder.select_events(specialist_stream_id(specialist_id), limit=1):
             raise ValidationError({field: [f"specialist {specialist_id!r} is not registered"]})
 
@@ -278,3 +227,75 @@ class SortieService(Service):
 
     def sortie_view(self, sortie: Sortie) -> dict[str, Any]:
         return sortie_resource(sortie, self.unfinished(sortie.dependencies))
+
+
+# The PATCH state machine: each status a PATCH may name, and the domain command it runs.
+# An entry validates the fields the move takes against the schema of the event it records
+# and returns the command; ``in_progress`` resumes from wherever the sortie is.
+Command = Callable[[Sortie], None]
+
+
+def _assign(service: SortieService, fields: dict[str, Any]) -> Command:
+    data = get_event_type("sortie_assigned").validate({"specialist_id": fields["assigned_to"]})
+    service.registered(data["specialist_id"], "assigned_to")
+    return lambda s: s.assign(data["specialist_id"])
+
+
+def _resume(service: SortieService, fields: dict[str, Any]) -> Command:
+    verdict = fields.get("verdict")
+    if verdict is not None and verdict not in ("rejected", "needs_changes"):
+        raise ValidationError({"verdict": ["must be rejected or needs_changes to leave review"]})
+    if "resolution" in fields:
+        get_event_type("sortie_unblocked").validate({"resolution": fields["resolution"]})
+
+    def resume(sortie: Sortie) -> None:
+        unfinished = service.unfinished(sortie.dependencies) if sortie.status == "assigned" else []
+        sortie.resume(fields.get("resolution"), verdict, fields.get("feedback"), unfinished)
+
+    return resume
+
+
+def _block(service: SortieService, fields: dict[str, Any]) -> Command:
+    data = get_event_type("sortie_blocked").validate({"blocker_type": "external", **fields})
+    return lambda s: s.block(**data)
+
+
+def _submit_for_review(service: SortieService, fields: dict[str, Any]) -> Command:
+    data = get_event_type("review_started").validate(
+        {"review_type": "general", **fields}, partial=("review_id",)
+    )
+    return lambda s: s.submit_for_review(data["reviewer_id"], data["review_type"])
+
+
+def _complete(service: SortieService, fields: dict[str, Any]) -> Command:
+    data = get_event_type("sortie_completed").validate(
+        {"result": fields.get("result") or {}}, partial=("duration_ms",)
+    )
+    feedback = fields.get("feedback")
+
+    def complete(sortie: Sortie) -> None:
+        finish = sortie.approve if sortie.status == "review" else sortie.complete
+        finish(data["result"], feedback)
+
+    return complete
+
+
+def _fail(service: SortieService, fields: dict[str, Any]) -> Command:
+    data = get_event_type("sortie_failed").validate(fields)
+    return lambda s: s.fail(**data)
+
+
+def _cancel(service: SortieService, fields: dict[str, Any]) -> Command:
+    data = get_event_type("sortie_cancelled").validate(fields)
+    return lambda s: s.cancel(**data)
+
+
+TRANSITIONS: dict[str, Callable[[SortieService, dict[str, Any]], Command]] = {
+    "assigned": _assign,
+    "in_progress": _resume,
+    "blocked": _block,
+    "review": _submit_for_review,
+    "completed": _complete,
+    "failed": _fail,
+    "cancelled": _cancel,
+}

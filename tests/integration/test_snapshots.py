@@ -90,9 +90,9 @@ def command_sortie(sortie: Sortie, name: str, n: int) -> None:
     elif name == "unblock":
         sortie.unblock(f"resolved {n}")
     elif name == "review":
-        sortie.start_review(f"rev-{n}", "code")
+        sortie.submit_for_review(f"rev-{n}", "code")
     elif name == "reject":
-        sortie.finish_review("needs_changes", f"again {n}")
+        sortie.request_changes("needs_changes", f"again {n}")
     elif name == "complete":
         sortie.complete({"n": n})
     elif name == "fail":

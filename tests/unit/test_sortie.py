@@ -28,21 +28,21 @@ TARGET = {
     "assign": "assigned",
     "start": "in_progress",
     "unblock": "in_progress",
-    "finish_review": "in_progress",
+    "request_changes": "in_progress",
     "block": "blocked",
-    "start_review": "review",
+    "submit_for_review": "review",
     "complete": "completed",
     "fail": "failed",
     "cancel": "cancelled",
 }
 # Commands that leave one status only (the lifecycle alone would allow more).
-ONLY_FROM = {"start": "assigned", "unblock": "blocked", "finish_review": "review"}
+ONLY_FROM = {"start": "assigned", "unblock": "blocked", "request_changes": "review"}
 PATHS = {
     "pending": [],
     "assigned": ["assign"],
     "in_progress": ["assign", "start"],
     "blocked": ["assign", "start", "block"],
-    "review": ["assign", "start", "start_review"],
+    "review": ["assign", "start", "submit_for_review"],
     "completed": ["assign", "start", "complete"],
     "failed": ["assign", "start", "fail"],
     "cancelled": ["cancel"],
@@ -61,9 +61,9 @@ def run(sortie: Sortie, command: str) -> None:
         "assign": lambda: sortie.assign("spec-1"),
         "start": lambda: sortie.start(),
         "unblock": lambda: sortie.unblock("fixed"),
-        "finish_review": lambda: sortie.finish_review("needs_changes", "more tests"),
+        "request_changes": lambda: sortie.request_changes("needs_changes", "more tests"),
         "block": lambda: sortie.block("waiting on API", "external"),
-        "start_review": lambda: sortie.start_review("rev-1", "code"),
+        "submit_for_review": lambda: sortie.submit_for_review("rev-1", "code"),
         "complete": lambda: sortie.complete({"ok": True}),
         "fail": lambda: sortie.fail("crashed"),
         "cancel": lambda: sortie.cancel("dropped"),
@@ -199,21 +199,21 @@ def test_block_and_unblock():
 
 def test_review_ids_are_generated_unless_given():
     sortie = sortie_in("in_progress")
-    sortie.start_review("rev-1")
+    sortie.submit_for_review("rev-1")
     review_id = sortie.review["review_id"]
     assert uuid.UUID(review_id) and sortie.review["review_type"] == "general"
     given_id = sortie_in("in_progress")
-    given_id.start_review("rev-2", "security", review_id="r-42")
+    given_id.submit_for_review("rev-2", "security", review_id="r-42")
     assert given_id.review["review_id"] == "r-42"
     with pytest.raises(RuleError, match="review_type"):
-        sortie_in("in_progress").start_review("rev", "vibes")
+        sortie_in("in_progress").submit_for_review("rev", "vibes")
 
 
 @pytest.mark.parametrize("verdict", ["rejected", "needs_changes"])
 def test_a_negative_verdict_sends_the_sortie_back_to_work(verdict):
     sortie = sortie_in("review")
     review_id = sortie.review["review_id"]
-    sortie.finish_review(verdict, "fix it")
+    sortie.request_changes(verdict, "fix it")
     assert sortie.status == "in_progress"
     assert sortie.review["verdict"] == verdict and sortie.review["feedback"] == "fix it"
     [event] = sortie.collect_events()
@@ -221,11 +221,47 @@ def test_a_negative_verdict_sends_the_sortie_back_to_work(verdict):
 
 
 @pytest.mark.parametrize("verdict", ["approved", "maybe"])
-def test_finish_review_refuses_approval_and_unknown_verdicts(verdict):
+def test_request_changes_refuses_approval_and_unknown_verdicts(verdict):
     sortie = sortie_in("review")
     with pytest.raises(RuleError, match="verdict"):
-        sortie.finish_review(verdict)
+        sortie.request_changes(verdict)
     assert sortie.status == "review"
+
+
+def test_approve_ends_a_review_and_completes_the_sortie():
+    sortie = sortie_in("review")
+    sortie.approve({"merged": True}, "ship it")
+    approval, completion = sortie.collect_events()
+    assert (approval.event_type, approval.verdict, approval.feedback) == (
+        "review_completed",
+        "approved",
+        "ship it",
+    )
+    assert completion.event_type == "sortie_completed" and completion.result == {"merged": True}
+    with pytest.raises(RuleError, match="only a sortie in review is approved"):
+        sortie_in("in_progress").approve()
+
+
+@pytest.mark.parametrize(
+    ("status", "kwargs", "recorded"),
+    [
+        ("assigned", {}, "sortie_started"),
+        ("blocked", {"resolution": "found it"}, "sortie_unblocked"),
+        ("review", {"verdict": "needs_changes", "feedback": "more"}, "review_completed"),
+    ],
+)
+def test_resume_goes_back_to_work_from_where_the_sortie_is(status, kwargs, recorded):
+    sortie = sortie_in(status)
+    sortie.resume(**kwargs)
+    assert sortie.status == "in_progress"
+    assert sortie.collect_events()[-1].event_type == recorded
+
+
+def test_resume_from_review_needs_a_verdict_and_from_assigned_finished_dependencies():
+    with pytest.raises(RuleError, match="requires a verdict"):
+        sortie_in("review").resume()
+    with pytest.raises(RuleError, match="dependencies not completed: d-1"):
+        sortie_in("assigned").resume(unfinished_dependencies=["d-1"])
 
 
 def test_complete_from_in_progress_records_result_and_duration():
@@ -319,9 +355,9 @@ def test_replay_rebuilds_the_same_state():
         lambda: sortie.report_progress(50, "half"),
         lambda: sortie.block("wait", "sortie", "other"),
         lambda: sortie.unblock(),
-        lambda: sortie.start_review("r"),
-        lambda: sortie.finish_review("rejected"),
-        lambda: sortie.start_review("r"),
+        lambda: sortie.submit_for_review("r"),
+        lambda: sortie.request_changes("rejected"),
+        lambda: sortie.submit_for_review("r"),
         lambda: sortie.complete({"x": 1}, "ok"),
     ):
         step()
@@ -418,7 +454,7 @@ def run_any(sortie: Sortie, command: str) -> None:
     elif command == "start_blocked":
         sortie.start(unfinished_dependencies=["z"])
     elif command == "approve":
-        sortie.finish_review("approved")
+        sortie.request_changes("approved")
     else:
         run(sortie, command)
 
