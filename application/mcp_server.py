@@ -20,7 +20,7 @@ from pydantic import Field
 
 from application.agent import AgentSession, open_door, problem_of
 from application.errors import FleetError
-from domain.lock import PURPOSES as LOCK_PURPOSES
+from domain.lock import LOCK_PURPOSES
 
 log = logging.getLogger("fleet.mcp")
 

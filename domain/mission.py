@@ -22,6 +22,7 @@ LIFECYCLE = Lifecycle(
         "cancelled": set(),
     },
 )
+MISSION_STATUSES = LIFECYCLE.statuses
 
 # The field a PATCH moving a mission to a status cannot do without, and what a 422 says.
 TRANSITION_REQUIRES = {"failed": ("reason", "required to fail a mission")}

@@ -16,10 +16,12 @@ CHANGEABLE = frozenset(
 )
 BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
 REVIEW_TYPES = ("code", "design", "security", "general")
-VERDICTS = ("approved", "rejected", "needs_changes")
+# The verdicts that send a reviewed sortie back to work; an approval completes it instead.
+REWORK_VERDICTS = ("rejected", "needs_changes")
+VERDICTS = ("approved", *REWORK_VERDICTS)
 # A lease ends when its holder stops: these statuses go back to pending (``Sortie.release``).
 RELEASABLE = ("assigned", "in_progress", "blocked")
-RELEASE_REASONS = ("heartbeat_timeout", "deregistered", "specialist_failed")
+SORTIE_RELEASE_REASONS = ("heartbeat_timeout", "deregistered", "specialist_failed")
 UNSET_AT_START = (
     "status_message", "result", "error", "cancel_reason", "blocker", "review", "started_at",
     "completed_at",
@@ -38,6 +40,10 @@ LIFECYCLE = Lifecycle(
         "cancelled": set(),
     },
 )
+SORTIE_STATUSES = LIFECYCLE.statuses
+# The statuses a PATCH may move a sortie to: all but pending, which only a lease's end
+# (``Sortie.release``) goes back to.
+PATCH_STATUSES = LIFECYCLE.targets
 
 # What a PATCH moving a sortie to each status may carry beside the changeable fields and
 # progress, and the one field it cannot do without (with what a 422 says when it lacks it).
@@ -446,7 +452,7 @@ class Sortie(FleetAggregate):
         Not a PATCH transition (a client never moves a sortie back to pending), so the
         lifecycle table does not list it; the rule is here.
         """
-        _check_choice("reason", reason, RELEASE_REASONS)
+        _check_choice("reason", reason, SORTIE_RELEASE_REASONS)
         if self.status not in RELEASABLE or self.assigned_to is None:
             raise RuleError(f"sortie is {self.status}; only a held sortie is released")
         self.trigger_event(
@@ -508,7 +514,7 @@ class Sortie(FleetAggregate):
     def finish_review(self, verdict: str, feedback: str | None = None) -> None:
         """Send a reviewed sortie back to work; an approval goes through ``complete``."""
         self._leave_for("in_progress", "review", "only a sortie in review gets a verdict")
-        _check_choice("verdict", verdict, ("rejected", "needs_changes"))
+        _check_choice("verdict", verdict, REWORK_VERDICTS)
         self._verdict(verdict, feedback)
 
     def _verdict(self, verdict: str, feedback: str | None) -> None:
