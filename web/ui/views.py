@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from application.errors import FleetError, ValidationError
 from application.registry import event_types
-from application.services.locks import LOCK_STATUSES
+from application.services.locks import LOCK_STATUS_FILTERS
 from domain.sortie import LIFECYCLE as SORTIE_LIFECYCLE
 from domain.specialist import specialist_stream_id
 from web.context import fleet
@@ -282,7 +282,7 @@ def locks() -> str:
     status = request.args.get("status") or "active"
     rows, total = fleet().list_locks(status=status, limit=PAGE)
     return render_template(
-        "ui/locks.html", locks=rows, total=total, status=status, statuses=(*LOCK_STATUSES, "all")
+        "ui/locks.html", locks=rows, total=total, status=status, statuses=LOCK_STATUS_FILTERS
     )
 
 
