@@ -16,19 +16,8 @@ from domain.cursor import Cursor
 from domain.lock import FileLock
 from domain.mailbox import Mailbox
 from domain.mission import Mission
-from domain.sortie import Sortie
+from domain.sortie import SORTIE_STATUSES, Sortie
 from domain.specialist import Specialist
-
-SORTIE_STATUSES = (
-    "pending",
-    "assigned",
-    "in_progress",
-    "blocked",
-    "review",
-    "completed",
-    "failed",
-    "cancelled",
-)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -48,6 +48,11 @@ class Lifecycle:
         reachable = {target for nxt in self.transitions.values() for target in nxt}
         return tuple(status for status in self.transitions if status in reachable)
 
+    @property
+    def open_statuses(self) -> tuple[str, ...]:
+        """The statuses that are not final, in ``statuses`` order."""
+        return tuple(status for status in self.transitions if not self.is_final(status))
+
     def allowed(self, current: str) -> frozenset[str]:
         return self.transitions.get(current, frozenset())
 

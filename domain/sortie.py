@@ -10,10 +10,11 @@ from uuid import uuid4
 from domain.base import PRIORITIES, FleetAggregate, Lifecycle
 from domain.errors import RuleError
 
-FINAL = ("completed", "failed", "cancelled")
-CHANGEABLE = frozenset(
-    {"title", "description", "priority", "metadata", "dependencies", "estimate_minutes"}
-)
+# The fields an update may change, in the order an update's ``changes`` lists them.
+CHANGEABLE_FIELDS = (
+    "title", "description", "priority", "metadata", "dependencies", "estimate_minutes"
+)  # fmt: skip
+CHANGEABLE = frozenset(CHANGEABLE_FIELDS)
 BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
 REVIEW_TYPES = ("code", "design", "security", "general")
 # The verdicts that send a reviewed sortie back to work; an approval completes it instead.

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from application.services.locks import LockService
-from domain.mailbox import MESSAGE_LIFECYCLE
+from domain.mailbox import MESSAGE_STATUSES
+from domain.mission import OPEN_MISSION_STATUSES
 
 UNREAD = "pending"  # a message nobody has read yet
-assert UNREAD in MESSAGE_LIFECYCLE.statuses  # noqa: S101 - the vocabulary lives in domain/
+assert UNREAD in MESSAGE_STATUSES  # noqa: S101 - the vocabulary lives in domain/
 
 
 class ConsoleService(LockService):
@@ -114,7 +115,7 @@ class ConsoleService(LockService):
     def overview(self, rows: int = 50) -> dict[str, Any]:
         """What the console's front page shows, in one call."""
         open_missions: list[dict[str, Any]] = []
-        for status in ("in_progress", "pending"):
+        for status in reversed(OPEN_MISSION_STATUSES):  # furthest along first
             found, _ = self.list_missions(status=status, limit=rows)
             open_missions += found
         specialists, _ = self.list_specialists(limit=rows)

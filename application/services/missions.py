@@ -14,11 +14,8 @@ from application.resources import mission_resource, progress_summary, sortie_res
 from application.services.base import FieldErrors, given
 from application.services.lists import ListService
 from domain.base import FleetAggregate
-from domain.mission import Mission, patch_field_errors
+from domain.mission import CHANGEABLE_FIELDS, MISSION_STATUSES, Mission, patch_field_errors
 from domain.sortie import Sortie
-
-MISSION_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
-CHANGEABLE = ("title", "description", "goals", "priority", "metadata")
 
 
 def mission_uuid(mission_id: str) -> UUID:
@@ -125,9 +122,9 @@ class MissionService(ListService):
         Every check runs before the 422, so it names every invalid field at once.
         """
         errors = FieldErrors()
-        for name in sorted(set(changes) - set(CHANGEABLE)):
+        for name in sorted(set(changes) - set(CHANGEABLE_FIELDS)):
             errors.add(name, "Unknown field.")
-        changes = given(**{k: v for k, v in changes.items() if k in CHANGEABLE})
+        changes = given(**{k: v for k, v in changes.items() if k in CHANGEABLE_FIELDS})
         if status is not None and status not in MISSION_STATUSES:
             errors.add("status", f"must be one of: {', '.join(MISSION_STATUSES)}")
         if status is None and not changes:

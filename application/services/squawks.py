@@ -29,7 +29,7 @@ from application.store.query import EventFilter
 from application.waits import MAX_WAIT, Interest, check_wait
 from domain.base import FleetAggregate
 from domain.envelope import caused_by, new_id
-from domain.mailbox import MESSAGE_LIFECYCLE, Mailbox, mailbox_stream_id
+from domain.mailbox import MESSAGE_STATUSES, Mailbox, mailbox_stream_id
 
 MAILBOX_ID = Schema.from_dict({"mailbox_id": identifier(required=True)}, name="MailboxId")
 
@@ -99,8 +99,8 @@ class MailboxService(ListService):
         filters exists, or the time is up.
         """
         load(MAILBOX_ID(), {"mailbox_id": mailbox_id})
-        if status is not None and status not in MESSAGE_LIFECYCLE.statuses:
-            statuses = ", ".join(MESSAGE_LIFECYCLE.statuses)
+        if status is not None and status not in MESSAGE_STATUSES:
+            statuses = ", ".join(MESSAGE_STATUSES)
             raise ValidationError({"status": [f"must be one of: {statuses}"]})
         seconds = check_wait(wait)
         stream = str(mailbox_stream_id(mailbox_id))
