@@ -19,10 +19,10 @@ from eventsourcing.application import AggregateNotFoundError
 from marshmallow import Schema
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
+from application.event_schemas.base import identifier, load
 from application.idempotency import idempotent
 from application.registry import get_event_type
 from application.resources import message_resource
-from application.schemas.base import identifier, load
 from application.services.base import given
 from application.services.lists import ListService
 from application.store.query import EventFilter

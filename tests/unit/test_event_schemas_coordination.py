@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from application.errors import ValidationError
-from application.schemas import cursor, lock, squawk
-from application.schemas.base import load
+from application.event_schemas import cursor, lock, squawk
+from application.event_schemas.base import load
 from domain.base import FleetAggregate, event_classes
 from domain.cursor import Cursor
 from domain.lock import FileLock

@@ -18,7 +18,7 @@ from marshmallow import Schema, fields, validate
 
 from application import mcp_server
 from application.agent_cli import agent
-from application.schemas import EVENT_SCHEMAS
+from application.event_schemas import EVENT_SCHEMAS
 from application.services.locks import LOCK_STATUS_FILTERS
 from domain.base import PRIORITIES
 from domain.checkpoint import CHECKPOINT_TRIGGERS

@@ -5,8 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import text
-from application.schemas.lock import PATH_MAX, PURPOSE, TIMEOUT_MS
+from application.event_schemas.base import text
+from application.event_schemas.lock import PATH_MAX, PURPOSE, TIMEOUT_MS
 from application.services.locks import LOCK_STATUS_FILTERS
 from domain.lock import LOCK_STATUSES
 from web.schemas import (

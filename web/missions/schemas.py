@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import text
+from application.event_schemas.base import text
 from domain.mission import MISSION_STATUSES, patch_field_errors
 from domain.sortie import SORTIE_STATUSES
 from web.schemas import (

@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import identifier, text
+from application.event_schemas.base import identifier, text
 from domain.sortie import (
     BLOCKER_TYPES,
     PATCH_STATUSES,

@@ -7,8 +7,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import identifier, text
-from application.schemas.specialist import NOT_RESERVED
+from application.event_schemas.base import identifier, text
+from application.event_schemas.specialist import NOT_RESERVED
 from domain.specialist import (
     COMPLETION_REASONS,
     HEARTBEAT_STATUSES,

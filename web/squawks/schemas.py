@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import ID_PATTERN, text
-from application.schemas.squawk import MESSAGE_PRIORITY
+from application.event_schemas.base import ID_PATTERN, text
+from application.event_schemas.squawk import MESSAGE_PRIORITY
 from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_STATUSES
 from web.schemas import (
     BodySchema,

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, json_object, optional_text, text
+from application.event_schemas.base import EventSchema, json_object, optional_text, text
 from domain.checkpoint import CHECKPOINT_TRIGGERS
 
 NON_NEGATIVE = validate.Range(min=0)

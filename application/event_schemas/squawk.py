@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, identifier, json_object, optional_text, text
+from application.event_schemas.base import EventSchema, identifier, json_object, optional_text, text
 from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_PRIORITIES
 
 MESSAGE_PRIORITY = validate.OneOf(MESSAGE_PRIORITIES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, optional_text, text
+from application.event_schemas.base import EventSchema, optional_text, text
 from domain.lock import LOCK_PURPOSES, LOCK_RELEASE_REASONS
 
 PURPOSE = validate.OneOf(LOCK_PURPOSES)

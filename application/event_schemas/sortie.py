@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from application.schemas.base import (
+from application.event_schemas.base import (
     ID_PATTERN,
     PRIORITY,
     EventSchema,
@@ -16,7 +16,7 @@ from application.schemas.base import (
     optional_text,
     text,
 )
-from application.schemas.mission import Changes
+from application.event_schemas.mission import Changes
 from domain.sortie import (
     BLOCKER_TYPES,
     RELEASABLE,

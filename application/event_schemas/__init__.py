@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from application.schemas import checkpoint, cursor, fleet, lock, mission, sortie, specialist, squawk
+from application.event_schemas import (
+    checkpoint,
+    cursor,
+    fleet,
+    lock,
+    mission,
+    sortie,
+    specialist,
+    squawk,
+)
 
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     **specialist.SCHEMAS,
