@@ -600,7 +600,7 @@ class FleetClient:
             )
         )
 
-    # Squawks
+    # Messages
 
     def send_message(
         self,

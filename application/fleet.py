@@ -22,10 +22,10 @@ from application.services.events import EventService
 from application.services.health import HealthService
 from application.services.lists import ListService
 from application.services.locks import LockService
+from application.services.messages import MessageService
 from application.services.missions import MissionService
 from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
-from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
 from application.store.startup import startup_lock
@@ -42,7 +42,7 @@ class Fleet(
     SortieService,
     CheckpointService,
     CompactionService,
-    MailboxService,
+    MessageService,
     CursorService,
     SweepService,
     LockService,

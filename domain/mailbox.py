@@ -1,4 +1,4 @@
-"""Squawks: messages in a mailbox, each with its own delivery status.
+"""Mailboxes: the messages sent to one recipient, each with its own delivery status.
 
 One stream per mailbox, so that a mailbox's messages are ordered and a
 mailbox can be listed without scanning other streams. The first message opens

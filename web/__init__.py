@@ -16,7 +16,7 @@ MODULES = (
     "web.missions",
     "web.sorties",
     "web.checkpoints",
-    "web.squawks",
+    "web.messages",
     "web.cursors",
     "web.locks",
     "web.events",

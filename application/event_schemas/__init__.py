@@ -9,10 +9,10 @@ from application.event_schemas import (
     cursor,
     fleet,
     lock,
+    mailbox,
     mission,
     sortie,
     specialist,
-    squawk,
 )
 
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
@@ -21,7 +21,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     **mission.SCHEMAS,
     **sortie.SCHEMAS,
     **checkpoint.SCHEMAS,
-    **squawk.SCHEMAS,
+    **mailbox.SCHEMAS,
     **cursor.SCHEMAS,
     **lock.SCHEMAS,
 }

@@ -1,4 +1,4 @@
-"""Squawks: messages in mailboxes, sent, listed and moved through their lifecycle.
+"""Messages in mailboxes: sent, listed and moved through their lifecycle.
 
 A message id is a plain uuid4 made here; the commands on a message name no
 mailbox, so the mailbox is looked up in ``message_directory`` (a projection
@@ -34,7 +34,7 @@ from domain.mailbox import MESSAGE_STATUSES, Mailbox, mailbox_stream_id
 MAILBOX_ID = Schema.from_dict({"mailbox_id": identifier(required=True)}, name="MailboxId")
 
 
-class MailboxService(ListService):
+class MessageService(ListService):
     @idempotent
     def send_message(
         self,

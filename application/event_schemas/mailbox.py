@@ -1,4 +1,6 @@
-"""Data schemas of the mailbox stream's events (squawks)."""
+"""Data schemas of the mailbox stream's events: a message sent, read, acked, archived or
+requeued (their event types keep the catalogue's ``squawk_`` prefix, and so do the classes
+named after them)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Request and response schemas of squawks (messages in mailboxes)."""
+"""Request and response schemas of messages (in mailboxes)."""
 
 from __future__ import annotations
 
 from marshmallow import fields, validate
 
 from application.event_schemas.base import ID_PATTERN, text
-from application.event_schemas.squawk import MESSAGE_PRIORITY
+from application.event_schemas.mailbox import MESSAGE_PRIORITY
 from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_STATUSES
 from web.schemas import (
     BodySchema,
