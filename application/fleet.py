@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from application.app import FleetApplication, RecordedListener
-from application.context import CommandScope, command_scope
+from application.command_scope import CommandScope, command_scope
 from application.idempotency import ttl_of
 from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector

@@ -8,7 +8,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.context import ensure_scope
+from application.command_scope import ensure_scope
 from application.errors import PreconditionFailed
 from application.idempotency import idempotent
 from application.registry import get_event_type

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, fleet, found
 from web.cursors.schemas import AdvanceSchema, CursorResponseSchema, ResetSchema
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, answer_command, fleet, found
 
 blp = Blueprint(
     "cursors",

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.locks.schemas import (
     AcquireSchema,
@@ -18,6 +17,7 @@ from web.locks.schemas import (
     ReleaseSchema,
 )
 from web.problems import PROBLEM_JSON
+from web.request_cycle import Answer, answer_command, command, fleet, found, listed, written
 
 blp = Blueprint(
     "locks",

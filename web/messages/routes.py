@@ -12,7 +12,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, fleet, found, listed
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.messages.schemas import (
     MAILBOX_ID,
@@ -25,6 +24,7 @@ from web.messages.schemas import (
     RequeueSchema,
     SendSchema,
 )
+from web.request_cycle import Answer, answer_command, fleet, found, listed
 
 # The blueprint keeps the name "squawks": it is the OpenAPI tag of these operations (and the
 # prefix of their endpoint names), which clients may group by.

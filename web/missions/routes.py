@@ -7,7 +7,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.missions.schemas import (
     MissionCreateSchema,
@@ -17,6 +16,7 @@ from web.missions.schemas import (
     MissionQuerySchema,
     MissionResponseSchema,
 )
+from web.request_cycle import Answer, answer_command, command, fleet, found, listed, written
 from web.schemas import TimeTravelQuerySchema
 
 blp = Blueprint(

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from web.context import Answer, answer_command, command, fleet, found, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, answer_command, command, fleet, found, listed, written
 from web.schemas import TimeTravelQuerySchema, WaitQuerySchema
 from web.sorties.schemas import (
     ClaimSchema,

@@ -35,7 +35,7 @@ from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_PRIORITIES
 from domain.sortie import LIFECYCLE as SORTIE_LIFECYCLE
 from domain.sortie import SORTIE_STATUSES
 from domain.specialist import specialist_stream_id
-from web.context import fleet
+from web.request_cycle import fleet
 from web.ui import auth
 from web.ui.draw import STATUS_COLOURS, bar_chart, sortie_graph
 

@@ -1,4 +1,5 @@
-"""Per-request plumbing: id headers, auth and body-size guard, If-Match, write headers."""
+"""The request cycle of the API: id headers, auth and body-size guard, If-Match before a route,
+and the answers routes build (ETag, write headers) after it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, Unauthorized
 
 from application import Fleet
-from application.context import CommandScope
+from application.command_scope import CommandScope
 from application.idempotency import KEY, digest, keyed, token_scope
 from web import settings
 
