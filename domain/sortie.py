@@ -45,6 +45,9 @@ SORTIE_STATUSES = LIFECYCLE.statuses
 # The statuses a PATCH may move a sortie to: all but pending, which only a lease's end
 # (``Sortie.release``) goes back to.
 PATCH_STATUSES = LIFECYCLE.targets
+# The sorties a mission needs no more work on (its progress, and what completing it asks);
+# a failed sortie is final but not settled.
+SETTLED_STATUSES = ("completed", "cancelled")
 
 # What a PATCH moving a sortie to each status may carry beside the changeable fields and
 # progress, and the one field it cannot do without (with what a 422 says when it lacks it).

@@ -15,7 +15,7 @@ from application.services.base import FieldErrors, given
 from application.services.lists import ListService
 from domain.base import FleetAggregate
 from domain.mission import CHANGEABLE_FIELDS, MISSION_STATUSES, Mission, patch_field_errors
-from domain.sortie import Sortie
+from domain.sortie import SETTLED_STATUSES, Sortie
 
 
 def mission_uuid(mission_id: str) -> UUID:
@@ -176,7 +176,7 @@ class MissionService(ListService):
 
     def _complete_mission(self, mission: Mission, result: dict[str, Any] | None) -> None:
         sorties = self._mission_sortie_rows(str(mission.id))
-        unfinished = [s["id"] for s in sorties if s["status"] not in ("completed", "cancelled")]
+        unfinished = [s["id"] for s in sorties if s["status"] not in SETTLED_STATUSES]
         now = Mission.Completed.create_timestamp()
         data = get_event_type("mission_completed").validate(
             {
