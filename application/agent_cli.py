@@ -27,8 +27,10 @@ from application.errors import (
     Unavailable,
     ValidationError,
 )
-from application.schemas.squawk import MESSAGE_PRIORITY
 from application.waits import MAX_WAIT
+from domain.mailbox import MESSAGE_PRIORITIES, MESSAGE_STATUSES
+from domain.sortie import REWORK_VERDICTS
+from domain.specialist import HEARTBEAT_STATUSES
 
 # Exit codes (2 is click's usage error). Documented in docs/agents.md.
 EXIT_CODES: tuple[tuple[type[FleetError], int], ...] = (
@@ -170,7 +172,7 @@ def register(
 
 @agent_command(agent, "heartbeat")
 @click.argument("specialist_id", envvar=SPECIALIST_ENV)
-@click.option("--status", type=click.Choice(["active", "busy", "idle"]))
+@click.option("--status", type=click.Choice(HEARTBEAT_STATUSES))
 @click.option("--current-sortie", help="The sortie being worked on.")
 @click.option("--metrics", type=JSON, help="A JSON object.")
 def heartbeat(
@@ -225,7 +227,7 @@ def claim(
 @click.option("--reason", help="Why it is blocked or cancelled.")
 @click.option("--error", help="Why it failed.")
 @click.option("--reviewer-id", help="With --status review.")
-@click.option("--verdict", type=click.Choice(["rejected", "needs_changes"]))
+@click.option("--verdict", type=click.Choice(REWORK_VERDICTS))
 @click.option("--feedback", help="Review feedback.")
 @click.option("--resolution", help="How a block was resolved.")
 @click.option(
@@ -265,7 +267,7 @@ def update_sortie(
 @click.option("--content", type=JSON, required=True, help="A JSON object.")
 @who("--sender-id", "Who sends it")
 @click.option("--thread-id", help="Group a conversation.")
-@click.option("--priority", type=click.Choice(MESSAGE_PRIORITY.choices))
+@click.option("--priority", type=click.Choice(MESSAGE_PRIORITIES))
 def send(
     session: AgentSession,
     mailbox_id: str,
@@ -289,7 +291,7 @@ def send(
 
 @agent_command(agent, "inbox")
 @click.argument("mailbox_id", envvar=SPECIALIST_ENV)
-@click.option("--status", type=click.Choice(["pending", "read", "acked", "archived"]))
+@click.option("--status", type=click.Choice(MESSAGE_STATUSES))
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0)
 @click.option("--wait", type=WAIT, help="Seconds (0-30) to wait for a message when none matches.")

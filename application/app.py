@@ -62,7 +62,7 @@ def _interval(env: Mapping[str, str], key: str, default: str) -> int:
 
 
 def project_fast(aggregate: FleetAggregate | None, events: Iterable[Any]) -> FleetAggregate | None:
-    """Replay without the library's per-event Protocol check (2-3x faster, see notes §10)."""
+    """Replay without the library's per-event Protocol check (2-3x faster)."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate

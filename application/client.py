@@ -35,6 +35,7 @@ from application.errors import (
     ValidationError,
 )
 from application.waits import MAX_WAIT
+from domain.mission import OPEN_MISSION_STATUSES
 
 API = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -436,7 +437,7 @@ class FleetClient:
     def list_missions_open(self) -> tuple[list[str], int]:
         """Ids of every mission not yet final (pending or in progress)."""
         ids: list[str] = []
-        for status in ("pending", "in_progress"):
+        for status in OPEN_MISSION_STATUSES:
             offset = 0
             while True:
                 page, total = self.list_missions(status=status, limit=1000, offset=offset)
@@ -599,7 +600,7 @@ class FleetClient:
             )
         )
 
-    # Squawks
+    # Messages
 
     def send_message(
         self,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from application.app import FleetApplication, RecordedListener
-from application.context import CommandScope, command_scope
+from application.command_scope import CommandScope, command_scope
 from application.idempotency import ttl_of
 from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
@@ -25,10 +25,10 @@ from application.services.events import EventService
 from application.services.health import HealthService
 from application.services.lists import ListService
 from application.services.locks import LockService
+from application.services.messages import MessageService
 from application.services.missions import MissionService
 from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
-from application.services.squawks import MailboxService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
 from application.store.maintenance import StoreMaintenance
@@ -89,14 +89,14 @@ class Fleet:
     get_checkpoint = forward("checkpoints", CheckpointService.get_checkpoint)
     list_missions_open = forward("checkpoints", CheckpointService.list_missions_open)
     # Messages
-    send_message = forward("messages", MailboxService.send_message)
-    read_message = forward("messages", MailboxService.read_message)
-    ack_message = forward("messages", MailboxService.ack_message)
-    archive_message = forward("messages", MailboxService.archive_message)
-    requeue_message = forward("messages", MailboxService.requeue_message)
-    get_message = forward("messages", MailboxService.get_message)
-    list_messages = forward("messages", MailboxService.list_messages)
-    wait_for_messages = forward("messages", MailboxService.wait_for_messages)
+    send_message = forward("messages", MessageService.send_message)
+    read_message = forward("messages", MessageService.read_message)
+    ack_message = forward("messages", MessageService.ack_message)
+    archive_message = forward("messages", MessageService.archive_message)
+    requeue_message = forward("messages", MessageService.requeue_message)
+    get_message = forward("messages", MessageService.get_message)
+    list_messages = forward("messages", MessageService.list_messages)
+    wait_for_messages = forward("messages", MessageService.wait_for_messages)
     # Cursors and locks
     advance_cursor = forward("cursors", CursorService.advance_cursor)
     reset_cursor = forward("cursors", CursorService.reset_cursor)
@@ -174,7 +174,7 @@ class Fleet:
         self.sorties = SortieService(base)
         self.claims = ClaimService(base, self.sorties)
         self.checkpoints = CheckpointService(base, self.lists)
-        self.messages = MailboxService(base)
+        self.messages = MessageService(base)
         self.cursors = CursorService(base)
         self.locks = LockService(base)
         self.event_service = EventService(base)

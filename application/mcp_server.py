@@ -20,7 +20,7 @@ from pydantic import Field
 
 from application.agent import AgentSession, open_door, problem_of
 from application.errors import FleetError
-from domain.lock import PURPOSES as LOCK_PURPOSES
+from domain.lock import LOCK_PURPOSES
 
 log = logging.getLogger("fleet.mcp")
 
@@ -34,11 +34,18 @@ to wait for mail) to talk to other agents, and update_sortie(status="completed",
 result={{...}}) when done; then claim again.
 A refused command is a tool error naming the reason (e.g. who holds a lock)."""
 
-Priority = Literal["low", "medium", "high", "critical"]
-MessagePriority = Literal["low", "normal", "high", "urgent"]
-SortieStatus = Literal[
+# The tools' enums. A Literal gives the tool schema its enum and pydantic its check, but
+# cannot be built from a tuple for the type checker, so each spells the domain's words out
+# and tests/unit/test_vocabulary.py holds it equal to its tuple (named beside it).
+Priority = Literal["low", "medium", "high", "critical"]  # domain.base.PRIORITIES
+MessagePriority = Literal["low", "normal", "high", "urgent"]  # domain.mailbox.MESSAGE_PRIORITIES
+MessageStatus = Literal["pending", "read", "acked", "archived"]  # domain.mailbox.MESSAGE_STATUSES
+SortieStatus = Literal[  # domain.sortie.PATCH_STATUSES
     "assigned", "in_progress", "blocked", "review", "completed", "failed", "cancelled"
 ]
+Verdict = Literal["rejected", "needs_changes"]  # domain.sortie.REWORK_VERDICTS
+# application.services.locks.LOCK_STATUS_FILTERS
+LockStatusFilter = Literal["active", "released", "expired", "force_released", "all"]
 JSONObject = dict[str, Any]
 Limit = Annotated[int, Field(ge=1, le=1000, description="Page size (1-1000).")]
 Offset = Annotated[int, Field(ge=0, description="How many to skip.")]
@@ -179,7 +186,7 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
         resolution: str | None = None,
         reviewer_id: str | None = None,
         review_type: str | None = None,
-        verdict: Literal["rejected", "needs_changes"] | None = None,
+        verdict: Verdict | None = None,
         feedback: str | None = None,
         title: str | None = None,
         description: str | None = None,
@@ -247,7 +254,7 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
     @server.tool()
     def check_inbox(
         mailbox_id: Annotated[str | None, Field(description="Default: your own mailbox.")] = None,
-        status: Literal["pending", "read", "acked", "archived"] | None = None,
+        status: MessageStatus | None = None,
         limit: Limit = 100,
         offset: Offset = 0,
         wait: Wait = None,
@@ -311,7 +318,7 @@ def build_server(session: AgentSession) -> MCPServer[Any]:
 
     @server.tool()
     def list_locks(
-        status: Literal["active", "released", "expired", "force_released", "all"] = "active",
+        status: LockStatusFilter = "active",
         specialist_id: Annotated[str | None, Field(description="Only this holder's.")] = None,
         limit: Limit = 100,
         offset: Offset = 0,

@@ -13,8 +13,8 @@ from typing import Any
 
 from marshmallow import Schema
 
-from application.schemas import EVENT_SCHEMAS
-from application.schemas.base import load
+from application.event_schemas import EVENT_SCHEMAS
+from application.event_schemas.base import load
 from domain.aggregates import AGGREGATE_TYPES
 from domain.base import SHARED_EVENTS, FleetAggregate, event_classes
 

@@ -16,19 +16,8 @@ from domain.cursor import Cursor
 from domain.lock import FileLock
 from domain.mailbox import Mailbox
 from domain.mission import Mission
-from domain.sortie import Sortie
+from domain.sortie import SETTLED_STATUSES, SORTIE_STATUSES, Sortie
 from domain.specialist import Specialist
-
-SORTIE_STATUSES = (
-    "pending",
-    "assigned",
-    "in_progress",
-    "blocked",
-    "review",
-    "completed",
-    "failed",
-    "cancelled",
-)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -74,7 +63,7 @@ def progress_summary(counts: dict[str, int]) -> dict[str, int]:
     """Sortie counts per status; ``percent`` is the share completed or cancelled."""
     summary = {status: int(counts.get(status, 0)) for status in SORTIE_STATUSES}
     total = sum(summary.values())
-    finished = summary["completed"] + summary["cancelled"]
+    finished = sum(summary[status] for status in SETTLED_STATUSES)
     return {"total": total, **summary, "percent": (100 * finished) // total if total else 0}
 
 

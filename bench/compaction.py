@@ -23,7 +23,7 @@ from typing import Any
 
 from application.fleet import Fleet
 from bench.common import SCRATCH, Scale, log
-from domain.specialist import Specialist
+from domain.specialist import LIVE, Specialist
 
 ZLIB = "eventsourcing.compressor:ZlibCompressor"
 
@@ -36,7 +36,7 @@ def seed(fleet: Fleet, events: int, streams: int, rng: random.Random) -> int:
         specialist = Specialist.register(f"bench-{n}", f"Bench {n}", ["code", "review"], {})
         for _ in range(per_stream - 1):
             specialist.heartbeat(
-                rng.choice(["active", "busy", "idle"]),
+                rng.choice(LIVE),
                 metrics={"cpu": round(rng.random(), 3), "queue": rng.randint(0, 50)},
             )
         batch.append(specialist)

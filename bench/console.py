@@ -23,7 +23,7 @@ from application.app import FleetApplication
 from bench.common import FULL, QUICK, SCRATCH, Scale, log, percentiles
 from domain.mission import Mission
 from domain.sortie import Sortie
-from domain.specialist import Specialist
+from domain.specialist import LIVE, Specialist
 
 LIMIT_MS = 100.0
 SORTIES_PER_MISSION = 100
@@ -40,7 +40,7 @@ def seed(app: FleetApplication, specialists: int, sorties: int, rng: random.Rand
     for specialist_id in ids:
         specialist = Specialist.register(specialist_id, specialist_id.title(), ["code"], {})
         for _ in range(rng.randint(0, 3)):
-            specialist.heartbeat(rng.choice(["active", "busy", "idle"]))
+            specialist.heartbeat(rng.choice(LIVE))
         batch.append(specialist)
     app.save(*batch)
     made = 0

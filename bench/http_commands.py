@@ -30,10 +30,10 @@ from bench.server import (
     postgres_schema,
 )
 from bench.workloads import CAPABILITIES, preload
+from domain.base import PRIORITIES
 from domain.specialist import LIVE
 
 COMMANDS = ("register", "heartbeat", "create_sortie", "sortie_patch")
-PRIORITIES = ("low", "medium", "high", "critical")
 
 
 # Seeded request lists

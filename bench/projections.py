@@ -23,7 +23,7 @@ from application.fleet import Fleet
 from bench.common import SCRATCH, Scale, log
 from domain.mission import Mission
 from domain.sortie import Sortie
-from domain.specialist import Specialist
+from domain.specialist import LIVE, Specialist
 
 
 def seed(fleet: Fleet, events: int, rng: random.Random) -> int:
@@ -35,7 +35,7 @@ def seed(fleet: Fleet, events: int, rng: random.Random) -> int:
         for i in range(50):
             specialist = Specialist.register(f"b{batch}-{i}", "Bench", ["code", "review"], {})
             for _ in range(rng.randint(1, 6)):
-                specialist.heartbeat(rng.choice(["active", "busy", "idle"]))
+                specialist.heartbeat(rng.choice(LIVE))
             aggregates.append(specialist)
         mission = Mission.create(title=f"mission {batch}")
         aggregates.append(mission)

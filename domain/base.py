@@ -25,6 +25,7 @@ from domain.envelope import (
 )
 from domain.errors import TransitionError
 
+# The priorities of missions and sorties, lowest first (claims take the highest first).
 PRIORITIES = ("low", "medium", "high", "critical")
 
 
@@ -37,7 +38,20 @@ class Lifecycle:
 
     @property
     def statuses(self) -> tuple[str, ...]:
+        """Every status, in the order the transitions table lists them (the API's order)."""
         return tuple(self.transitions)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The statuses some transition leads to, in ``statuses`` order (a status only
+        creation gives, such as a sortie's ``pending``, is not one)."""
+        reachable = {target for nxt in self.transitions.values() for target in nxt}
+        return tuple(status for status in self.transitions if status in reachable)
+
+    @property
+    def open_statuses(self) -> tuple[str, ...]:
+        """The statuses that are not final, in ``statuses`` order."""
+        return tuple(status for status in self.transitions if not self.is_final(status))
 
     def allowed(self, current: str) -> frozenset[str]:
         return self.transitions.get(current, frozenset())

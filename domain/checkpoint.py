@@ -18,7 +18,7 @@ from domain.errors import RuleError
 
 FLEET_LOG_ID = uuid5(NAMESPACE_URL, "fleet:/fleet")
 FLEET_TARGET = "fleet"
-TRIGGERS = ("manual", "scheduled", "progress", "shutdown")
+CHECKPOINT_TRIGGERS = ("manual", "scheduled", "progress", "shutdown")
 
 
 def _check_non_negative(**values: int) -> None:
@@ -164,8 +164,8 @@ class FleetLog(FleetAggregate):
 
     @staticmethod
     def _check(trigger: str, streams: int, position: int) -> None:
-        if trigger not in TRIGGERS:
-            raise RuleError(f"trigger must be one of: {', '.join(TRIGGERS)}")
+        if trigger not in CHECKPOINT_TRIGGERS:
+            raise RuleError(f"trigger must be one of: {', '.join(CHECKPOINT_TRIGGERS)}")
         _check_non_negative(streams=streams, position=position)
 
     @classmethod

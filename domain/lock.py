@@ -22,19 +22,22 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.base import FleetAggregate, Lifecycle
 from domain.errors import RuleError
 
-PURPOSES = ("edit", "read", "delete")
+LOCK_PURPOSES = ("edit", "read", "delete")
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 86_400_000
+# ``lock_released``'s reason: the holder released it, or someone else did with ``force``.
+LOCK_RELEASE_REASONS = ("explicit", "forced")
 
 LOCK_LIFECYCLE = Lifecycle(
     "lock",
     {
         "active": {"released", "force_released", "expired"},
         "released": {"active"},
-        "force_released": {"active"},
         "expired": {"active"},
+        "force_released": {"active"},
     },
 )
+LOCK_STATUSES = LOCK_LIFECYCLE.statuses
 
 
 class NotLockOwner(RuleError):
@@ -286,8 +289,8 @@ def _acquisition(
     checksum: str | None,
 ) -> dict[str, Any]:
     """Check an acquisition's inputs; the ``lock_acquired`` data they give."""
-    if purpose not in PURPOSES:
-        raise RuleError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
+    if purpose not in LOCK_PURPOSES:
+        raise RuleError(f"purpose must be one of {', '.join(LOCK_PURPOSES)}, not {purpose!r}")
     if (
         isinstance(timeout_ms, bool)
         or not isinstance(timeout_ms, int)

@@ -1,4 +1,4 @@
-"""Squawks: messages in a mailbox, each with its own delivery status.
+"""Mailboxes: the messages sent to one recipient, each with its own delivery status.
 
 One stream per mailbox, so that a mailbox's messages are ordered and a
 mailbox can be listed without scanning other streams. The first message opens
@@ -26,6 +26,7 @@ from domain.base import FleetAggregate, Lifecycle
 from domain.errors import RuleError, TransitionError
 
 MESSAGE_PRIORITIES = ("low", "normal", "high", "urgent")
+DEFAULT_MESSAGE_PRIORITY = "normal"
 
 MESSAGE_LIFECYCLE = Lifecycle(
     "message",
@@ -36,6 +37,7 @@ MESSAGE_LIFECYCLE = Lifecycle(
         "archived": set(),
     },
 )
+MESSAGE_STATUSES = MESSAGE_LIFECYCLE.statuses
 
 
 def mailbox_stream_id(mailbox_id: str) -> UUID:
@@ -221,7 +223,7 @@ class Mailbox(FleetAggregate):
         message_id: str,
         message_type: str,
         content: dict[str, Any],
-        priority: str = "normal",
+        priority: str = DEFAULT_MESSAGE_PRIORITY,
         sender_id: str | None = None,
         thread_id: str | None = None,
     ) -> Mailbox:
@@ -243,7 +245,7 @@ class Mailbox(FleetAggregate):
         message_id: str,
         message_type: str,
         content: dict[str, Any],
-        priority: str = "normal",
+        priority: str = DEFAULT_MESSAGE_PRIORITY,
         sender_id: str | None = None,
         thread_id: str | None = None,
     ) -> None:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from domain.base import PRIORITIES, FleetAggregate, Lifecycle
 from domain.errors import RuleError
 
-FINAL = ("completed", "failed", "cancelled")
-CHANGEABLE = frozenset({"title", "description", "goals", "priority", "metadata"})
+# The fields an update may change, in the order an update's ``changes`` lists them.
+CHANGEABLE_FIELDS = ("title", "description", "goals", "priority", "metadata")
+CHANGEABLE = frozenset(CHANGEABLE_FIELDS)
 
 LIFECYCLE = Lifecycle(
     "mission",
@@ -22,6 +23,8 @@ LIFECYCLE = Lifecycle(
         "cancelled": set(),
     },
 )
+MISSION_STATUSES = LIFECYCLE.statuses
+OPEN_MISSION_STATUSES = LIFECYCLE.open_statuses  # pending, in_progress
 
 # The field a PATCH moving a mission to a status cannot do without, and what a 422 says.
 TRANSITION_REQUIRES = {"failed": ("reason", "required to fail a mission")}

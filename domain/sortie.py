@@ -10,16 +10,19 @@ from uuid import uuid4
 from domain.base import PRIORITIES, FleetAggregate, Lifecycle
 from domain.errors import RuleError
 
-FINAL = ("completed", "failed", "cancelled")
-CHANGEABLE = frozenset(
-    {"title", "description", "priority", "metadata", "dependencies", "estimate_minutes"}
-)
+# The fields an update may change, in the order an update's ``changes`` lists them.
+CHANGEABLE_FIELDS = (
+    "title", "description", "priority", "metadata", "dependencies", "estimate_minutes"
+)  # fmt: skip
+CHANGEABLE = frozenset(CHANGEABLE_FIELDS)
 BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
 REVIEW_TYPES = ("code", "design", "security", "general")
-VERDICTS = ("approved", "rejected", "needs_changes")
+# The verdicts that send a reviewed sortie back to work; an approval completes it instead.
+REWORK_VERDICTS = ("rejected", "needs_changes")
+VERDICTS = ("approved", *REWORK_VERDICTS)
 # A lease ends when its holder stops: these statuses go back to pending (``Sortie.release``).
 RELEASABLE = ("assigned", "in_progress", "blocked")
-RELEASE_REASONS = ("heartbeat_timeout", "deregistered", "specialist_failed")
+SORTIE_RELEASE_REASONS = ("heartbeat_timeout", "deregistered", "specialist_failed")
 UNSET_AT_START = (
     "status_message", "result", "error", "cancel_reason", "blocker", "review", "started_at",
     "completed_at",
@@ -38,6 +41,13 @@ LIFECYCLE = Lifecycle(
         "cancelled": set(),
     },
 )
+SORTIE_STATUSES = LIFECYCLE.statuses
+# The statuses a PATCH may move a sortie to: all but pending, which only a lease's end
+# (``Sortie.release``) goes back to.
+PATCH_STATUSES = LIFECYCLE.targets
+# The sorties a mission needs no more work on (its progress, and what completing it asks);
+# a failed sortie is final but not settled.
+SETTLED_STATUSES = ("completed", "cancelled")
 
 # What a PATCH moving a sortie to each status may carry beside the changeable fields and
 # progress, and the one field it cannot do without (with what a 422 says when it lacks it).
@@ -446,7 +456,7 @@ class Sortie(FleetAggregate):
         Not a PATCH transition (a client never moves a sortie back to pending), so the
         lifecycle table does not list it; the rule is here.
         """
-        _check_choice("reason", reason, RELEASE_REASONS)
+        _check_choice("reason", reason, SORTIE_RELEASE_REASONS)
         if self.status not in RELEASABLE or self.assigned_to is None:
             raise RuleError(f"sortie is {self.status}; only a held sortie is released")
         self.trigger_event(
@@ -508,7 +518,7 @@ class Sortie(FleetAggregate):
     def request_changes(self, verdict: str = "needs_changes", feedback: str | None = None) -> None:
         """Send a reviewed sortie back to work (``rejected`` or ``needs_changes``)."""
         self._leave_for("in_progress", "review", "only a sortie in review gets a verdict")
-        _check_choice("verdict", verdict, ("rejected", "needs_changes"))
+        _check_choice("verdict", verdict, REWORK_VERDICTS)
         self._verdict(verdict, feedback)
 
     def approve(self, result: Mapping[str, Any] | None = None, feedback: str | None = None) -> None:

@@ -11,6 +11,9 @@ from domain.base import FleetAggregate, Lifecycle
 
 LIVE = ("active", "busy", "idle")
 HEARTBEAT_STATUSES = LIVE
+# Why a specialist became inactive (``specialist_inactive``) or ended (``specialist_completed``).
+INACTIVE_REASONS = ("heartbeat_timeout", "deregistered")
+COMPLETION_REASONS = ("success", "cancelled", "timeout")
 
 LIFECYCLE = Lifecycle(
     "specialist",
@@ -23,6 +26,7 @@ LIFECYCLE = Lifecycle(
         "failed": set(),
     },
 )
+SPECIALIST_STATUSES = LIFECYCLE.statuses
 
 # Words no specialist id may be: ``register`` names the registration route beside
 # ``/specialists/{id}``, so a specialist called so could never be read over HTTP.

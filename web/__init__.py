@@ -16,7 +16,7 @@ MODULES = (
     "web.missions",
     "web.sorties",
     "web.checkpoints",
-    "web.squawks",
+    "web.messages",
     "web.cursors",
     "web.locks",
     "web.events",
@@ -26,7 +26,7 @@ MODULES = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides defaults and ``FLEET_*`` environment variables."""
-    from web import context, instrument, metrics, settings
+    from web import instrument, metrics, request_cycle, settings
     from web.extensions import Api, IdConverter
     from web.health import blueprint as health
     from web.ui import init_app as init_console
@@ -44,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         fleet.start_compactor(compact_every)
     metrics.init_app(app, fleet)  # GET /metrics
     instrument.init_app(app)  # first request hooks: the clock starts before any can fail
-    context.init_app(app)
+    request_cycle.init_app(app)
     app.register_blueprint(health)
     app.url_map.converters["id"] = IdConverter
     init_console(app)  # the operator console under /ui/ (docs/console.md)

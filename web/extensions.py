@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Map
 
 from application.errors import STORE_UNAVAILABLE, FleetError
-from web import context, problems, settings
+from web import problems, request_cycle, settings
 from web.parser import Parser
 from web.schemas import ProblemSchema
 
@@ -174,13 +174,13 @@ def contract_shaped(schema: Any) -> ma.Schema:
 
 
 def security(app: Flask, method: str) -> list[dict[str, list[str]]]:
-    """The operation's ``security``, as this server checks it (``context.check_token``).
+    """The operation's ``security``, as this server checks it (``request_cycle.check_token``).
 
     With ``FLEET_API_TOKEN`` set, writes (and with ``FLEET_AUTH_READS`` reads) need the
     bearer token and the others need nothing. Without one, those operations declare the
     token as optional (``{}`` beside it): a client may send it, this server does not ask.
     """
-    needs = method.upper() not in context.SAFE_METHODS or settings.flag(
+    needs = method.upper() not in request_cycle.SAFE_METHODS or settings.flag(
         app.config["FLEET_AUTH_READS"]
     )
     if not needs:
@@ -195,7 +195,7 @@ class Blueprint(flask_smorest.Blueprint):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.before_request(context.guard)
+        self.before_request(request_cycle.guard)
         self._prepare_doc_cbks.append(self._prepare_common_doc)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:

@@ -2,7 +2,7 @@
 
 The format and level are ``application.logs``' (``FLEET_LOG_FORMAT``, ``FLEET_LOG_LEVEL``);
 this module adds what only the web layer knows: the request and correlation ids (read by
-``web.context``), the method, path and route.
+``web.request_cycle``), the method, path and route.
 """
 
 from __future__ import annotations

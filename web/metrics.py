@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from application import Fleet
-from web import context
+from web import request_cycle
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def get_metrics(app: Any) -> Metrics:
 @blueprint.before_request
 def guard() -> None:
     """Open like the API's reads: the bearer token is needed only with FLEET_AUTH_READS."""
-    context.check_token()
+    request_cycle.check_token()
 
 
 @blueprint.get("/metrics")

@@ -26,7 +26,7 @@ from application.errors import (
     Unavailable,
     ValidationError,
 )
-from application.schemas.base import flatten_errors
+from application.event_schemas.base import flatten_errors
 
 log = logging.getLogger(__name__)
 

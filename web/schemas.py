@@ -8,6 +8,8 @@ from typing import Any, ClassVar, TypeVar
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from domain.base import PRIORITIES
+
 MAX_INT = 2**63 - 1  # the largest integer either database stores
 NON_NEGATIVE = validate.Range(min=0, max=MAX_INT)
 POSITIVE = validate.Range(min=1, max=MAX_INT)
@@ -78,7 +80,7 @@ def json_object(**kwargs: Any) -> fields.Dict:
 
 
 def priority(**kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.OneOf(("low", "medium", "high", "critical")), **kwargs)
+    return fields.String(validate=validate.OneOf(PRIORITIES), **kwargs)
 
 
 class ResourceSchema(ma.Schema):

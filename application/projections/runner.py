@@ -1,10 +1,10 @@
 """The pull loop that feeds projections from the notification log.
 
-SQLite has no subscriptions (notes §6.1), so a ``Projector`` pulls pages with
-``select_notifications`` (archive and live log together, ``FleetApplication.select_history``:
-a rebuild replays archived events too) and hands each page to each projection, which writes its
-rows and tracking position in one transaction. It runs embedded (after each
-write, in the serving process) or alone (``fleet projector``).
+The library's SQLite recorder offers no subscription to new events, so a ``Projector`` pulls
+pages with ``select_notifications`` (archive and live log together,
+``FleetApplication.select_history``: a rebuild replays archived events too) and hands each page
+to each projection, which writes its rows and tracking position in one transaction. It runs
+embedded (after each write, in the serving process) or alone (``fleet projector``).
 """
 
 from __future__ import annotations

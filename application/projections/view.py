@@ -1,7 +1,7 @@
 """Where projections write: the library's tracking recorders, one tracking table each.
 
 SQLite's recorder hard-codes a table called ``tracking`` keyed by the upstream
-application's name, so two projections there would share one position (notes §6.2).
+application's name, so two projections there would share one position.
 ``named_view`` gives each projection its own table on either backend.
 """
 

@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.app import FleetApplication
-from application.context import ensure_scope, note_position
+from application.command_scope import ensure_scope, note_position
 from application.errors import Conflict, FleetError, NotFound, PreconditionFailed, ValidationError
 from application.idempotency import (
     Claim,

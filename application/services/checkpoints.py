@@ -17,7 +17,7 @@ from application.services.lists import ListService
 from domain.base import FleetAggregate, FleetRecovered
 from domain.checkpoint import FLEET_LOG_ID, FLEET_TARGET, Checkpoint, FleetLog
 from domain.envelope import caused_by
-from domain.mission import Mission
+from domain.mission import OPEN_MISSION_STATUSES, Mission
 from domain.sortie import Sortie
 
 
@@ -137,7 +137,7 @@ class CheckpointService(Service):
     def list_missions_open(self) -> tuple[list[str], int]:
         """Ids of every mission not yet final."""
         ids: list[str] = []
-        for status in ("pending", "in_progress"):
+        for status in OPEN_MISSION_STATUSES:
             offset = 0
             while True:
                 page, total = self.lists.list_missions(status=status, limit=1000, offset=offset)

@@ -19,10 +19,10 @@ from eventsourcing.application import AggregateNotFoundError
 from marshmallow import Schema
 
 from application.errors import Conflict, ValidationError
+from application.event_schemas.base import identifier, load
+from application.event_schemas.sortie import capabilities
 from application.idempotency import idempotent
 from application.outcomes import Written
-from application.schemas.base import identifier, load
-from application.schemas.sortie import capabilities
 from application.services.base import Foundation, Service
 from application.services.sorties import SortieService, as_uuid
 from application.waits import Interest, check_wait

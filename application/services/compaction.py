@@ -28,7 +28,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from application.app import project_fast
-from application.context import command_scope
+from application.command_scope import command_scope
 from application.errors import ValidationError
 from application.idempotency import idempotent_across_writes
 from application.outcomes import Written

@@ -14,10 +14,11 @@ from typing import Any
 from application.services.base import Foundation, Service
 from application.services.lists import ListService
 from application.services.locks import LockService
-from domain.mailbox import MESSAGE_LIFECYCLE
+from domain.mailbox import MESSAGE_STATUSES
+from domain.mission import OPEN_MISSION_STATUSES
 
 UNREAD = "pending"  # a message nobody has read yet
-assert UNREAD in MESSAGE_LIFECYCLE.statuses  # noqa: S101 - the vocabulary lives in domain/
+assert UNREAD in MESSAGE_STATUSES  # noqa: S101 - the vocabulary lives in domain/
 
 
 class ConsoleService(Service):
@@ -118,7 +119,7 @@ class ConsoleService(Service):
     def overview(self, rows: int = 50) -> dict[str, Any]:
         """What the console's front page shows, in one call."""
         open_missions: list[dict[str, Any]] = []
-        for status in ("in_progress", "pending"):
+        for status in reversed(OPEN_MISSION_STATUSES):  # furthest along first
             found, _ = self.lists.list_missions(status=status, limit=rows)
             open_missions += found
         specialists, _ = self.lists.list_specialists(limit=rows)

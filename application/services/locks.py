@@ -25,12 +25,14 @@ from application.resources import iso, lock_resource
 from application.services.base import Service, given
 from domain.base import FleetAggregate
 from domain.errors import RuleError
-from domain.lock import FileLock, NotLockOwner, lock_stream_id, normalize_path
+from domain.lock import LOCK_STATUSES, FileLock, NotLockOwner, lock_stream_id, normalize_path
 
 # Every loser of a race appends its conflict to the one contested stream, one after
 # another, so lock writes may need as many attempts as there are contenders.
 LOCK_WRITE_ATTEMPTS = 64
-LOCK_STATUSES = ("active", "released", "expired", "force_released")
+# A list of locks shows one status, or every status with ``all``.
+ALL_STATUSES = "all"
+LOCK_STATUS_FILTERS = (*LOCK_STATUSES, ALL_STATUSES)
 MAX_ID = 128
 
 
@@ -140,10 +142,10 @@ class LockService(Service):
         min_position: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """Locks oldest first; active ones by default, every status with ``None`` or ``all``."""
-        if status == "all":
+        if status == ALL_STATUSES:
             status = None
         if status is not None and status not in LOCK_STATUSES:
-            choices = ", ".join((*LOCK_STATUSES, "all"))
+            choices = ", ".join(LOCK_STATUS_FILTERS)
             raise ValidationError({"status": [f"must be one of: {choices}"]})
         return self._page(
             "locks_projection",

@@ -15,11 +15,8 @@ from application.resources import mission_resource, progress_summary, sortie_res
 from application.services.base import FieldErrors, Foundation, Service, given
 from application.services.lists import ListService
 from domain.base import FleetAggregate
-from domain.mission import Mission, patch_field_errors
-from domain.sortie import Sortie
-
-MISSION_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
-CHANGEABLE = ("title", "description", "goals", "priority", "metadata")
+from domain.mission import CHANGEABLE_FIELDS, MISSION_STATUSES, Mission, patch_field_errors
+from domain.sortie import SETTLED_STATUSES, Sortie
 
 
 def mission_uuid(mission_id: str) -> UUID:
@@ -129,9 +126,9 @@ class MissionService(Service):
         Every check runs before the 422, so it names every invalid field at once.
         """
         errors = FieldErrors()
-        for name in sorted(set(changes) - set(CHANGEABLE)):
+        for name in sorted(set(changes) - set(CHANGEABLE_FIELDS)):
             errors.add(name, "Unknown field.")
-        changes = given(**{k: v for k, v in changes.items() if k in CHANGEABLE})
+        changes = given(**{k: v for k, v in changes.items() if k in CHANGEABLE_FIELDS})
         if status is not None and status not in MISSION_STATUSES:
             errors.add("status", f"must be one of: {', '.join(MISSION_STATUSES)}")
         if status is None and not changes:
@@ -183,7 +180,7 @@ class MissionService(Service):
 
     def _complete_mission(self, mission: Mission, result: dict[str, Any] | None) -> None:
         sorties = self.lists.mission_sortie_rows(str(mission.id))
-        unfinished = [s["id"] for s in sorties if s["status"] not in ("completed", "cancelled")]
+        unfinished = [s["id"] for s in sorties if s["status"] not in SETTLED_STATUSES]
         now = Mission.Completed.create_timestamp()
         data = get_event_type("mission_completed").validate(
             {

@@ -18,6 +18,9 @@ from application.services.base import FieldErrors, Service, given
 from domain.base import FleetAggregate
 from domain.mission import Mission
 from domain.sortie import (
+    CHANGEABLE_FIELDS,
+    PATCH_STATUSES,
+    REWORK_VERDICTS,
     TRANSITION_FIELDS,
     TRANSITION_REQUIRES,
     Sortie,
@@ -25,17 +28,6 @@ from domain.sortie import (
     patch_field_errors,
 )
 from domain.specialist import specialist_stream_id
-
-SORTIE_STATUSES = (
-    "assigned",
-    "in_progress",
-    "blocked",
-    "review",
-    "completed",
-    "failed",
-    "cancelled",
-)
-CHANGEABLE = ("title", "description", "priority", "metadata", "dependencies", "estimate_minutes")
 
 
 def as_uuid(value: str) -> UUID | None:
@@ -108,21 +100,21 @@ class SortieService(Service):
         Every check runs before the 422, so it names every invalid field at once.
         """
         errors = FieldErrors()
-        valid_status = status is None or status in SORTIE_STATUSES
+        valid_status = status is None or status in PATCH_STATUSES
         if not valid_status:
-            errors.add("status", f"must be one of: {', '.join(SORTIE_STATUSES)}")
+            errors.add("status", f"must be one of: {', '.join(PATCH_STATUSES)}")
         named = [name for name, value in fields.items() if value is not None]
         if valid_status:
             for name, message in patch_field_errors(status, named).items():
                 errors.add(name, message)
-        changes = given(**{k: fields.pop(k, None) for k in CHANGEABLE})
+        changes = given(**{k: fields.pop(k, None) for k in CHANGEABLE_FIELDS})
         progress = given(
             progress=fields.pop("progress", None), status_message=fields.pop("status_message", None)
         )
         if status is None and not named:
             errors.add("_schema", "nothing to change: give a status or fields")
         transition = None
-        if status in SORTIE_STATUSES:
+        if status in PATCH_STATUSES:
             taken = {k: v for k, v in given(**fields).items() if k in TRANSITION_FIELDS[status]}
             if taken or status not in TRANSITION_REQUIRES:  # else nothing more to check
                 with errors.check():
@@ -243,7 +235,7 @@ def _assign(service: SortieService, fields: dict[str, Any]) -> Command:
 
 def _resume(service: SortieService, fields: dict[str, Any]) -> Command:
     verdict = fields.get("verdict")
-    if verdict is not None and verdict not in ("rejected", "needs_changes"):
+    if verdict is not None and verdict not in REWORK_VERDICTS:
         raise ValidationError({"verdict": ["must be rejected or needs_changes to leave review"]})
     if "resolution" in fields:
         get_event_type("sortie_unblocked").validate({"resolution": fields["resolution"]})

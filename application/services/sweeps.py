@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from application.context import command_scope
+from application.command_scope import command_scope
 from application.errors import STORE_UNAVAILABLE, NotFound
 from application.idempotency import idempotent_across_writes
 from application.resources import utc_text

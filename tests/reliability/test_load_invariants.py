@@ -67,4 +67,10 @@ def test_mixed_load_keeps_every_acknowledged_write(
     assert_nothing_lost(result, server_errors, rebuild, integrity)
     # The load did real work on every kind of command (a test that sent nothing proves nothing).
     acknowledged = {r.op for r in journal.records if r.write and r.acknowledged}
-    assert {"register", "create_sortie", "patch_sortie", "squawk", "acquire_lock"} <= acknowledged
+    assert {
+        "register",
+        "create_sortie",
+        "patch_sortie",
+        "send_message",
+        "acquire_lock",
+    } <= acknowledged

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.checkpoint import FLEET_LOG_ID, TRIGGERS, Checkpoint, FleetLog
+from domain.checkpoint import CHECKPOINT_TRIGGERS, FLEET_LOG_ID, Checkpoint, FleetLog
 from domain.errors import DomainError, RuleError
 
 
@@ -149,7 +149,11 @@ def test_random_restores_only_ever_count_up(restores):
 @settings(max_examples=100, deadline=None, database=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from([*TRIGGERS, "bogus"]), st.integers(-2, 9), st.integers(-2, 99)),
+        st.tuples(
+            st.sampled_from([*CHECKPOINT_TRIGGERS, "bogus"]),
+            st.integers(-2, 9),
+            st.integers(-2, 99),
+        ),
         min_size=1,
         max_size=8,
     )
@@ -158,7 +162,7 @@ def test_random_fleet_checkpoints_keep_a_consistent_log(entries):
     log = None
     recorded = 0
     for n, (trigger, streams, position) in enumerate(entries):
-        valid = trigger in TRIGGERS and streams >= 0 and position >= 0
+        valid = trigger in CHECKPOINT_TRIGGERS and streams >= 0 and position >= 0
         try:
             if log is None:
                 log = FleetLog.first(f"cp-{n}", trigger, streams, position)
@@ -170,7 +174,7 @@ def test_random_fleet_checkpoints_keep_a_consistent_log(entries):
         assert valid
         recorded += 1
         assert log.checkpoint_count == recorded == log.version
-        assert log.last_checkpoint_id == f"cp-{n}" and log.last_trigger in TRIGGERS
+        assert log.last_checkpoint_id == f"cp-{n}" and log.last_trigger in CHECKPOINT_TRIGGERS
     if log is not None:
         assert log.id == FLEET_LOG_ID
         assert replay(log.collect_events()).state_dict() == log.state_dict()

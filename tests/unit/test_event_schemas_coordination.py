@@ -1,4 +1,4 @@
-"""Event data schemas of squawks, cursors and locks."""
+"""Event data schemas of messages (the mailbox stream), cursors and locks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from application.errors import ValidationError
-from application.schemas import cursor, lock, squawk
-from application.schemas.base import load
+from application.event_schemas import cursor, lock, mailbox
+from application.event_schemas.base import load
 from domain.base import FleetAggregate, event_classes
 from domain.cursor import Cursor
 from domain.lock import FileLock
 from domain.mailbox import Mailbox
 
-SCHEMAS = {**squawk.SCHEMAS, **cursor.SCHEMAS, **lock.SCHEMAS}
+SCHEMAS = {**mailbox.SCHEMAS, **cursor.SCHEMAS, **lock.SCHEMAS}
 ENVELOPE = {f.name for f in dataclasses.fields(FleetAggregate.Created)}
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -101,13 +101,13 @@ def test_every_required_field_is_named_when_missing(event_type):
 
 def test_optional_fields_get_defaults():
     sent = load(
-        squawk.SquawkSent(),
+        mailbox.SquawkSent(),
         {"mailbox_id": "mb", "message_id": "m", "message_type": "t", "content": {}},
     )
     assert sent["priority"] == "normal"
     assert sent["sender_id"] is None and sent["thread_id"] is None
-    assert load(squawk.SquawkAcked(), {"message_id": "m", "acker_id": "a"})["response"] is None
-    assert load(squawk.SquawkRequeued(), {"message_id": "m"})["reason"] is None
+    assert load(mailbox.SquawkAcked(), {"message_id": "m", "acker_id": "a"})["response"] is None
+    assert load(mailbox.SquawkRequeued(), {"message_id": "m"})["reason"] is None
     reset = load(
         cursor.CursorReset(), {"consumer_id": "c", "target_stream_id": "s", "previous_position": 3}
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from application.errors import ValidationError
+from application.event_schemas import EVENT_SCHEMAS, checkpoint, fleet, mission, sortie
+from application.event_schemas.base import load
 from application.registry import registry
-from application.schemas import EVENT_SCHEMAS, checkpoint, fleet, mission, sortie
-from application.schemas.base import load
 
 NOW = "2026-01-01T12:00:00+00:00"
 LONG = "x" * 10001

@@ -12,7 +12,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from application.registry import event_types, get_event_type, registry
 from domain.aggregates import AGGREGATE_TYPES
 
-# The 40 public event types of the customer's catalogue (shared/event-catalogue.md).
+# The 40 public event types of the customer's event catalogue, which Fleet was built to.
 CATALOGUE = {
     "specialist_registered", "specialist_spawned", "specialist_active", "specialist_inactive",
     "specialist_completed", "specialist_failed",

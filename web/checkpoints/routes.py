@@ -14,8 +14,8 @@ from web.checkpoints.schemas import (
     RestoreResponseSchema,
     RestoreSchema,
 )
-from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, command, fleet, found, if_match, listed, written
 
 blp = Blueprint(
     "checkpoints",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import text
+from application.event_schemas.base import text
 from web.schemas import (
     BodySchema,
     PageQuerySchema,

@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 
 from web.compaction.schemas import CompactionReportSchema, CompactionSchema
-from web.context import Answer, command, fleet, written
 from web.extensions import WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, command, fleet, written
 
 POSITION_HEADER = {"X-Fleet-Position": WRITE_HEADERS["X-Fleet-Position"]}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
-from application.schemas.base import text
+from application.event_schemas.base import text
 from web.schemas import BodySchema, timestamp
 
 

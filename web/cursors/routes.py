@@ -6,9 +6,9 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, written
 from web.cursors.schemas import AdvanceSchema, CursorResponseSchema, ResetSchema
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, command, fleet, found, if_match, written
 
 blp = Blueprint(
     "cursors",

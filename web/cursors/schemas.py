@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from application.schemas.base import text
+from application.event_schemas.base import text
 from web.schemas import NON_NEGATIVE, BodySchema, ResourceSchema, envelope, resource
 
 

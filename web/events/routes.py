@@ -12,7 +12,6 @@ from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
 from application.services.events import EventFeed
-from web.context import fleet, listed
 from web.events.schemas import (
     EventPageSchema,
     EventQuerySchema,
@@ -22,6 +21,7 @@ from web.events.schemas import (
     StreamQuerySchema,
 )
 from web.extensions import Blueprint
+from web.request_cycle import fleet, listed
 from web.schemas import MAX_INT
 
 blp = Blueprint(

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.locks.schemas import (
     AcquireSchema,
@@ -17,6 +16,7 @@ from web.locks.schemas import (
     ReleaseSchema,
 )
 from web.problems import PROBLEM_JSON
+from web.request_cycle import Answer, command, fleet, found, if_match, listed, written
 
 blp = Blueprint(
     "locks",

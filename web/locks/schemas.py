@@ -5,9 +5,10 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import text
-from application.schemas.lock import PATH_MAX, PURPOSE, TIMEOUT_MS
-from application.services.locks import LOCK_STATUSES
+from application.event_schemas.base import text
+from application.event_schemas.lock import PATH_MAX, PURPOSE, TIMEOUT_MS
+from application.services.locks import LOCK_STATUS_FILTERS
+from domain.lock import LOCK_STATUSES
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
@@ -73,7 +74,7 @@ class ReleaseSchema(BodySchema):
 class LockQuerySchema(PageQuerySchema):
     status = fields.String(
         load_default="active",
-        validate=validate.OneOf((*LOCK_STATUSES, "all")),
+        validate=validate.OneOf(LOCK_STATUS_FILTERS),
         metadata={"description": "Default active; all lists every status."},
     )
     specialist_id = fields.String(

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
 from web.missions.schemas import (
     MissionCreateSchema,
@@ -16,6 +15,7 @@ from web.missions.schemas import (
     MissionQuerySchema,
     MissionResponseSchema,
 )
+from web.request_cycle import Answer, command, fleet, found, if_match, listed, written
 from web.schemas import TimeTravelQuerySchema
 
 blp = Blueprint(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import text
-from domain.mission import patch_field_errors
+from application.event_schemas.base import text
+from domain.mission import MISSION_STATUSES, patch_field_errors
+from domain.sortie import SORTIE_STATUSES
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
@@ -22,22 +23,16 @@ from web.schemas import (
 )
 from web.sorties.schemas import SortieSchema
 
-STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
-
-
-class MissionProgressSchema(ma.Schema):
-    """Sortie counts per status; ``percent`` is the share completed or cancelled."""
-
-    total = fields.Integer(required=True)
-    pending = fields.Integer(required=True)
-    assigned = fields.Integer(required=True)
-    in_progress = fields.Integer(required=True)
-    blocked = fields.Integer(required=True)
-    review = fields.Integer(required=True)
-    completed = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
-    cancelled = fields.Integer(required=True)
-    percent = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+# Sortie counts per status (one member each, in the lifecycle's order); ``percent`` is the
+# share completed or cancelled.
+MissionProgressSchema = ma.Schema.from_dict(
+    {
+        "total": fields.Integer(required=True),
+        **{status: fields.Integer(required=True) for status in SORTIE_STATUSES},
+        "percent": fields.Integer(required=True, validate=validate.Range(min=0, max=100)),
+    },
+    name="MissionProgress",
+)
 
 
 @resource
@@ -47,7 +42,7 @@ class MissionSchema(ResourceSchema):
     goals = fields.List(fields.String(), required=True)
     priority = priority(required=True)
     metadata = json_object(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(MISSION_STATUSES))
     result = json_object(allow_none=True)
     reason = nullable_text()
     progress = fields.Nested(MissionProgressSchema, required=True)
@@ -67,7 +62,7 @@ class MissionPatchSchema(StatusPatchSchema):
     STATUS_RULE = staticmethod(patch_field_errors)
 
     status = fields.String(
-        validate=validate.OneOf(STATUSES),
+        validate=validate.OneOf(MISSION_STATUSES),
         metadata={
             "description": "in_progress (start), completed, failed (needs reason), "
             "cancelled. Any other move is a 409."
@@ -83,7 +78,7 @@ class MissionPatchSchema(StatusPatchSchema):
 
 
 class MissionQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(MISSION_STATUSES))
     priority = priority()
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, command, fleet, found, if_match, listed, written
 from web.schemas import TimeTravelQuerySchema, WaitQuerySchema
 from web.sorties.schemas import (
     ClaimSchema,

@@ -7,8 +7,16 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import identifier, text
-from domain.sortie import patch_field_errors
+from application.event_schemas.base import identifier, text
+from domain.sortie import (
+    BLOCKER_TYPES,
+    PATCH_STATUSES,
+    REVIEW_TYPES,
+    REWORK_VERDICTS,
+    SORTIE_STATUSES,
+    VERDICTS,
+    patch_field_errors,
+)
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
@@ -22,20 +30,6 @@ from web.schemas import (
     priority,
     resource,
 )
-
-STATUSES = (
-    "pending",
-    "assigned",
-    "in_progress",
-    "blocked",
-    "review",
-    "completed",
-    "failed",
-    "cancelled",
-)
-TARGETS = STATUSES[1:]  # a PATCH never moves a sortie back to pending
-BLOCKER_TYPES = ("sortie", "specialist", "external", "resource")
-REVIEW_TYPES = ("code", "design", "security", "general")
 
 
 def estimate_minutes() -> fields.Integer:
@@ -64,9 +58,7 @@ class ReviewSchema(ma.Schema):
     review_id = fields.String(required=True)
     reviewer_id = fields.String(required=True)
     review_type = fields.String(required=True, validate=validate.OneOf(REVIEW_TYPES))
-    verdict = fields.String(
-        allow_none=True, validate=validate.OneOf(("approved", "rejected", "needs_changes"))
-    )
+    verdict = fields.String(allow_none=True, validate=validate.OneOf(VERDICTS))
     feedback = nullable_text()
 
 
@@ -77,7 +69,7 @@ class SortieSchema(ResourceSchema):
     description = fields.String(required=True)
     priority = priority(required=True)
     metadata = json_object(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(SORTIE_STATUSES))
     dependencies = fields.List(fields.String(), required=True)
     blocked_by = fields.List(
         fields.String(), required=True, metadata={"description": "Dependencies not completed."}
@@ -122,11 +114,11 @@ class SortiePatchSchema(StatusPatchSchema):
 
     STATUS_RULE = staticmethod(patch_field_errors)
 
-    status = fields.String(validate=validate.OneOf(TARGETS))
+    status = fields.String(validate=validate.OneOf(PATCH_STATUSES))
     assigned_to = identifier(metadata={"description": "To assigned: a registered specialist."})
     resolution = text(0, 2000, metadata={"description": "blocked to in_progress."})
     verdict = fields.String(
-        validate=validate.OneOf(("rejected", "needs_changes")),
+        validate=validate.OneOf(REWORK_VERDICTS),
         metadata={"description": "review to in_progress (required there)."},
     )
     feedback = text(0, 10000, metadata={"description": "Leaving review."})
@@ -163,7 +155,7 @@ class ClaimSchema(BodySchema):
 
 class SortieQuerySchema(PageQuerySchema):
     mission_id = fields.String(validate=validate.Length(min=1, max=128))
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(SORTIE_STATUSES))
     assigned_to = fields.String(validate=validate.Length(min=1, max=128))
     priority = priority()
 

@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 
 from domain.specialist import RESERVED_IDS
-from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
+from web.request_cycle import Answer, command, fleet, found, if_match, listed, written
 from web.schemas import TimeTravelQuerySchema
 from web.specialists.schemas import (
     CompleteSchema,

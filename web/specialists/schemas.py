@@ -7,9 +7,14 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from application.schemas.base import identifier, text
-from application.schemas.specialist import NOT_RESERVED
-from domain.specialist import RESERVED_IDS
+from application.event_schemas.base import identifier, text
+from application.event_schemas.specialist import NOT_RESERVED
+from domain.specialist import (
+    COMPLETION_REASONS,
+    HEARTBEAT_STATUSES,
+    RESERVED_IDS,
+    SPECIALIST_STATUSES,
+)
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
@@ -23,7 +28,6 @@ from web.schemas import (
     timestamp,
 )
 
-STATUSES = ("active", "busy", "idle", "inactive", "completed", "failed")
 SPAWN_ONLY = ("mission_id", "sortie_id", "config")
 
 
@@ -31,7 +35,7 @@ SPAWN_ONLY = ("mission_id", "sortie_id", "config")
 class SpecialistSchema(ResourceSchema):
     id = fields.String(required=True, metadata={"description": "The registered specialist_id."})
     name = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(SPECIALIST_STATUSES))
     capabilities = fields.List(fields.String(), required=True)
     metadata = json_object(required=True)
     current_sortie = nullable_text()
@@ -65,16 +69,14 @@ class RegisterSchema(BodySchema):
 
 
 class HeartbeatSchema(BodySchema):
-    status = fields.String(validate=validate.OneOf(("active", "busy", "idle")))
+    status = fields.String(validate=validate.OneOf(HEARTBEAT_STATUSES))
     current_sortie = text(0, 128)
     metrics = json_object()
     metadata = json_object()
 
 
 class CompleteSchema(BodySchema):
-    reason = fields.String(
-        required=True, validate=validate.OneOf(("success", "cancelled", "timeout"))
-    )
+    reason = fields.String(required=True, validate=validate.OneOf(COMPLETION_REASONS))
     summary = text(0, 10000)
     final_checkpoint_id = text(0, 128)
 
@@ -85,7 +87,7 @@ class FailSchema(BodySchema):
 
 
 class SpecialistQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(SPECIALIST_STATUSES))
     capability = fields.String(validate=validate.Length(min=1, max=200))
 
 

@@ -12,7 +12,8 @@ NODE_W, NODE_H = 180, 54
 GAP_X, GAP_Y = 60, 24
 PAD = 12
 
-# Fill colours per sortie status (with text readable on each).
+# Fill colours per sortie status (with text readable on each): one for each of the domain's
+# SORTIE_STATUSES, in their order (tests/unit/test_vocabulary.py holds the keys to them).
 STATUS_COLOURS = {
     "pending": "#d0d4da",
     "assigned": "#b9d3f5",

@@ -30,10 +30,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from application.errors import FleetError, ValidationError
 from application.registry import event_types
-from application.services.locks import LOCK_STATUSES
+from application.services.locks import LOCK_STATUS_FILTERS
+from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_PRIORITIES
 from domain.sortie import LIFECYCLE as SORTIE_LIFECYCLE
+from domain.sortie import SORTIE_STATUSES
 from domain.specialist import specialist_stream_id
-from web.context import fleet
+from web.request_cycle import fleet
 from web.ui import auth
 from web.ui.draw import STATUS_COLOURS, bar_chart, sortie_graph
 
@@ -50,6 +52,11 @@ PAGE = 50
 OVERSEER = "overseer"  # who the console's messages are from
 FEED_IDLE = 2.0  # seconds: a closed page's feed is noticed at its next keep-alive
 PUBLIC = ("ui.login", "ui.static")
+# The send form's priorities: the default first (what the select shows), then the others.
+SEND_PRIORITIES = (
+    DEFAULT_MESSAGE_PRIORITY,
+    *(p for p in MESSAGE_PRIORITIES if p != DEFAULT_MESSAGE_PRIORITY),
+)
 
 Redirect = BaseResponse
 
@@ -232,6 +239,7 @@ def mission(mission_id: str) -> str:
         titles=titles,
         graph=sortie_graph(sorties),
         checkpoints=checkpoints,
+        sortie_statuses=SORTIE_STATUSES,
     )
 
 
@@ -274,6 +282,7 @@ def mailbox(mailbox_id: str) -> str:
         offset=offset,
         status=status,
         page=PAGE,
+        priorities=SEND_PRIORITIES,
     )
 
 
@@ -282,7 +291,7 @@ def locks() -> str:
     status = request.args.get("status") or "active"
     rows, total = fleet().list_locks(status=status, limit=PAGE)
     return render_template(
-        "ui/locks.html", locks=rows, total=total, status=status, statuses=(*LOCK_STATUSES, "all")
+        "ui/locks.html", locks=rows, total=total, status=status, statuses=LOCK_STATUS_FILTERS
     )
 
 

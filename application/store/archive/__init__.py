@@ -1,10 +1,9 @@
 """The event archive: where ``fleet compact --archive`` moves old events out of the live log.
 
-Only events that no reader needs from the live log move, under the rules of the
-eventsourcing notes (§9): versions 2 to the stream's latest snapshot, never version 1
-(the create guard), never the stream's newest event nor the newest row of the table
-(SQLite would reuse its rowid), never past the slowest projection's position, and only
-events older than the retention age. Each archived row keeps its position
+Only events that no reader needs from the live log move: versions 2 to the stream's latest
+snapshot, never version 1 (the create guard), never the stream's newest event nor the newest
+row of the table (SQLite would reuse its rowid), never past the slowest projection's position,
+and only events older than the retention age. Each archived row keeps its position
 (``notification_id``), so archive plus live is the whole log, in order.
 
 - SQLite: a second database file (``FLEET_ARCHIVE_DBNAME``). SQLite does not make a

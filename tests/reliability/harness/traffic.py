@@ -71,7 +71,7 @@ class Traffic:
             (self.create_mission, 4),
             (self.create_sortie, 10),
             (self.patch_sortie, 20),
-            (self.send_squawk, 8),
+            (self.send_message, 8),
             (self.handle_message, 6),
             (self.acquire_lock, 8),
             (self.release_lock, 5),
@@ -152,14 +152,14 @@ class Traffic:
                     status=sortie["status"], version=sortie["version"]
                 )
 
-    def send_squawk(self, client: Client, rng: random.Random) -> None:
+    def send_message(self, client: Client, rng: random.Random) -> None:
         mailbox = rng.choice(MAILBOXES)
         body = {
             "message_type": "note",
             "content": {"text": f"hello from {client.number}"},
             "sender_id": f"client-{client.number}",
         }
-        record = client.call("squawk", "POST", f"/mailboxes/{mailbox}/messages", body)
+        record = client.call("send_message", "POST", f"/mailboxes/{mailbox}/messages", body)
         if record.acknowledged:
             with self.world.lock:
                 self.world.messages[record.answer["message"]["id"]] = "pending"
@@ -168,7 +168,7 @@ class Traffic:
         """The next step of a message's life as this client last saw it: read, ack, archive."""
         message_id = self.world.pick(rng, self.world.messages)
         if message_id is None:
-            return self.send_squawk(client, rng)
+            return self.send_message(client, rng)
         with self.world.lock:
             status = self.world.messages[message_id]
         step = {"pending": ("read", "reader_id"), "read": ("ack", "acker_id")}

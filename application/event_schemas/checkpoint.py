@@ -6,10 +6,11 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, json_object, optional_text, text
+from application.event_schemas.base import EventSchema, json_object, optional_text, text
+from domain.checkpoint import CHECKPOINT_TRIGGERS
 
 NON_NEGATIVE = validate.Range(min=0)
-TRIGGER = validate.OneOf(("manual", "scheduled", "progress", "shutdown"))
+TRIGGER = validate.OneOf(CHECKPOINT_TRIGGERS)
 
 
 def count(**kwargs: Any) -> fields.Integer:

@@ -1,4 +1,4 @@
-"""Squawks (messages in mailboxes) through the Python services, on both backends."""
+"""Messages (in mailboxes) through the Python services, on both backends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Squawks: messages in mailboxes, sent, listed and moved through their lifecycle.
+"""Messages in mailboxes: sent, listed and moved through their lifecycle.
 
 A message id is a plain uuid4 made here; the commands on a message name no
 mailbox, so the mailbox is looked up in ``message_directory`` (a projection
@@ -19,22 +19,22 @@ from eventsourcing.application import AggregateNotFoundError
 from marshmallow import Schema
 
 from application.errors import NotFound, PreconditionFailed, ValidationError
+from application.event_schemas.base import identifier, load
 from application.idempotency import idempotent
 from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import message_resource
-from application.schemas.base import identifier, load
 from application.services.base import Service, given
 from application.store.query import EventFilter
 from application.waits import MAX_WAIT, Interest, check_wait
 from domain.base import FleetAggregate
 from domain.envelope import caused_by, new_id
-from domain.mailbox import MESSAGE_LIFECYCLE, Mailbox, mailbox_stream_id
+from domain.mailbox import MESSAGE_STATUSES, Mailbox, mailbox_stream_id
 
 MAILBOX_ID = Schema.from_dict({"mailbox_id": identifier(required=True)}, name="MailboxId")
 
 
-class MailboxService(Service):
+class MessageService(Service):
     @idempotent
     def send_message(
         self,
@@ -99,8 +99,8 @@ class MailboxService(Service):
         filters exists, or the time is up.
         """
         load(MAILBOX_ID(), {"mailbox_id": mailbox_id})
-        if status is not None and status not in MESSAGE_LIFECYCLE.statuses:
-            statuses = ", ".join(MESSAGE_LIFECYCLE.statuses)
+        if status is not None and status not in MESSAGE_STATUSES:
+            statuses = ", ".join(MESSAGE_STATUSES)
             raise ValidationError({"status": [f"must be one of: {statuses}"]})
         seconds = check_wait(wait)
         stream = str(mailbox_stream_id(mailbox_id))

@@ -1,4 +1,5 @@
-"""Per-request context: correlation for events, and the position of the last write."""
+"""Command scopes: the correlation shared by a command's events, and the position of its last
+write (what ``Fleet.context()`` yields)."""
 
 from __future__ import annotations
 

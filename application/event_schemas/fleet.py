@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, json_object, text
+from application.event_schemas.base import EventSchema, json_object, text
 
 NON_NEGATIVE = validate.Range(min=0)
 

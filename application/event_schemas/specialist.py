@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, identifier, json_object, optional_text, text
-from domain.specialist import RESERVED_IDS
+from application.event_schemas.base import EventSchema, identifier, json_object, optional_text, text
+from domain.specialist import COMPLETION_REASONS, HEARTBEAT_STATUSES, INACTIVE_REASONS, RESERVED_IDS
 
 NOT_RESERVED = validate.NoneOf(
     RESERVED_IDS, error="is reserved (a route's name): choose another id"
@@ -29,25 +29,19 @@ class SpecialistSpawned(EventSchema):
 
 
 class SpecialistActive(EventSchema):
-    status = fields.String(
-        load_default="active", validate=validate.OneOf(("active", "busy", "idle"))
-    )
+    status = fields.String(load_default="active", validate=validate.OneOf(HEARTBEAT_STATUSES))
     current_sortie = optional_text(128)
     metrics = json_object(load_default=None, allow_none=True)
     metadata = json_object(load_default=None, allow_none=True)
 
 
 class SpecialistInactive(EventSchema):
-    reason = fields.String(
-        required=True, validate=validate.OneOf(("heartbeat_timeout", "deregistered"))
-    )
+    reason = fields.String(required=True, validate=validate.OneOf(INACTIVE_REASONS))
     last_seen = fields.AwareDateTime(required=True)
 
 
 class SpecialistCompleted(EventSchema):
-    reason = fields.String(
-        required=True, validate=validate.OneOf(("success", "cancelled", "timeout"))
-    )
+    reason = fields.String(required=True, validate=validate.OneOf(COMPLETION_REASONS))
     summary = optional_text(10000)
     final_checkpoint_id = optional_text(128)
 

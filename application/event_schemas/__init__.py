@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from application.schemas import checkpoint, cursor, fleet, lock, mission, sortie, specialist, squawk
+from application.event_schemas import (
+    checkpoint,
+    cursor,
+    fleet,
+    lock,
+    mailbox,
+    mission,
+    sortie,
+    specialist,
+)
 
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
     **specialist.SCHEMAS,
@@ -12,7 +21,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     **mission.SCHEMAS,
     **sortie.SCHEMAS,
     **checkpoint.SCHEMAS,
-    **squawk.SCHEMAS,
+    **mailbox.SCHEMAS,
     **cursor.SCHEMAS,
     **lock.SCHEMAS,
 }

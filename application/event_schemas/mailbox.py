@@ -1,12 +1,15 @@
-"""Data schemas of the mailbox stream's events (squawks)."""
+"""Data schemas of the mailbox stream's events: a message sent, read, acked, archived or
+requeued (their event types keep the catalogue's ``squawk_`` prefix, and so do the classes
+named after them)."""
 
 from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, identifier, json_object, optional_text, text
+from application.event_schemas.base import EventSchema, identifier, json_object, optional_text, text
+from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_PRIORITIES
 
-MESSAGE_PRIORITY = validate.OneOf(("low", "normal", "high", "urgent"))
+MESSAGE_PRIORITY = validate.OneOf(MESSAGE_PRIORITIES)
 
 
 class SquawkSent(EventSchema):
@@ -17,7 +20,7 @@ class SquawkSent(EventSchema):
     thread_id = optional_text(128, min_len=1)
     message_type = text(1, 100, required=True)
     content = json_object(required=True)
-    priority = fields.String(load_default="normal", validate=MESSAGE_PRIORITY)
+    priority = fields.String(load_default=DEFAULT_MESSAGE_PRIORITY, validate=MESSAGE_PRIORITY)
 
 
 class SquawkRead(EventSchema):

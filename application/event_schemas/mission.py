@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from application.schemas.base import PRIORITY, EventSchema, json_object, optional_text, text
+from application.event_schemas.base import PRIORITY, EventSchema, json_object, optional_text, text
 
 NON_NEGATIVE = validate.Range(min=0)
 NOT_EMPTY = validate.Length(min=1, error="must name at least one field to change")

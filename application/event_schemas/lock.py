@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import EventSchema, optional_text, text
+from application.event_schemas.base import EventSchema, optional_text, text
+from domain.lock import LOCK_PURPOSES, LOCK_RELEASE_REASONS
 
-PURPOSE = validate.OneOf(("edit", "read", "delete"))
+PURPOSE = validate.OneOf(LOCK_PURPOSES)
 TIMEOUT_MS = validate.Range(min=1, max=86_400_000)
 PATH_MAX = 4096
 
@@ -31,7 +32,7 @@ class LockConflict(EventSchema):
 class LockReleased(EventSchema):
     lock_id = text(1, 128, required=True)
     specialist_id = text(1, 128, required=True)
-    reason = fields.String(required=True, validate=validate.OneOf(("explicit", "forced")))
+    reason = fields.String(required=True, validate=validate.OneOf(LOCK_RELEASE_REASONS))
 
 
 class LockTimeout(EventSchema):

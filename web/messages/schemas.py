@@ -1,11 +1,12 @@
-"""Request and response schemas of squawks (messages in mailboxes)."""
+"""Request and response schemas of messages (in mailboxes)."""
 
 from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from application.schemas.base import ID_PATTERN, text
-from application.schemas.squawk import MESSAGE_PRIORITY
+from application.event_schemas.base import ID_PATTERN, text
+from application.event_schemas.mailbox import MESSAGE_PRIORITY
+from domain.mailbox import DEFAULT_MESSAGE_PRIORITY, MESSAGE_STATUSES
 from web.schemas import (
     BodySchema,
     PageQuerySchema,
@@ -20,7 +21,6 @@ from web.schemas import (
     wait_seconds,
 )
 
-STATUSES = ("pending", "read", "acked", "archived")
 MAILBOX_ID = {
     "in": "path",
     "name": "mailbox_id",
@@ -39,7 +39,7 @@ class MessageSchema(ResourceSchema):
     message_type = fields.String(required=True)
     content = json_object(required=True)
     priority = fields.String(required=True, validate=MESSAGE_PRIORITY)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(MESSAGE_STATUSES))
     sent_at = timestamp(required=True)
     read_at = nullable_timestamp()
     acked_at = nullable_timestamp()
@@ -65,7 +65,9 @@ class SendSchema(BodySchema):
     content = json_object(required=True)
     sender_id = text(1, 128)
     thread_id = text(1, 128)
-    priority = fields.String(validate=MESSAGE_PRIORITY, metadata={"description": "Default normal."})
+    priority = fields.String(
+        validate=MESSAGE_PRIORITY, metadata={"description": f"Default {DEFAULT_MESSAGE_PRIORITY}."}
+    )
 
 
 class ReadSchema(BodySchema):
@@ -86,7 +88,7 @@ class RequeueSchema(BodySchema):
 
 
 class MessageQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(MESSAGE_STATUSES))
     wait = wait_seconds("When no message matches, wait up to this many seconds (0-30) for one.")
 
 

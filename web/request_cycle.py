@@ -1,4 +1,5 @@
-"""Per-request plumbing: id headers, auth and body-size guard, If-Match, write headers."""
+"""The request cycle of the API: id headers, auth and body-size guard, If-Match before a route,
+and the answers routes build (ETag, write headers) after it."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from application.schemas.base import (
+from application.event_schemas.base import (
     ID_PATTERN,
     PRIORITY,
     EventSchema,
@@ -16,13 +16,19 @@ from application.schemas.base import (
     optional_text,
     text,
 )
-from application.schemas.mission import Changes
-from domain.sortie import RELEASABLE, RELEASE_REASONS
+from application.event_schemas.mission import Changes
+from domain.sortie import (
+    BLOCKER_TYPES,
+    RELEASABLE,
+    REVIEW_TYPES,
+    SORTIE_RELEASE_REASONS,
+    VERDICTS,
+)
 
 NON_NEGATIVE = validate.Range(min=0)
-BLOCKER_TYPE = validate.OneOf(("sortie", "specialist", "external", "resource"))
-REVIEW_TYPE = validate.OneOf(("code", "design", "security", "general"))
-VERDICT = validate.OneOf(("approved", "rejected", "needs_changes"))
+BLOCKER_TYPE = validate.OneOf(BLOCKER_TYPES)
+REVIEW_TYPE = validate.OneOf(REVIEW_TYPES)
+VERDICT = validate.OneOf(VERDICTS)
 
 
 def unique_ids(value: Sequence[Any]) -> None:
@@ -97,7 +103,7 @@ class SortieAssigned(EventSchema):
 
 
 class SortieReleased(EventSchema):
-    reason = fields.String(required=True, validate=validate.OneOf(RELEASE_REASONS))
+    reason = fields.String(required=True, validate=validate.OneOf(SORTIE_RELEASE_REASONS))
     previous_assignee = identifier(required=True)
     previous_status = fields.String(required=True, validate=validate.OneOf(RELEASABLE))
 

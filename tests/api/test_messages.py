@@ -1,4 +1,4 @@
-"""Squawks over HTTP: send to a mailbox, list it, read, ack, archive, requeue."""
+"""Messages over HTTP: send to a mailbox, list it, read, ack, archive, requeue."""
 
 from __future__ import annotations
 

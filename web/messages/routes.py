@@ -1,4 +1,4 @@
-"""Squawk endpoints: send to a mailbox, list it, and move a message through its lifecycle.
+"""Message endpoints: send to a mailbox, list it, and move a message through its lifecycle.
 
 A message's ``version`` and ETag are its mailbox's: If-Match on any of these writes
 names the mailbox's version, so a write based on a stale read of the mailbox is a 412.
@@ -12,9 +12,8 @@ from typing import Any
 from flask.views import MethodView
 
 from application.outcomes import Written
-from web.context import Answer, command, fleet, found, if_match, listed, written
 from web.extensions import ETAG_HEADER, WRITE_HEADERS, Blueprint
-from web.squawks.schemas import (
+from web.messages.schemas import (
     MAILBOX_ID,
     AckSchema,
     ArchiveSchema,
@@ -25,7 +24,10 @@ from web.squawks.schemas import (
     RequeueSchema,
     SendSchema,
 )
+from web.request_cycle import Answer, command, fleet, found, if_match, listed, written
 
+# The blueprint keeps the name "squawks": it is the OpenAPI tag of these operations (and the
+# prefix of their endpoint names), which clients may group by.
 blp = Blueprint(
     "squawks",
     __name__,

@@ -7,8 +7,10 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from domain.base import PRIORITIES
+
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-PRIORITY = validate.OneOf(("low", "medium", "high", "critical"))
+PRIORITY = validate.OneOf(PRIORITIES)
 
 
 class EventSchema(Schema):

@@ -1,5 +1,0 @@
-"""Squawks: ``/api/v1/mailboxes/{mailbox_id}/messages`` and ``/api/v1/messages/{id}/...``."""
-
-from web.squawks.routes import blp
-
-__all__ = ["blp"]
