@@ -17,6 +17,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
+from application.seams import insert_tracking, max_tracking_id
 from application.store.portable import PortableCursor
 
 
@@ -101,7 +102,7 @@ class View:
 
     def track(self, tx: ViewTx, tracking: Tracking) -> None:
         """Record the position in the same transaction; fails if it would not advance."""
-        self.recorder._insert_tracking(tx.cursor, tracking)  # type: ignore[attr-defined]
+        insert_tracking(self.recorder, tx.cursor, tracking)
 
     def forget(self, tx: ViewTx, application_name: str) -> None:
         tx.execute(f"DELETE FROM {self.table} WHERE application_name = ?", [application_name])  # noqa: S608
@@ -111,5 +112,4 @@ class View:
 
     def position_in(self, tx: ViewTx, application_name: str) -> int:
         """The position, read in a transaction the caller already holds."""
-        found = self.recorder._max_tracking_id(application_name, tx.cursor)  # type: ignore[attr-defined]
-        return int(found or 0)
+        return int(max_tracking_id(self.recorder, application_name, tx.cursor) or 0)

@@ -9,6 +9,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from application.idempotency import KeyRecord, Remembered, remembered_from
+from application.seams import share_writer_lock
 from application.store.keys import (
     DELETE_KEY,
     DROP_STALE_KEY,
@@ -66,9 +67,7 @@ def queue_writers_together(datastore: object, leader: object) -> None:
         return
     if datastore.pool.db_name != leader.pool.db_name:
         return
-    # The library's pool has no public way to share it; the attribute is the pool's own
-    # one-writer lock (eventsourcing 9.5 ``ConnectionPool._writer_lock``).
-    datastore.pool._writer_lock = leader.pool._writer_lock
+    share_writer_lock(datastore.pool, leader.pool)  # no public way: see application.seams
 
 
 class FleetSQLiteRecorder(SQLiteApplicationRecorder):
