@@ -8,15 +8,15 @@ from functools import cached_property
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import EventStore, Notification, Recording
 from eventsourcing.postgres import PostgresDatastore
 
 from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
 from application.settings import backend_name, build_env, flag
 from application.store.archive import Archive, PostgresArchive, SQLiteArchive
-from application.store.history import HistoryEventStore, merge_notifications
+from application.store.history import IndexingEventStore, merge_notifications
 from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
 from application.store.reindex import reindex_events
 from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
@@ -25,7 +25,7 @@ from domain.base import FleetAggregate
 
 log = logging.getLogger(__name__)
 
-# Told the event types of each committed write (metrics count them); see ``_record``.
+# Told the event types of each committed write (metrics count them); see ``_committed``.
 RecordedListener = Callable[[Sequence[str]], object]
 # Told (position, event_type, stream_id, correlation_id) of each event a write committed.
 CommittedListener = Callable[[list[tuple[int, str, str, str]]], object]
@@ -120,7 +120,9 @@ class FleetApplication(Application[UUID]):
     # The archive (``fleet compact --archive``): reads see archive and live log as one.
 
     def construct_event_store(self) -> EventStore[UUID]:
-        return HistoryEventStore(self.mapper, self.recorder, lambda: self.archive)
+        return IndexingEventStore(
+            self.mapper, self.recorder, lambda: self.archive, committed=self._committed
+        )
 
     @cached_property
     def archive(self) -> Archive | None:
@@ -171,18 +173,27 @@ class FleetApplication(Application[UUID]):
     def get(self, aggregate_id: UUID, version: int | None = None) -> Any:
         return self.repository.get(aggregate_id, version=version, projector_func=project_fast)
 
-    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        aggregates = processing_event.aggregates
-        processing_event.saved_kwargs["event_index"] = [
-            IndexRow(
-                event_type=type(event).event_type,  # type: ignore[attr-defined]
-                stream_type=type(aggregates[event.originator_id]).STREAM_TYPE,  # type: ignore[attr-defined]
-                correlation_id=event.correlation_id,  # type: ignore[attr-defined]
-            )
-            for event in processing_event.events
-        ]
-        recordings = super()._record(processing_event)
-        self._announce([row.event_type for row in processing_event.saved_kwargs["event_index"]])
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """The library's ``save``; the event store also gets the saved aggregates by id.
+
+        The library hands ``save``'s keyword arguments to the event store's ``put`` (and on
+        to the recorder): ``IndexingEventStore`` needs each event's aggregate for the stream
+        type of its index row.
+        """
+        kwargs["aggregates"] = {
+            obj.id: obj
+            for obj in objs
+            if obj is not None and not isinstance(obj, DomainEventProtocol)
+        }
+        return super().save(*objs, **kwargs)
+
+    def _committed(self, rows: Sequence[IndexRow], recordings: list[Recording[UUID]]) -> None:
+        """A write committed: tell the listeners (``IndexingEventStore`` calls this)."""
+        self._announce([row.event_type for row in rows])
         if self.committed_listeners:
             committed = [
                 (
@@ -194,7 +205,6 @@ class FleetApplication(Application[UUID]):
                 for r in recordings
             ]
             self._tell(self.committed_listeners, committed)
-        return recordings
 
     def _announce(self, event_types: Sequence[str]) -> None:
         """Tell the listeners what was committed; their failure never fails the write."""

@@ -29,6 +29,8 @@ from typing import Any, Protocol
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
+from application.store.portable import PortableCursor
+
 TRACKING_TABLE = "fleet_schema_migrations"
 TRACKING_DDL = (
     f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
@@ -133,26 +135,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class MigrationTx:
+class MigrationTx(PortableCursor):
     """One migration transaction: ``?`` placeholders on both backends, rows by column name."""
 
     def __init__(self, cursor: Any, backend: str):
-        self.cursor = cursor
+        super().__init__(cursor, postgres=backend == "postgres")
         self.backend = backend
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.backend == "postgres" else sql
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.cursor.execute(self._sql(sql), list(params))
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cursor.executemany(self._sql(sql), [list(r) for r in rows])
-
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        self.cursor.execute(self._sql(sql), list(params))
-        return list(self.cursor.fetchall())
 
     def run_script(self, script: str) -> None:
         if self.backend == "postgres":

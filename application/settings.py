@@ -64,8 +64,21 @@ def backend_name(env: Mapping[str, str]) -> str:
     return "postgres" if env.get("PERSISTENCE_MODULE") == POSTGRES else "sqlite"
 
 
-def flag(value: str | None, default: bool = False) -> bool:
-    """A yes/no setting: ``1``, ``y``, ``yes``, ``t``, ``true`` or ``on`` (any case) is yes."""
-    if value is None or not value.strip():
+YES_WORDS = frozenset({"1", "y", "yes", "t", "true", "on"})
+
+
+def flag(value: object, default: bool = False) -> bool:
+    """A yes/no setting, from the environment or from a Flask config.
+
+    A string is yes when it is one of ``YES_WORDS`` (any case, spaces around ignored), and
+    ``default`` when empty or blank; any other string is no. ``None`` is ``default``; any
+    other value (a JSON ``true``, a number in a config) is its truth value.
+    """
+    if value is None:
         return default
-    return value.strip().lower() in ("1", "y", "yes", "t", "true", "on")
+    if not isinstance(value, str):
+        return bool(value)
+    word = value.strip().lower()
+    if not word:
+        return default
+    return word in YES_WORDS

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from application.fleet import Fleet
+from application.store.portable import PortableCursor
 from tests.stores import PostgresSchemas, SQLiteTemplate, wants_migrated_store
 
 PG_HOST = os.environ.get("FLEET_TEST_POSTGRES_HOST", "127.0.0.1")
@@ -247,14 +248,15 @@ class RawStore:
             self.position_column = "rowid"
             self.errors = (sqlite3.Error,)
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.backend == "postgres" else sql
+    def _cursor(self) -> PortableCursor:
+        """A fresh cursor of the connection that takes ``?`` on both backends."""
+        return PortableCursor(self.conn.cursor(), postgres=self.backend == "postgres")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(self._sql(sql), params)
+        self._cursor().execute(sql, params)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self.conn.execute(self._sql(sql), params).fetchall()]
+        return [tuple(r) for r in self._cursor().fetchall(sql, params)]
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.rows(sql, params)[0][0]

@@ -8,24 +8,23 @@ and documents what every operation shares: the id headers, 400 and 401.
 from __future__ import annotations
 
 import http
-import json
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import flask_smorest
-import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Map
 
 from application.errors import STORE_UNAVAILABLE, FleetError
+from application.seams import add_doc_callback, doc_info, set_doc_info
 from web import problems, request_cycle, settings
 from web.parser import Parser
-from web.schemas import ProblemSchema
+from web.schemas import AnswerSchema, ProblemSchema
 
 ID_HEADER_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"}
 ID_HEADERS = {
@@ -129,17 +128,25 @@ class Api(flask_smorest.Api):
     def __init__(self, app: Any) -> None:
         super().__init__(app, spec_kwargs={"marshmallow_plugin": Plugin()})
 
-    def _register_error_handlers(self) -> None:
-        self._app.register_error_handler(HTTPException, self.handle_http_exception)
-        self._app.register_error_handler(FleetError, problems.fleet_error)
+    def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        """As flask-smorest's (which routes ``HTTPException`` to ``handle_http_exception``),
+        plus Fleet's errors and its problem+json response components."""
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        app.register_error_handler(FleetError, problems.fleet_error)
         for error in STORE_UNAVAILABLE:
-            self._app.register_error_handler(error, problems.store_unavailable)
+            app.register_error_handler(error, problems.store_unavailable)
+        self._register_problem_responses()
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return problems.http_exception(error)
 
-    def _register_responses(self) -> None:
-        """Error responses are documented as problem+json, which is what they are."""
+    def _register_problem_responses(self) -> None:
+        """Error responses are documented as problem+json, which is what they are.
+
+        These replace the components flask-smorest registered in ``init_app`` under the
+        same names (JSON, its error schema on 2xx and 3xx too): apispec keeps the last
+        lazy registration of a name, and emits only the ones an operation refers to.
+        """
         for status in http.HTTPStatus:
             response: dict[str, Any] = {"description": status.phrase}
             if status >= 400:
@@ -148,28 +155,12 @@ class Api(flask_smorest.Api):
             self.spec.components.response(status.name, response, lazy=True)
 
 
-def contract_shaped(schema: Any) -> ma.Schema:
-    """A response schema whose ``dump`` passes the service's answer through unchanged.
-
-    The services already return the contract's shapes (plain JSON values, documented key
-    order), so dumping them again through marshmallow only copied them: half the time of a
-    50-item list page. Under ``TESTING`` the real dump still runs and must give the same
-    JSON, key order included, so a service that drifts from the documented schema fails
-    the API tests instead of being reshaped silently.
-    """
-    instance: ma.Schema = schema() if isinstance(schema, type) else schema
-    full_dump = instance.dump
-
-    def dump(obj: Any, *, many: bool | None = None) -> Any:
-        if current_app.testing:
-            dumped = full_dump(obj, many=many)
-            if json.dumps(dumped) != json.dumps(obj):
-                raise AssertionError(
-                    f"{type(instance).__name__} reshapes this answer:\n{obj!r}\n{dumped!r}"
-                )
-        return obj
-
-    instance.dump = dump  # type: ignore[method-assign]
+def contract_shaped(schema: Any) -> AnswerSchema:
+    """The response schema instance of a ``Blueprint.response``: an ``AnswerSchema``, whose
+    ``dump`` passes the service's answer through (checked under ``TESTING``)."""
+    instance = schema() if isinstance(schema, type) else schema
+    if not isinstance(instance, AnswerSchema):
+        raise TypeError(f"{type(instance).__name__}: a response schema is an AnswerSchema")
     return instance
 
 
@@ -196,7 +187,7 @@ class Blueprint(flask_smorest.Blueprint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.before_request(request_cycle.guard)
-        self._prepare_doc_cbks.append(self._prepare_common_doc)
+        add_doc_callback(self, self._prepare_common_doc)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         """As flask-smorest's, with one schema instance per route instead of one per request.
@@ -256,9 +247,9 @@ class Blueprint(flask_smorest.Blueprint):
             }
 
         def decorator(func: Any) -> Any:
-            doc = getattr(func, "_apidoc", {})
+            doc = doc_info(func)
             more = {status: links for status in statuses}
-            func._apidoc = {**doc, "links": {**doc.get("links", {}), **more}}
+            set_doc_info(func, {**doc, "links": {**doc.get("links", {}), **more}})
             return func
 
         return decorator
@@ -266,7 +257,7 @@ class Blueprint(flask_smorest.Blueprint):
     def conditional(self, func: Any) -> Any:
         """Document ``If-Match`` (a write to an existing resource) and its 412."""
         func = self.problems(412)(func)
-        func._apidoc = {**getattr(func, "_apidoc", {}), "if_match": True}
+        set_doc_info(func, {**doc_info(func), "if_match": True})
         return func
 
     @staticmethod

@@ -9,6 +9,9 @@ from typing import Any
 
 from flask import Config, Flask
 
+# One definition of a yes/no setting for both layers (``settings.flag`` in web/).
+from application.settings import flag as flag
+
 MIB = 1024 * 1024
 
 DEFAULTS: dict[str, Any] = {
@@ -62,13 +65,6 @@ def load(app: Flask, config: Mapping[str, Any] | None) -> None:
     if config:
         app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["FLEET_MAX_BODY_BYTES"])
-
-
-def flag(value: Any) -> bool:
-    """A truthy setting: ``1``, ``true``, ``yes`` or ``on`` (any case); JSON true."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def token(app: Flask) -> str | None:

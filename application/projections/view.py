@@ -8,7 +8,7 @@ application's name, so two projections there would share one position.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +16,9 @@ from eventsourcing.persistence import OperationalError, Tracking, TrackingRecord
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
+
+from application.seams import insert_tracking, max_tracking_id
+from application.store.portable import PortableCursor
 
 
 class NamedSQLiteTrackingRecorder(SQLiteTrackingRecorder):
@@ -43,26 +46,8 @@ class NamedSQLiteTrackingRecorder(SQLiteTrackingRecorder):
         ]
 
 
-class ViewTx:
-    """A view transaction that takes ``?`` placeholders on both backends."""
-
-    def __init__(self, cursor: Any, postgres: bool):
-        self.cursor = cursor
-        self.postgres = postgres
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgres else sql
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self.cursor.execute(self._sql(sql), list(params))
-        return self.cursor
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cursor.executemany(self._sql(sql), [list(r) for r in rows])
-
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.execute(sql, params).fetchall())
+# A view transaction: ``?`` placeholders on both backends (``application.store.portable``).
+ViewTx = PortableCursor
 
 
 class View:
@@ -117,7 +102,7 @@ class View:
 
     def track(self, tx: ViewTx, tracking: Tracking) -> None:
         """Record the position in the same transaction; fails if it would not advance."""
-        self.recorder._insert_tracking(tx.cursor, tracking)  # type: ignore[attr-defined]
+        insert_tracking(self.recorder, tx.cursor, tracking)
 
     def forget(self, tx: ViewTx, application_name: str) -> None:
         tx.execute(f"DELETE FROM {self.table} WHERE application_name = ?", [application_name])  # noqa: S608
@@ -127,5 +112,4 @@ class View:
 
     def position_in(self, tx: ViewTx, application_name: str) -> int:
         """The position, read in a transaction the caller already holds."""
-        found = self.recorder._max_tracking_id(application_name, tx.cursor)  # type: ignore[attr-defined]
-        return int(found or 0)
+        return int(max_tracking_id(self.recorder, application_name, tx.cursor) or 0)

@@ -32,6 +32,7 @@ from application.command_scope import command_scope
 from application.errors import ValidationError
 from application.idempotency import idempotent_across_writes
 from application.outcomes import Written
+from application.periodic import PeriodicThread, repeat
 from application.projections.runner import Projector
 from application.resources import iso
 from application.services.base import Service
@@ -76,7 +77,7 @@ class CompactionPolicy:
 
 class CompactionService(Service):
     projector: Projector
-    _compactor: tuple[threading.Event, threading.Thread] | None = None
+    _compactor: PeriodicThread | None = None
     _maintenance: StoreMaintenance | None = None
 
     @property
@@ -255,12 +256,13 @@ class CompactionService(Service):
         self, stop: threading.Event, every: float, report: Callable[[Report], Any] | None = None
     ) -> None:
         """Compact every ``every`` seconds until ``stop`` is set; a failed pass is logged."""
-        while not stop.wait(every):
+
+        def compact_once() -> None:
             try:
                 result = self.compact()
             except Exception:
                 log.exception("compaction failed; the next pass retries")
-                continue
+                return
             if result["streams_compacted"] or result["snapshots_pruned"]:
                 log.info(
                     "compaction: %s streams, %s snapshots pruned",
@@ -270,26 +272,19 @@ class CompactionService(Service):
             if report is not None:
                 report(result)
 
+        repeat(stop, every, compact_once, wait_first=True)
+
     def start_compactor(
         self, every: float, report: Callable[[Report], Any] | None = None
     ) -> threading.Thread:
         """Compact in a daemon thread until ``stop_compactor`` (``close`` calls it)."""
         self.stop_compactor()
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=self.compact_forever,
-            args=(stop, every, report),
-            name="fleet-compactor",
-            daemon=True,
+        self._compactor = PeriodicThread(
+            "fleet-compactor", lambda stop: self.compact_forever(stop, every, report)
         )
-        self._compactor = (stop, thread)
-        thread.start()
-        return thread
+        return self._compactor.start()
 
     def stop_compactor(self, timeout: float = 30.0) -> None:
         if self._compactor is not None:
-            stop, thread = self._compactor
-            self._compactor = None
-            stop.set()
-            if thread is not threading.current_thread():
-                thread.join(timeout)
+            compactor, self._compactor = self._compactor, None
+            compactor.stop(timeout)

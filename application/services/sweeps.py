@@ -23,6 +23,7 @@ from uuid import UUID
 from application.command_scope import command_scope
 from application.errors import STORE_UNAVAILABLE, NotFound
 from application.idempotency import idempotent_across_writes
+from application.periodic import PeriodicThread, repeat
 from application.resources import utc_text
 from application.services.base import Service
 from application.services.leases import release_held
@@ -43,7 +44,7 @@ class _NotDue(Exception):
 
 
 class SweepService(Service):
-    _sweeper: tuple[threading.Event, threading.Thread] | None = None
+    _sweeper: PeriodicThread | None = None
 
     def heartbeat_timeout(self) -> float:
         """Silence (seconds) that makes a live specialist inactive: FLEET_HEARTBEAT_TIMEOUT."""
@@ -85,7 +86,8 @@ class SweepService(Service):
         report: Callable[[Counts], Any] | None = None,
     ) -> None:
         """Sweep every ``every`` seconds until ``stop`` is set; a failed pass is logged."""
-        while not stop.is_set():
+
+        def sweep_once() -> None:
             try:
                 counts = self.sweep()
             except STORE_UNAVAILABLE as exc:  # busy or unreachable store: not a bug
@@ -99,31 +101,23 @@ class SweepService(Service):
                     log.info("sweep: %s", counts)
                 if report is not None:
                     report(counts)
-            stop.wait(every)
+
+        repeat(stop, every, sweep_once)
 
     def start_sweeper(
         self, every: float, report: Callable[[Counts], Any] | None = None
     ) -> threading.Thread:
         """Sweep in a daemon thread until ``stop_sweeper`` (``close`` calls it)."""
         self.stop_sweeper()
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=self.sweep_forever,
-            args=(stop, every, report),
-            name="fleet-sweeper",
-            daemon=True,
+        self._sweeper = PeriodicThread(
+            "fleet-sweeper", lambda stop: self.sweep_forever(stop, every, report)
         )
-        self._sweeper = (stop, thread)
-        thread.start()
-        return thread
+        return self._sweeper.start()
 
     def stop_sweeper(self, timeout: float = 10.0) -> None:
         if self._sweeper is not None:
-            stop, thread = self._sweeper
-            self._sweeper = None
-            stop.set()
-            if thread is not threading.current_thread():
-                thread.join(timeout)
+            sweeper, self._sweeper = self._sweeper, None
+            sweeper.stop(timeout)
 
     # One candidate
 

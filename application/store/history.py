@@ -7,14 +7,15 @@ a stream's newest event never move, so any archived range is a gap between live 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import EventStore, Notification
+from eventsourcing.persistence import EventStore, Notification, Recording
 
 from application.store.archive import Archive
+from application.store.query import IndexRow
 
 
 class HistoryEventStore(EventStore[UUID]):
@@ -48,6 +49,44 @@ class HistoryEventStore(EventStore[UUID]):
         found.update((e.originator_version, e) for e in live)
         events = [found[v] for v in sorted(found, reverse=desc)]
         return iter(events if limit is None else events[:limit])
+
+
+class IndexingEventStore(HistoryEventStore):
+    """The application's event store: it also writes each event's index row with it.
+
+    ``FleetApplication.save`` passes the saved aggregates by id (``aggregates=``); ``put``
+    turns them into the index rows the recorder writes in the events' transaction
+    (``event_index=``), then tells ``committed`` the rows and the recordings. A put
+    without ``aggregates`` is the library's.
+    """
+
+    def __init__(
+        self,
+        mapper: Any,
+        recorder: Any,
+        archive: Callable[[], Archive | None],
+        committed: Callable[[Sequence[IndexRow], list[Recording[UUID]]], object],
+    ):
+        super().__init__(mapper, recorder, archive)
+        self._committed = committed
+
+    def put(
+        self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        aggregates = kwargs.pop("aggregates", None)
+        if aggregates is None:
+            return super().put(domain_events, **kwargs)
+        rows = [
+            IndexRow(
+                event_type=type(event).event_type,  # type: ignore[attr-defined]
+                stream_type=type(aggregates[event.originator_id]).STREAM_TYPE,
+                correlation_id=event.correlation_id,  # type: ignore[attr-defined]
+            )
+            for event in domain_events
+        ]
+        recordings = super().put(domain_events, event_index=rows, **kwargs)
+        self._committed(rows, recordings)
+        return recordings
 
 
 def _maybe_incomplete(

@@ -15,7 +15,7 @@ from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from application.projections.view import ViewTx
+from application.store.portable import PortableCursor
 
 
 class StoreMaintenance:
@@ -31,13 +31,13 @@ class StoreMaintenance:
         self.position = "notification_id" if self.postgres else "rowid"
 
     @contextmanager
-    def transaction(self, commit: bool = False) -> Iterator[ViewTx]:
+    def transaction(self, commit: bool = False) -> Iterator[PortableCursor]:
         with self.datastore.transaction(commit=commit) as cursor:
             if self.postgres:
                 cursor.execute(
                     SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema))
                 )
-            yield ViewTx(cursor, self.postgres)
+            yield PortableCursor(cursor, self.postgres)
 
     def stream_key(self, stream: UUID) -> Any:
         """How the backend stores an originator id (uuid on PostgreSQL, hex text on SQLite)."""

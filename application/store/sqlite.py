@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteDatastore
 
-from application.idempotency import KeyRecord, Remembered, remembered_from
-from application.store.keys import (
-    DELETE_KEY,
-    DROP_STALE_KEY,
-    IDEMPOTENCY_TABLE,
-    INSERT_KEY,
-    INSERT_KEY_IF_NEW,
-    PURGE_KEYS_IN_ORDER,
-    SELECT_KEY,
-)
-from application.store.query import (
-    ADD_COUNTS,
-    EVENT_COUNTS_TABLE,
-    EVENT_INDEX_TABLE,
-    INDEX_AFTER,
-    INSERT_INDEX,
-    EventFilter,
-    EventPage,
-    IndexedEvent,
-    IndexRow,
-    archived_placeholder,
-    count_params,
-    count_query,
-    index_params,
-    page_query,
-)
+from application.seams import SQLiteInsertSeam, share_writer_lock
+from application.store.indexing import IndexingRecorder
+from application.store.keys import IDEMPOTENCY_TABLE, PURGE_KEYS_IN_ORDER
+from application.store.query import EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:
@@ -66,13 +43,14 @@ def queue_writers_together(datastore: object, leader: object) -> None:
         return
     if datastore.pool.db_name != leader.pool.db_name:
         return
-    # The library's pool has no public way to share it; the attribute is the pool's own
-    # one-writer lock (eventsourcing 9.5 ``ConnectionPool._writer_lock``).
-    datastore.pool._writer_lock = leader.pool._writer_lock
+    share_writer_lock(datastore.pool, leader.pool)  # no public way: see application.seams
 
 
-class FleetSQLiteRecorder(SQLiteApplicationRecorder):
+class FleetSQLiteRecorder(IndexingRecorder, SQLiteInsertSeam):
     """Writes each event's index row beside it, so filtered reads are exact and immediate."""
+
+    PLACEHOLDER = "?"
+    PURGE_KEYS = PURGE_KEYS_IN_ORDER
 
     def _sql(self, template: str) -> str:
         return template.format(
@@ -84,70 +62,8 @@ class FleetSQLiteRecorder(SQLiteApplicationRecorder):
             p="?",
         )
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        positions = super()._insert_events(c, stored_events, **kwargs)
-        rows: Sequence[IndexRow] = kwargs.get("event_index", ())
-        if rows and positions:
-            c.executemany(self._sql(INSERT_INDEX), index_params(positions, stored_events, rows))
-            c.executemany(self._sql(ADD_COUNTS), count_params(rows))
-        key: KeyRecord | None = kwargs.get("idempotency")
-        if key is not None and positions:
-            self._claim_key(c, key, positions[-1])
-        return positions
+    def _rowcount(self, cursor: Any) -> int:
+        return int(cursor.sqlite_cursor.rowcount)
 
-    def _claim_key(self, c: SQLiteCursor, key: KeyRecord, position: int) -> None:
-        """In the events' transaction: a key another write holds fails this one, whole."""
-        c.execute(self._sql(DROP_STALE_KEY), key.stale_params())
-        c.execute(self._sql(INSERT_KEY), key.insert_params(position))
-        if key.probe:
-            c.execute(self._sql(DELETE_KEY), key.key_params())
-
-    def select_key(self, scope: str, key: str, since: float) -> Remembered | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(SELECT_KEY), [scope, key, since])
-            row = c.fetchone()
-        return None if row is None else remembered_from(row)
-
-    def insert_key(self, record: KeyRecord, position: int) -> None:
-        """Remember a key on its own (a command of several writes), unless taken."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql(DROP_STALE_KEY), record.stale_params())
-            c.execute(self._sql(INSERT_KEY_IF_NEW), record.insert_params(position))
-
-    def purge_keys(self, before: float) -> int:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql(PURGE_KEYS_IN_ORDER), [before])
-            return int(c.sqlite_cursor.rowcount)
-
-    def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
-        select, params = page_query(flt, "?")
-        count, count_args = count_query(flt, "?")
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(select), [*params, limit, offset])
-            rows = c.fetchall()
-            c.execute(self._sql(count), count_args)
-            total = int(c.fetchone()[0])
-        return EventPage([self._indexed(row) for row in rows], total)
-
-    def select_index_after(self, position: int, limit: int) -> list[tuple[int, str, str, str]]:
-        """(position, event_type, stream_id, correlation_id) of the events after ``position``."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(INDEX_AFTER), [position, limit])
-            return [tuple(row) for row in c.fetchall()]
-
-    def _indexed(self, row: Any) -> IndexedEvent:
-        if row["topic"] is None:
-            notification = archived_placeholder(row["position"])
-        else:
-            notification = Notification(
-                id=row["position"],
-                originator_id=self.convert_originator_id(row["originator_id"]),
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=row["state"],
-            )
-        return IndexedEvent(
-            notification, row["event_type"], row["stream_type"], row["correlation_id"]
-        )
+    def _stream_id(self, value: Any) -> Any:
+        return self.convert_originator_id(value)

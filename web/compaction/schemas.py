@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields
 
 from application.event_schemas.base import text
-from web.schemas import BodySchema, timestamp
+from web.schemas import AnswerSchema, BodySchema, timestamp
 
 
 class CompactionSchema(BodySchema):
@@ -64,7 +64,7 @@ class ArchivedStreamSchema(ma.Schema):
     events = fields.Integer(required=True, metadata={"description": "Events moved."})
 
 
-class CompactionReportSchema(ma.Schema):
+class CompactionReportSchema(AnswerSchema):
     streams_examined = fields.Integer(required=True)
     streams_compacted = fields.Integer(required=True)
     snapshots_pruned = fields.Integer(required=True)

@@ -9,6 +9,7 @@ from application.registry import event_types
 from web.schemas import (
     NON_NEGATIVE,
     POSITIVE,
+    AnswerSchema,
     PagingSchema,
     QuerySchema,
     envelope,
@@ -41,16 +42,26 @@ class EventSchema(ma.Schema):
     created_at = timestamp(required=True)
 
 
-class EventQuerySchema(PagingSchema):
-    type = fields.String(
+def type_filter() -> fields.String:
+    """``?type=``: which event types, as the event list and the feed take it."""
+    return fields.String(
         validate=validate.Length(min=1, max=2000),
         metadata={
             "description": "One event type or a comma list; unknown ones are a 422.",
             "pattern": TYPE_LIST,
         },
     )
-    stream_id = fields.String(validate=validate.Length(min=1, max=200))
-    correlation_id = fields.String(validate=validate.Length(min=1, max=200))
+
+
+def id_filter() -> fields.String:
+    """``?stream_id=`` or ``?correlation_id=``: events of that one id."""
+    return fields.String(validate=validate.Length(min=1, max=200))
+
+
+class EventQuerySchema(PagingSchema):
+    type = type_filter()
+    stream_id = id_filter()
+    correlation_id = id_filter()
     after = fields.Integer(
         validate=NON_NEGATIVE, metadata={"description": "Only events after this position."}
     )
@@ -69,9 +80,9 @@ class EventQuerySchema(PagingSchema):
 
 
 class FeedQuerySchema(QuerySchema):
-    type = EventQuerySchema._declared_fields["type"]
-    stream_id = EventQuerySchema._declared_fields["stream_id"]
-    correlation_id = EventQuerySchema._declared_fields["correlation_id"]
+    type = type_filter()
+    stream_id = id_filter()
+    correlation_id = id_filter()
     after = fields.Integer(
         validate=NON_NEGATIVE,
         metadata={"description": "Start after this position (Last-Event-ID wins when sent)."},
@@ -85,7 +96,7 @@ class StreamQuerySchema(QuerySchema):
 
 EventResponseSchema = envelope("EventResponse", "event", EventSchema)
 EventPageSchema = page("EventPage", "events", EventSchema)
-StreamEventsSchema = ma.Schema.from_dict(
+StreamEventsSchema = AnswerSchema.from_dict(
     {
         "events": fields.List(fields.Nested(EventSchema), required=True),
         "stream_id": fields.String(required=True),

@@ -1,4 +1,4 @@
-"""What both archives share: the reader protocol, the safety rules, small helpers."""
+"""What both archives share: the reader protocol, the reads, the safety rules, helpers."""
 
 from __future__ import annotations
 
@@ -62,6 +62,85 @@ class Cached:
     def forget(self) -> None:
         if self.until != float("inf"):
             self.until = 0.0
+
+
+class ArchiveReads:
+    """The reads of both archives, written once; a backend gives its dialect.
+
+    Query templates name the archive table ``{archive}`` and bind values with ``?``;
+    ``_rows`` runs them (no rows while there is no archive yet).
+    """
+
+    _max: Cached
+
+    # The dialect, per backend
+
+    def _rows(self, template: str, params: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def _key(self, stream: UUID) -> Any:
+        """A stream id as the archive stores it."""
+        raise NotImplementedError
+
+    def _stream(self, value: Any) -> UUID:
+        """A stored stream id as a UUID."""
+        raise NotImplementedError
+
+    def _among(self, positions: Sequence[int]) -> tuple[str, list[Any]]:
+        """A condition (and its parameters) that ``notification_id`` is one of ``positions``."""
+        raise NotImplementedError
+
+    # The reads
+
+    def max_position(self, fresh: bool = False) -> int:
+        return self._max.get(fresh, self._highest)
+
+    def _highest(self) -> int:
+        rows = self._rows("SELECT MAX(notification_id) AS n FROM {archive}", [])
+        return int(rows[0]["n"] or 0) if rows else 0
+
+    def select_events(
+        self, stream: UUID, gt: int | None = None, lte: int | None = None
+    ) -> list[StoredEvent]:
+        clauses, params = version_range(gt, lte)
+        rows = self._rows(
+            f"SELECT {COLUMNS} FROM {{archive}} WHERE originator_id = ?{clauses} "  # noqa: S608 - fixed names
+            "ORDER BY originator_version",
+            [self._key(stream), *params],
+        )
+        return [notification_from(row, stream) for row in rows]
+
+    def select_notifications(self, after: int, limit: int) -> list[Notification]:
+        rows = self._rows(
+            f"SELECT {COLUMNS} FROM {{archive}} WHERE notification_id > ? "  # noqa: S608
+            "ORDER BY notification_id LIMIT ?",
+            [after, limit],
+        )
+        return [notification_from(row, self._stream(row["originator_id"])) for row in rows]
+
+    def select_positions(self, positions: Sequence[int]) -> dict[int, Notification]:
+        if not positions:
+            return {}
+        among, params = self._among(positions)
+        rows = self._rows(
+            f"SELECT {COLUMNS} FROM {{archive}} WHERE notification_id {among}",  # noqa: S608
+            params,
+        )
+        return {
+            int(r["notification_id"]): notification_from(r, self._stream(r["originator_id"]))
+            for r in rows
+        }
+
+    def has_stream(self, stream: UUID) -> bool:
+        return bool(
+            self._rows(
+                "SELECT 1 FROM {archive} WHERE originator_id = ? LIMIT 1", [self._key(stream)]
+            )
+        )
+
+    def count(self) -> int:
+        rows = self._rows("SELECT COUNT(*) AS n FROM {archive}", [])
+        return int(rows[0]["n"]) if rows else 0
 
 
 def now() -> str:

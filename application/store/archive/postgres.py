@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
@@ -16,14 +15,13 @@ from application.store.archive.common import (
     DEFAULT_BATCH,
     ELIGIBLE,
     TABLE,
+    ArchiveReads,
     Cached,
-    notification_from,
     now,
-    version_range,
 )
 
 
-class PostgresArchive:
+class PostgresArchive(ArchiveReads):
     """A schema of the same database: a batch moves in one transaction."""
 
     def __init__(self, datastore: PostgresDatastore, schema: str, events_table: str):
@@ -63,13 +61,6 @@ class PostgresArchive:
             return 1
         return 0
 
-    def max_position(self, fresh: bool = False) -> int:
-        return self._max.get(fresh, self._highest)
-
-    def _highest(self) -> int:
-        rows = self._rows("SELECT MAX(notification_id) AS n FROM {archive}", [])
-        return int(rows[0]["n"] or 0) if rows else 0
-
     def _rows(self, template: str, params: Sequence[Any]) -> list[Any]:
         if not self.exists():
             return []
@@ -77,40 +68,15 @@ class PostgresArchive:
             curs.execute(self._sql(template), list(params))
             return list(curs.fetchall())
 
-    def select_events(
-        self, stream: UUID, gt: int | None = None, lte: int | None = None
-    ) -> list[StoredEvent]:
-        clauses, params = version_range(gt, lte)
-        rows = self._rows(
-            f"SELECT {COLUMNS} FROM {{archive}} WHERE originator_id = ?{clauses} "  # noqa: S608
-            "ORDER BY originator_version",
-            [stream, *params],
-        )
-        return [notification_from(row, stream) for row in rows]
+    def _key(self, stream: UUID) -> Any:
+        return stream
 
-    def select_notifications(self, after: int, limit: int) -> list[Notification]:
-        rows = self._rows(
-            f"SELECT {COLUMNS} FROM {{archive}} WHERE notification_id > ? "  # noqa: S608
-            "ORDER BY notification_id LIMIT ?",
-            [after, limit],
-        )
-        return [notification_from(row, row["originator_id"]) for row in rows]
+    def _stream(self, value: Any) -> UUID:
+        stream: UUID = value  # psycopg reads a uuid column as a UUID
+        return stream
 
-    def select_positions(self, positions: Sequence[int]) -> dict[int, Notification]:
-        if not positions:
-            return {}
-        rows = self._rows(
-            f"SELECT {COLUMNS} FROM {{archive}} WHERE notification_id = ANY(?)",  # noqa: S608
-            [list(positions)],
-        )
-        return {int(r["notification_id"]): notification_from(r, r["originator_id"]) for r in rows}
-
-    def has_stream(self, stream: UUID) -> bool:
-        return bool(self._rows("SELECT 1 FROM {archive} WHERE originator_id = ? LIMIT 1", [stream]))
-
-    def count(self) -> int:
-        rows = self._rows("SELECT COUNT(*) AS n FROM {archive}", [])
-        return int(rows[0]["n"]) if rows else 0
+    def _among(self, positions: Sequence[int]) -> tuple[str, list[Any]]:
+        return "= ANY(?)", [list(positions)]
 
     def _create(self) -> None:
         with self.datastore.transaction(commit=True) as curs:

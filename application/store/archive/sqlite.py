@@ -10,21 +10,17 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
-
 from application.store.archive.common import (
-    COLUMNS,
     DEFAULT_BATCH,
     ELIGIBLE,
     TABLE,
+    ArchiveReads,
     Cached,
-    notification_from,
     now,
-    version_range,
 )
 
 
-class SQLiteArchive:
+class SQLiteArchive(ArchiveReads):
     """The archive file beside the live SQLite file."""
 
     def __init__(self, dbname: str, path: str, timeout: float = 15):
@@ -57,63 +53,25 @@ class SQLiteArchive:
                 self._reader.row_factory = sqlite3.Row
             yield self._reader
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _rows(self, template: str, params: Sequence[Any]) -> list[Any]:
         with self._read() as conn:
             if conn is None:
                 return []
             try:
-                return conn.execute(sql, list(params)).fetchall()
+                return conn.execute(template.format(archive=TABLE), list(params)).fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
                     return []
                 raise
 
-    def select_events(
-        self, stream: UUID, gt: int | None = None, lte: int | None = None
-    ) -> list[StoredEvent]:
-        clauses, params = version_range(gt, lte)
-        rows = self._rows(
-            f"SELECT {COLUMNS} FROM {TABLE} WHERE originator_id = ?{clauses} "  # noqa: S608 - fixed names
-            "ORDER BY originator_version",
-            [stream.hex, *params],
-        )
-        return [notification_from(row, stream) for row in rows]
+    def _key(self, stream: UUID) -> Any:
+        return stream.hex
 
-    def select_notifications(self, after: int, limit: int) -> list[Notification]:
-        rows = self._rows(
-            f"SELECT {COLUMNS} FROM {TABLE} WHERE notification_id > ? "  # noqa: S608
-            "ORDER BY notification_id LIMIT ?",
-            [after, limit],
-        )
-        return [notification_from(row, UUID(row["originator_id"])) for row in rows]
+    def _stream(self, value: Any) -> UUID:
+        return UUID(value)
 
-    def select_positions(self, positions: Sequence[int]) -> dict[int, Notification]:
-        if not positions:
-            return {}
-        marks = ", ".join("?" * len(positions))
-        rows = self._rows(
-            f"SELECT {COLUMNS} FROM {TABLE} WHERE notification_id IN ({marks})",  # noqa: S608
-            list(positions),
-        )
-        return {
-            int(r["notification_id"]): notification_from(r, UUID(r["originator_id"])) for r in rows
-        }
-
-    def has_stream(self, stream: UUID) -> bool:
-        return bool(
-            self._rows(f"SELECT 1 FROM {TABLE} WHERE originator_id = ? LIMIT 1", [stream.hex])  # noqa: S608
-        )
-
-    def count(self) -> int:
-        rows = self._rows(f"SELECT COUNT(*) AS n FROM {TABLE}", [])  # noqa: S608
-        return int(rows[0]["n"]) if rows else 0
-
-    def max_position(self, fresh: bool = False) -> int:
-        return self._max.get(fresh, self._highest)
-
-    def _highest(self) -> int:
-        rows = self._rows(f"SELECT MAX(notification_id) AS n FROM {TABLE}", [])  # noqa: S608
-        return int(rows[0]["n"] or 0) if rows else 0
+    def _among(self, positions: Sequence[int]) -> tuple[str, list[Any]]:
+        return f"IN ({', '.join('?' * len(positions))})", list(positions)
 
     def move(
         self, stream: UUID, max_version: int, max_position: int, batch: int = DEFAULT_BATCH

@@ -1,0 +1,176 @@
+"""Every use of a library's private API, in one place: the seams.
+
+Fleet uses the libraries' public APIs wherever they offer what it needs. Where they do
+not, the private name it relies on is used here and nowhere else, with a docstring per
+seam saying why it is needed; ``tests/unit/test_seams.py`` has a test per seam that fails
+loudly when a library upgrade removes or changes the private thing. So an upgrade of
+eventsourcing, flask-smorest or marshmallow means reading this module and running that
+test, not searching the code base.
+
+The flask-smorest and marshmallow seams serve ``web/`` only, but live here too: one module
+keeps the list whole, and the layers allow it (``web`` may import ``application``, never
+the reverse, so a seam module in ``web/`` could not serve the store). They import no web
+framework (they take the objects they touch as arguments), so importing this module costs
+the store, the CLI and the projector nothing.
+
+Not seams: the documented extension points that happen to start with an underscore,
+such as marshmallow's ``Field._deserialize`` (custom fields override it, as marshmallow's
+documentation says).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+if TYPE_CHECKING:
+    import marshmallow as ma
+    from marshmallow.fields import Field
+
+
+# ---- eventsourcing: the SQLite connection pool -------------------------------------------
+
+
+def share_writer_lock(pool: Any, leader: Any) -> None:
+    """Make ``pool`` hand out its writer connection under ``leader``'s one-writer lock.
+
+    eventsourcing's ``ConnectionPool`` lets one writer at a time through its own
+    ``_writer_lock``. Two pools on one SQLite file in one process (the events' and the
+    projections', see ``application.store.sqlite.queue_writers_together``) then meet at
+    SQLite's lock instead, whose busy handler sleeps before each retry; one lock for both
+    hands the file over at once. The pool has no public way to share its lock.
+    """
+    pool._writer_lock = leader._writer_lock
+
+
+# ---- eventsourcing: tracking inside the caller's transaction -----------------------------
+
+
+def insert_tracking(recorder: TrackingRecorder, cursor: Any, tracking: Tracking) -> None:
+    """Record ``tracking`` in the transaction of ``cursor``; fails if it would not advance.
+
+    A projection writes its rows and its position in one transaction (so every event
+    counts once). The public ``TrackingRecorder.insert_tracking`` opens a transaction of
+    its own; ``_insert_tracking`` (both backends) writes with the caller's cursor, using
+    the recorder's ``insert_tracking_statement`` (which ``application.projections.view``
+    points at the projection's own table on SQLite).
+    """
+    recorder._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]
+
+
+def max_tracking_id(recorder: TrackingRecorder, application_name: str, cursor: Any) -> int | None:
+    """The tracked position, read in the transaction of ``cursor`` (None before the first).
+
+    The public ``max_tracking_id`` reads in a transaction of its own, which would not see
+    what the caller's open transaction wrote, and on SQLite would wait for it.
+    """
+    found: int | None = recorder._max_tracking_id(application_name, cursor)  # type: ignore[attr-defined]
+    return found
+
+
+# ---- eventsourcing: writing beside the events, in their transaction ----------------------
+
+
+class SQLiteInsertSeam(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, calling ``events_inserted`` inside its insert.
+
+    Fleet writes each event's index row and the command's idempotency key in the
+    events' own transaction, so a write is indexed exactly when it commits and a key
+    another write holds fails the write whole. ``insert_events(**kwargs)`` hands the
+    save's keyword arguments down (public), but only the private ``_insert_events`` runs
+    with the transaction's cursor, after the rows got their positions.
+    """
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        self.events_inserted(c, stored_events, positions, kwargs)
+        return positions
+
+    def events_inserted(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Called in the events' transaction once they are inserted at ``positions``."""
+
+
+class PostgresInsertSeam(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, calling ``events_inserted`` inside its insert.
+
+    As ``SQLiteInsertSeam``: ``_fetch_ids_after_insert_events`` is where the library has
+    the events' positions, in their transaction (it is not called when the library's
+    ``POSTGRES_ENABLE_DB_FUNCTIONS`` inserts through a database function instead).
+    """
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self.events_inserted(curs, stored_events, positions, kwargs)
+        return positions
+
+    def events_inserted(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Called in the events' transaction once they are inserted at ``positions``."""
+
+
+# ---- flask-smorest: the OpenAPI document --------------------------------------------------
+
+
+def add_doc_callback(blueprint: Any, callback: Callable[..., dict[str, Any]]) -> None:
+    """Run ``callback(doc, doc_info, api=, app=, spec=, method=)`` on every operation's doc.
+
+    A ``flask_smorest.Blueprint`` builds each operation's OpenAPI entry by passing it
+    through the callbacks in its private ``_prepare_doc_cbks`` list, after its own
+    (arguments, response, pagination, ETag). Fleet adds what every operation shares (id
+    headers, security, idempotency key, 400/401) there: it depends on the app's settings
+    and the method, which no public decorator sees.
+    """
+    blueprint._prepare_doc_cbks.append(callback)
+
+
+def doc_info(view: Any) -> dict[str, Any]:
+    """What flask-smorest's decorators noted on ``view`` for its OpenAPI entry ({} if none).
+
+    flask-smorest keeps it in the function attribute ``_apidoc``; the blueprint hands it to
+    the doc callbacks as ``doc_info`` (see ``add_doc_callback``).
+    """
+    found: dict[str, Any] = getattr(view, "_apidoc", {})
+    return found
+
+
+def set_doc_info(view: Any, info: dict[str, Any]) -> None:
+    """Replace what ``doc_info(view)`` returns: how Fleet's own decorators (links, If-Match)
+    pass their notes to its doc callback, beside flask-smorest's own."""
+    view._apidoc = info
+
+
+# ---- marshmallow: declared field order ----------------------------------------------------
+
+
+def declared_fields(schema: type[ma.Schema]) -> dict[str, Field[Any]]:
+    """The fields a schema class declares, in order (inherited ones first).
+
+    marshmallow keeps them in the class attribute ``_declared_fields``; instances copy
+    their fields from it, and apispec documents a schema's properties in its order.
+    """
+    return schema._declared_fields
+
+
+def set_declared_fields(schema: type[ma.Schema], fields: dict[str, Field[Any]]) -> None:
+    """Replace a schema class's declared fields (to reorder them): answers are dumped and
+    documented in this order, which ``web.schemas.resource`` makes the services' order."""
+    schema._declared_fields = fields

@@ -1,0 +1,143 @@
+"""What both Fleet recorders add to the library's, written once.
+
+In the events' own transaction (``events_inserted``, see ``application.seams``): one
+``fleet_event_index`` row per event and the per-type counts, and the command's
+idempotency key. Beside it: the reads of the index and of the keys. The recorders of
+``application.store.sqlite`` and ``application.store.postgres`` give only their dialect:
+how a query template becomes SQL, which purge query, and how a row's stream id and
+affected-row count read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Notification, StoredEvent
+
+from application.idempotency import KeyRecord, Remembered, remembered_from
+from application.store.keys import (
+    DELETE_KEY,
+    DROP_STALE_KEY,
+    INSERT_KEY,
+    INSERT_KEY_IF_NEW,
+    SELECT_KEY,
+)
+from application.store.query import (
+    ADD_COUNTS,
+    INDEX_AFTER,
+    INSERT_INDEX,
+    EventFilter,
+    EventPage,
+    IndexedEvent,
+    IndexRow,
+    archived_placeholder,
+    count_params,
+    count_query,
+    index_params,
+    page_query,
+)
+
+
+class IndexingRecorder:
+    """Mixed into a backend's recorder (before its ``application.seams`` insert seam)."""
+
+    datastore: Any  # the library recorder's
+    PLACEHOLDER: ClassVar[str]  # how the backend's driver marks a bound parameter
+    PURGE_KEYS: ClassVar[str]  # the query that forgets the keys older than a time
+
+    # The dialect, per backend
+
+    def _sql(self, template: str) -> Any:
+        """A query template (``application.store.query``, ``.keys``) as this backend's SQL."""
+        raise NotImplementedError
+
+    def _rowcount(self, cursor: Any) -> int:
+        """How many rows the cursor's last statement changed."""
+        raise NotImplementedError
+
+    def _stream_id(self, value: Any) -> Any:
+        """A stored ``originator_id`` as the library's notifications carry it."""
+        raise NotImplementedError
+
+    # In the events' transaction
+
+    def events_inserted(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Index the events the save wrote; a key another write holds fails it, whole."""
+        rows: Sequence[IndexRow] = kwargs.get("event_index", ())
+        if rows and positions:
+            index = index_params(positions, stored_events, rows)
+            cursor.executemany(self._sql(INSERT_INDEX), index)
+            cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
+        key: KeyRecord | None = kwargs.get("idempotency")
+        if key is not None and positions:
+            self._claim_key(cursor, key, positions[-1])
+
+    def _claim_key(self, cursor: Any, key: KeyRecord, position: int) -> None:
+        """In the events' transaction: a key another write holds fails this one, whole."""
+        cursor.execute(self._sql(DROP_STALE_KEY), key.stale_params())
+        cursor.execute(self._sql(INSERT_KEY), key.insert_params(position))
+        if key.probe:
+            cursor.execute(self._sql(DELETE_KEY), key.key_params())
+
+    # Idempotency keys
+
+    def select_key(self, scope: str, key: str, since: float) -> Remembered | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._sql(SELECT_KEY), [scope, key, since])
+            row = cursor.fetchone()
+        return None if row is None else remembered_from(row)
+
+    def insert_key(self, record: KeyRecord, position: int) -> None:
+        """Remember a key on its own (a command of several writes), unless taken."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self._sql(DROP_STALE_KEY), record.stale_params())
+            cursor.execute(self._sql(INSERT_KEY_IF_NEW), record.insert_params(position))
+
+    def purge_keys(self, before: float) -> int:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self._sql(self.PURGE_KEYS), [before])
+            return self._rowcount(cursor)
+
+    # The event index
+
+    def select_event_page(self, flt: EventFilter, limit: int, offset: int = 0) -> EventPage:
+        select, params = page_query(flt, self.PLACEHOLDER)
+        count, count_args = count_query(flt, self.PLACEHOLDER)
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._sql(select), [*params, limit, offset])
+            rows = cursor.fetchall()
+            cursor.execute(self._sql(count), count_args)
+            counted = cursor.fetchone()
+        total = int(counted["n"]) if counted else 0
+        return EventPage([self._indexed(row) for row in rows], total)
+
+    def select_index_after(self, position: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(position, event_type, stream_id, correlation_id) of the events after ``position``."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._sql(INDEX_AFTER), [position, limit])
+            return [
+                (row["position"], row["event_type"], row["stream_id"], row["correlation_id"])
+                for row in cursor.fetchall()
+            ]
+
+    def _indexed(self, row: Any) -> IndexedEvent:
+        if row["topic"] is None:
+            notification = archived_placeholder(row["position"])
+        else:
+            notification = Notification(
+                id=row["position"],
+                originator_id=self._stream_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+        return IndexedEvent(
+            notification, row["event_type"], row["stream_type"], row["correlation_id"]
+        )

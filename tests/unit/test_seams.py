@@ -1,0 +1,269 @@
+"""``application.seams``: one test per library private Fleet relies on.
+
+Each fails loudly when an upgrade of eventsourcing, flask-smorest or marshmallow removes
+the private name or changes what Fleet relies on it for; the fix then goes in
+``application/seams.py`` alone.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import flask_smorest
+import marshmallow as ma
+import pytest
+from eventsourcing.persistence import (
+    ConnectionUnavailableError,
+    IntegrityError,
+    PersistenceError,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteDatastore,
+    SQLiteTrackingRecorder,
+)
+from flask import Flask
+from flask.views import MethodView
+
+from application import seams
+from application.projections.view import View
+from tests.conftest import pg_conninfo
+
+
+def params(func: Any) -> list[tuple[str, Any]]:
+    """A function's parameters, by name and kind."""
+    return [(p.name, p.kind) for p in inspect.signature(func).parameters.values()]
+
+
+POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
+
+
+# ---- eventsourcing: the SQLite pool's writer lock ------------------------------------------
+
+
+def test_a_shared_writer_lock_lets_one_writer_of_both_pools_through(tmp_path: Path) -> None:
+    db = str(tmp_path / "seam.sqlite3")
+    leader, follower = SQLiteDatastore(db), SQLiteDatastore(db)
+    try:
+        assert hasattr(leader.pool, "_writer_lock"), "ConnectionPool._writer_lock is gone"
+        seams.share_writer_lock(follower.pool, leader.pool)
+        assert follower.pool._writer_lock is leader.pool._writer_lock
+        writer = leader.pool.get_connection(is_writer=True)
+        with pytest.raises(ConnectionUnavailableError):  # queued behind the leader's writer
+            follower.pool.get_connection(timeout=0.05, is_writer=True)
+        leader.pool.put_connection(writer)
+        follower.pool.put_connection(follower.pool.get_connection(timeout=1, is_writer=True))
+    finally:
+        leader.close()
+        follower.close()
+
+
+# ---- eventsourcing: tracking in the caller's transaction -----------------------------------
+
+
+@pytest.mark.parametrize("cls", [SQLiteTrackingRecorder, PostgresTrackingRecorder])
+def test_the_tracking_privates_take_the_callers_cursor(cls: type[Any]) -> None:
+    assert [n for n, _ in params(cls._insert_tracking)][1:] in (
+        ["c", "tracking"],
+        ["curs", "tracking"],
+    )
+    assert [n for n, _ in params(cls._max_tracking_id)][1] == "application_name"
+    assert len(params(cls._max_tracking_id)) == 3
+
+
+def check_tracking_in_one_transaction(view: View) -> None:
+    with view.transaction() as tx:
+        seams.insert_tracking(view.recorder, tx.cursor, Tracking("upstream", 3))
+        assert seams.max_tracking_id(view.recorder, "upstream", tx.cursor) == 3  # unseen outside
+        assert view.position("other") == 0
+    assert view.position("upstream") == 3
+    with pytest.raises(IntegrityError), view.transaction() as tx:  # would not advance
+        seams.insert_tracking(view.recorder, tx.cursor, Tracking("upstream", 3))
+    with pytest.raises(RuntimeError), view.transaction() as tx:  # rolled back with the caller
+        seams.insert_tracking(view.recorder, tx.cursor, Tracking("upstream", 9))
+        raise RuntimeError
+    assert view.position("upstream") == 3
+    with view.transaction(commit=False) as tx:
+        assert seams.max_tracking_id(view.recorder, "nobody", tx.cursor) is None
+
+
+def test_tracking_is_written_and_read_in_the_callers_sqlite_transaction(tmp_path: Path) -> None:
+    datastore = SQLiteDatastore(str(tmp_path / "seam.sqlite3"))
+    try:
+        check_tracking_in_one_transaction(View("seam", datastore))
+    finally:
+        datastore.close()
+
+
+@pytest.fixture
+def postgres_datastore(postgres_env: dict[str, str]) -> Iterator[PostgresDatastore]:
+    info = pg_conninfo()
+    datastore = PostgresDatastore(
+        info["dbname"],
+        info["host"],
+        info["port"],
+        info["user"],
+        info["password"],
+        schema=postgres_env["POSTGRES_SCHEMA"],
+        pool_size=2,  # a read beside the open transaction
+    )
+    try:
+        yield datastore
+    finally:
+        datastore.close()
+
+
+@pytest.mark.postgres
+def test_tracking_is_written_and_read_in_the_callers_postgres_transaction(
+    postgres_datastore: PostgresDatastore,
+) -> None:
+    check_tracking_in_one_transaction(View("seam", postgres_datastore))
+
+
+# ---- eventsourcing: the insert seams -------------------------------------------------------
+
+
+def test_the_private_insert_steps_take_cursor_events_and_the_saves_kwargs() -> None:
+    sqlite_step = SQLiteApplicationRecorder._insert_events
+    assert [kind for _, kind in params(sqlite_step)] == [POSITIONAL] * 3 + [VAR_KEYWORD]
+    pg_step = PostgresApplicationRecorder._fetch_ids_after_insert_events
+    assert [kind for _, kind in params(pg_step)] == [POSITIONAL] * 3 + [VAR_KEYWORD]
+
+
+class Heard:
+    """What an insert seam's ``events_inserted`` was told; fails the write when asked to."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[int], dict[str, Any]]] = []
+        self.fail = False
+
+    def __call__(
+        self, cursor: Any, positions: Sequence[int] | None, kwargs: Mapping[str, Any]
+    ) -> None:
+        self.calls.append((list(positions or ()), dict(kwargs)))
+        # As Fleet's taken idempotency key does: the database refuses a statement. (On
+        # PostgreSQL, an error raised in Python would not roll the events back.)
+        cursor.execute("INSERT INTO no_such_table VALUES (1)" if self.fail else "SELECT 1")
+
+
+class SQLiteSpy(seams.SQLiteInsertSeam):
+    heard: Heard
+
+    def events_inserted(
+        self, cursor: Any, stored: Sequence[StoredEvent], positions: Any, kwargs: Any
+    ) -> None:
+        self.heard(cursor, positions, kwargs)
+
+
+class PostgresSpy(seams.PostgresInsertSeam):
+    heard: Heard
+
+    def events_inserted(
+        self, cursor: Any, stored: Sequence[StoredEvent], positions: Any, kwargs: Any
+    ) -> None:
+        self.heard(cursor, positions, kwargs)
+
+
+def check_insert_seam(recorder: Any) -> None:
+    recorder.heard = Heard()
+    recorder.create_table()
+
+    def event(version: int) -> StoredEvent:
+        return StoredEvent(uuid4(), version, "topic", b"state")
+
+    positions = recorder.insert_events([event(1), event(1)], marker="m")
+    assert recorder.heard.calls == [(list(positions), {"marker": "m"})]
+    recorder.heard.fail = True
+    with pytest.raises(PersistenceError):
+        recorder.insert_events([event(1)], marker="x")
+    assert len(recorder.heard.calls) == 2
+    # What the hook wrote fails the whole write: the event went with it.
+    assert [n.id for n in recorder.select_notifications(start=None, limit=10)] == list(positions)
+
+
+def test_the_sqlite_seam_runs_in_the_events_transaction(tmp_path: Path) -> None:
+    datastore = SQLiteDatastore(str(tmp_path / "seam.sqlite3"))
+    try:
+        check_insert_seam(SQLiteSpy(datastore))
+    finally:
+        datastore.close()
+
+
+@pytest.mark.postgres
+def test_the_postgres_seam_runs_in_the_events_transaction(
+    postgres_datastore: PostgresDatastore,
+) -> None:
+    check_insert_seam(PostgresSpy(postgres_datastore, events_table_name="seam_events"))
+
+
+# ---- flask-smorest: doc callbacks and the views' doc info ----------------------------------
+
+
+def test_doc_callbacks_and_doc_info_reach_the_openapi_document() -> None:
+    app = Flask(__name__)
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.2")
+    api = flask_smorest.Api(app)
+    blp = flask_smorest.Blueprint("things", __name__, url_prefix="/things")
+    seen: list[dict[str, Any]] = []
+
+    def callback(doc: dict[str, Any], info: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        seen.append({"info": info, **kwargs})
+        doc["x-fleet"] = info.get("fleet")
+        return doc
+
+    seams.add_doc_callback(blp, callback)
+
+    def noted(view: Any) -> Any:  # as Fleet's own decorators (links, If-Match) do
+        assert "response" in seams.doc_info(view)  # what flask-smorest's decorator noted
+        seams.set_doc_info(view, {**seams.doc_info(view), "fleet": "noted"})
+        return view
+
+    @blp.route("/")
+    class Things(MethodView):
+        @noted
+        @blp.response(200)
+        def get(self) -> dict[str, str]:
+            return {}
+
+    assert seams.doc_info(Things.get)["fleet"] == "noted"
+    assert seams.doc_info(lambda: None) == {}
+    api.register_blueprint(blp)
+
+    [call] = seen
+    assert call["info"]["fleet"] == "noted" and "response" in call["info"]
+    assert call["app"] is app and call["api"] is api and call["method"] == "get"
+    operation = api.spec.to_dict()["paths"]["/things/"]["get"]
+    assert operation["x-fleet"] == "noted"
+    assert "200" in operation["responses"]  # the library's own callbacks ran first
+
+
+# ---- marshmallow: declared field order -----------------------------------------------------
+
+
+def test_declared_fields_decide_the_order_of_dumps_and_fields() -> None:
+    class Pair(ma.Schema):
+        first = ma.fields.Integer()
+        second = ma.fields.Integer()
+
+    declared = seams.declared_fields(Pair)
+    assert list(declared) == ["first", "second"]
+    seams.set_declared_fields(Pair, {"second": declared["second"], "first": declared["first"]})
+    assert list(Pair().fields) == ["second", "first"]
+    assert list(Pair().dump({"first": 1, "second": 2})) == ["second", "first"]
+
+    class Child(Pair):
+        third = ma.fields.Integer()
+
+    assert list(seams.declared_fields(Child)) == ["second", "first", "third"]
