@@ -184,6 +184,10 @@ class Fleet:
         self.health_service = HealthService(base)
         if embedded:
             self.projector.catch_up()
+            if flag(settings.get("FLEET_INLINE_PROJECTIONS"), default=True) and (
+                self.projector.can_apply_inline()
+            ):
+                self.app.events.inline = self.projector.apply_inline  # type: ignore[attr-defined]
 
     @property
     def embedded(self) -> bool:
@@ -249,7 +253,7 @@ class Fleet:
         caller: it is logged, the projection lags (``health()`` shows it) and the next
         catch-up retries.
         """
-        if not self.foundation.embedded:
+        if not self.foundation.embedded or self.projector.applied_inline >= position:
             return
         try:
             self.projector.catch_up()

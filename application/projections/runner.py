@@ -24,12 +24,13 @@ from eventsourcing.persistence import (
     PersistenceError,
     Tracking,
 )
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment
 
 from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
 from application.projections.base import RowProjection
-from application.projections.view import View
+from application.projections.view import View, ViewTx
 from application.store.sqlite import (
     queue_writers_together,
     wait_in_pool_as_long_as_for_the_lock,
@@ -65,8 +66,56 @@ class Projector:
             for cls in projection_types
         }
         self._lock = threading.Lock()
+        # The position of the last write whose events every projection applied inline
+        # (``apply_inline``): that write's catch-up has nothing to do.
+        self.applied_inline = 0
 
     # Running
+
+    def can_apply_inline(self) -> bool:
+        """Whether the projections can be written in the events' own transaction: on
+        SQLite, when their tables are in the events' database file (the same writer)."""
+        leader = self.app.recorder.datastore  # type: ignore[attr-defined]
+        return (
+            isinstance(self.datastore, SQLiteDatastore)
+            and isinstance(leader, SQLiteDatastore)
+            and self.datastore.pool.db_name == leader.pool.db_name
+            and not leader.pool.is_sqlite_memory_mode
+        )
+
+    def apply_inline(
+        self, domain_events: Sequence[Any], cursor: Any, positions: Sequence[int]
+    ) -> None:
+        """Apply a write's own events in its transaction, from the events in hand.
+
+        No read of the log and no decoding, and one commit for events and projections. A
+        projection applies them only when it is at the position right before them (else it
+        lags, and catches up from the log after the commit); each runs in a savepoint, so a
+        failing projection rolls back alone and never fails the write. Called by the
+        recorder with the writer's lock held, so no catch-up writes meanwhile.
+        """
+        self.applied_inline = 0  # until this write is known to be complete
+        if len(positions) != len(domain_events):
+            return
+        tx = ViewTx(cursor, postgres=False)
+        events = list(zip(positions, domain_events, strict=True))
+        complete = True
+        for number, projection in enumerate(self.projections.values()):
+            if projection.view.position_in(tx, self.app.name) != positions[0] - 1:
+                complete = False
+                continue
+            savepoint = f"inline_projection_{number}"
+            tx.execute(f"SAVEPOINT {savepoint}")
+            try:
+                projection.view.track(tx, Tracking(self.app.name, positions[-1]))
+                projection.apply_page(tx, events)
+            except Exception:  # the write goes on; the projection catches up from the log
+                tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                log.exception("projection %s could not apply a write inline", projection.name)
+                complete = False
+            tx.execute(f"RELEASE SAVEPOINT {savepoint}")
+        if complete:
+            self.applied_inline = positions[-1]
 
     def catch_up(self) -> int:
         """Apply every event recorded so far; returns how many pages were read.
@@ -116,7 +165,13 @@ class Projector:
             return
         failure: Exception | None = None
         with pending[0][0].view.transaction() as tx:
-            for number, (projection, events) in enumerate(pending):
+            for number, (projection, page) in enumerate(pending):
+                # Read again under the write lock: a write may have applied some of this
+                # page inline since the positions were read (``apply_inline``).
+                position = projection.view.position_in(tx, self.app.name)
+                events = [(i, e) for i, e in page if i > position]
+                if not events:
+                    continue
                 savepoint = f"projection_{number}"
                 tx.execute(f"SAVEPOINT {savepoint}")
                 try:

@@ -8,6 +8,7 @@ a stream's newest event never move, so any archived range is a gap between live 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +52,10 @@ class HistoryEventStore(EventStore[UUID]):
         return iter(events if limit is None else events[:limit])
 
 
+# (events in hand, the transaction's cursor, their positions) -> None
+InlineApplier = Callable[[Sequence[DomainEventProtocol[UUID]], Any, Sequence[int]], None]
+
+
 class IndexingEventStore(HistoryEventStore):
     """The application's event store: it also writes each event's index row with it.
 
@@ -69,6 +74,9 @@ class IndexingEventStore(HistoryEventStore):
     ):
         super().__init__(mapper, recorder, archive)
         self._committed = committed
+        # Set by an embedded projector that can write in the events' transaction
+        # (``Projector.apply_inline``): called there with the events and their positions.
+        self.inline: InlineApplier | None = None
 
     def put(
         self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
@@ -84,6 +92,8 @@ class IndexingEventStore(HistoryEventStore):
             )
             for event in domain_events
         ]
+        if self.inline is not None:
+            kwargs["inline"] = partial(self.inline, domain_events)
         recordings = super().put(domain_events, event_index=rows, **kwargs)
         self._committed(rows, recordings)
         return recordings

@@ -78,6 +78,9 @@ class IndexingRecorder:
         key: KeyRecord | None = kwargs.get("idempotency")
         if key is not None and positions:
             self._claim_key(cursor, key, positions[-1])
+        inline = kwargs.get("inline")
+        if inline is not None and positions:  # the projections, last: they never fail it
+            inline(cursor, positions)
 
     def _claim_key(self, cursor: Any, key: KeyRecord, position: int) -> None:
         """In the events' transaction: a key another write holds fails this one, whole."""

@@ -1,0 +1,100 @@
+"""Inline projections (SQLite, embedded): a write's own events are projected in its transaction.
+
+The rows must be exactly what the pull loop makes (a rebuild), a failing projection must
+never fail the write and must catch up from the log, and a writer in another process (a
+gap before this write's events) must leave the log to the catch-up, applied once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from application import Fleet
+from tests.integration.test_projections import some_work, table_contents
+
+
+def rebuilt(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
+    for name in fleet.projector.projections:
+        fleet.projector.rebuild(name)
+    return table_contents(fleet)
+
+
+def test_a_write_is_projected_in_its_own_transaction(
+    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = Fleet(env=sqlite_env)
+    try:
+        assert fleet.projector.can_apply_inline()
+        pulls: list[int] = []
+        real = fleet.projector.catch_up
+        monkeypatch.setattr(fleet.projector, "catch_up", lambda: pulls.append(1) or real())
+        some_work(fleet)
+        assert pulls == []  # no write needed the pull loop
+        assert fleet.projector.min_position() == fleet.head_position()
+        incremental = table_contents(fleet)
+        assert rebuilt(fleet) == incremental
+    finally:
+        fleet.close()
+
+
+def test_a_failing_projection_lags_and_never_fails_the_write(
+    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = Fleet(env=sqlite_env)
+    try:
+        work = fleet.projector.projections["work"]
+        real = work.apply_page
+
+        def broken(tx: Any, events: Any) -> None:
+            raise RuntimeError("projection bug")
+
+        monkeypatch.setattr(work, "apply_page", broken)
+        fleet.register_specialist("s-1", "S")
+        mission = fleet.create_mission(title="Still recorded")  # the write succeeds
+        assert fleet.get_mission(mission["id"])["title"] == "Still recorded"
+        assert "could not apply a write inline" in caplog.text
+        assert fleet.list_specialists()[1] == 1  # the others applied it
+        assert fleet.list_missions()[1] == 0  # work lags
+        monkeypatch.setattr(work, "apply_page", real)
+        fleet.create_sortie(description="next", mission_id=mission["id"])  # catches up first
+        assert fleet.list_missions()[1] == 1 and fleet.list_sorties()[1] == 1
+        assert fleet.projector.min_position() == fleet.head_position()
+        incremental = table_contents(fleet)
+        assert rebuilt(fleet) == incremental
+    finally:
+        fleet.close()
+
+
+def test_a_gap_left_by_another_writer_is_caught_up_once(sqlite_env: dict[str, str]) -> None:
+    fleet = Fleet(env=sqlite_env)
+    other = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})  # another process's writes
+    try:
+        some_work(fleet)
+        other.register_specialist("elsewhere", "E", capabilities=["x"])
+        other.heartbeat("sp-1", status="idle")
+        fleet.heartbeat("sp-2", status="busy")  # after a gap: the pull loop applies all three
+        assert fleet.projector.min_position() == fleet.head_position()
+        assert fleet.list_specialists(capability="x")[1] == 4
+        assert fleet.list_specialists(status="idle")[1] == 1
+        incremental = table_contents(fleet)
+        assert rebuilt(fleet) == incremental
+    finally:
+        other.close()
+        fleet.close()
+
+
+def test_inline_projections_can_be_turned_off(
+    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = Fleet(env={**sqlite_env, "FLEET_INLINE_PROJECTIONS": "0"})
+    try:
+        pulls: list[int] = []
+        real = fleet.projector.catch_up
+        monkeypatch.setattr(fleet.projector, "catch_up", lambda: pulls.append(1) or real())
+        fleet.register_specialist("s-1", "S")
+        assert pulls == [1]  # projected by the pull loop after the commit, as before
+        assert fleet.list_specialists()[1] == 1
+    finally:
+        fleet.close()
