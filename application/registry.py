@@ -40,7 +40,14 @@ class EventType:
 
     def validate(self, data: Mapping[str, Any], partial: tuple[str, ...] = ()) -> dict[str, Any]:
         """Check event data; ``partial`` names required fields the domain fills in."""
-        return load(self.schema(partial=partial), data)
+        return load(_schema(self.schema, partial), data)
+
+
+@cache
+def _schema(schema: type[Schema], partial: tuple[str, ...]) -> Schema:
+    """One instance per schema and ``partial``: building one costs more than the check
+    (marshmallow 4 schemas keep no per-call state, so threads may share one)."""
+    return schema(partial=partial)
 
 
 def _collect() -> dict[str, list[type[FleetAggregate.Event]]]:

@@ -26,6 +26,10 @@ DEFAULTS = {
     # default). Keep one open per pool and grow on demand to 1 + POSTGRES_MAX_OVERFLOW.
     "POSTGRES_POOL_SIZE": "1",
     "POSTGRES_MAX_OVERFLOW": "9",
+    # The library's aggregate cache: a command loads its aggregate from memory and reads
+    # only the events recorded since (fast-forward, on by default, so several processes
+    # stay exact), instead of a snapshot and every event after it. Commands get a copy.
+    "AGGREGATE_CACHE_MAXSIZE": "4096",
 }
 
 
