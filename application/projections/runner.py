@@ -100,8 +100,9 @@ class Projector:
         tx = ViewTx(cursor, postgres=False)
         events = list(zip(positions, domain_events, strict=True))
         complete = True
+        at = self._positions_in(tx)
         for number, projection in enumerate(self.projections.values()):
-            if projection.view.position_in(tx, self.app.name) != positions[0] - 1:
+            if at[number] != positions[0] - 1:
                 complete = False
                 continue
             savepoint = f"inline_projection_{number}"
@@ -141,6 +142,16 @@ class Projector:
                 pages += 1
                 if len(notes) < self.page_size:  # the head: the next read would find nothing
                     return pages
+
+    def _positions_in(self, tx: ViewTx) -> list[int]:
+        """Every projection's position, in order, read with one statement in ``tx``."""
+        tables = [p.view.table for p in self.projections.values()]
+        columns = ", ".join(
+            f"(SELECT MAX(notification_id) FROM {table} WHERE application_name = ?)"  # noqa: S608 - fixed names
+            for table in tables
+        )
+        row = tx.fetchall(f"SELECT {columns}", [self.app.name] * len(tables))[0]
+        return [int(value or 0) for value in row]
 
     def _positions(self) -> dict[str, int]:
         """Every projection's position, in one read transaction (they share a datastore)."""
