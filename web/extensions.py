@@ -10,14 +10,16 @@ from __future__ import annotations
 import http
 import json
 import re
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import flask_smorest
 import marshmallow as ma
+from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Flask, Response, current_app
+from flask_smorest.spec import openapi_cli
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Map
@@ -122,12 +124,75 @@ class Plugin(MarshmallowPlugin):
     Converter = Converter
 
 
+# What the OpenAPI document depends on besides the code: these settings, and what
+# ``security`` reads (whether a token is set, FLEET_AUTH_READS).
+SPEC_SETTINGS = ("API_TITLE", "API_VERSION", "OPENAPI_VERSION", "API_SPEC_OPTIONS", "ETAG_DISABLED")
+
+
+class BuiltSpec(NamedTuple):
+    spec: APISpec
+    flask_plugin: Any
+    ma_plugin: Any
+
+
+# Documents already built in this process, by ``spec_key``.
+BUILT_SPECS: dict[Hashable, BuiltSpec] = {}
+
+
+def spec_key(app: Flask, blueprints: Sequence[flask_smorest.Blueprint]) -> Hashable:
+    """Everything an app's OpenAPI document is made from, besides the code."""
+    documented = {name: app.config.get(name) for name in SPEC_SETTINGS}
+    return (
+        json.dumps(documented, sort_keys=True, default=repr),
+        settings.token(app) is not None,
+        settings.flag(app.config["FLEET_AUTH_READS"]),
+        tuple(blueprints),
+    )
+
+
 class Api(flask_smorest.Api):
+    """flask-smorest's ``Api`` with Fleet's error handling, registering ``blueprints``.
+
+    The OpenAPI document is a pure function of the code and of ``spec_key``, and building it
+    (every schema resolved, every operation documented) is most of the cost of ``create_app``.
+    It is built once per process for each key and then shared, read-only, by every app built
+    with the same key: a server builds one app per process anyway; the test suite builds
+    hundreds. An app that takes a built document registers its routes as usual and only
+    skips documenting them again.
+    """
+
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = None  # every status an operation answers is listed
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Flask, blueprints: Sequence[flask_smorest.Blueprint]) -> None:
+        key = spec_key(app, blueprints)
+        self._built = BUILT_SPECS.get(key)
         super().__init__(app, spec_kwargs={"marshmallow_plugin": Plugin()})
+        self.register_converter(IdConverter, IdConverter.schema)
+        for blueprint in blueprints:
+            self.register_blueprint(blueprint)
+        if self._built is None:
+            BUILT_SPECS[key] = BuiltSpec(self.spec, self.flask_plugin, self.ma_plugin)
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        if self._built is None:
+            super()._init_spec(**kwargs)
+            return
+        self.spec, self.flask_plugin, self.ma_plugin = self._built
+        self._app.cli.add_command(openapi_cli)
+
+    def _register_converter(self, converter: Any, func: Any) -> None:
+        if self._built is None:
+            super()._register_converter(converter, func)
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        if self._built is None:
+            super().register_blueprint(blp, parameters=parameters, **options)
+            return
+        # flask-smorest's register_blueprint without documenting the views a second time
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
 
     def _register_error_handlers(self) -> None:
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
