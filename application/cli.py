@@ -25,7 +25,7 @@ from application.agent_cli import agent
 from application.app import FleetApplication
 from application.errors import FleetError
 from application.fleet import Fleet
-from application.mcp_server import mcp_command
+from application.mcp_cli import mcp_command
 from application.migrate import MigrationError, Migrator
 from application.resources import jsonable
 from application.settings import POSTGRES, build_env

@@ -158,6 +158,48 @@ def set_doc_info(view: Any, info: dict[str, Any]) -> None:
     view._apidoc = info
 
 
+class SharedSpecSeam:
+    """Mixed in before ``flask_smorest.Api``: an app can take an OpenAPI document already
+    built by an earlier app of this process instead of building its own.
+
+    Building the document (every schema resolved, every operation documented) is most of
+    the cost of an app factory; the test suite builds hundreds of apps with the same code
+    and settings. flask-smorest has no public way to hand an ``Api`` a built spec: its
+    private ``_init_spec`` makes the ``APISpec`` and plugins, ``_register_converter``
+    documents a URL converter, and ``register_blueprint`` documents the views as it
+    registers them, noting the blueprint in the app's ``extensions["flask-smorest"]``
+    (``blp_name_to_api``) and in the private ``_app``. With ``shared`` set (a built
+    ``(spec, flask_plugin, ma_plugin)``) these steps only register, never document.
+    """
+
+    shared: tuple[Any, Any, Any] | None = None
+    _app: Any
+    spec: Any
+    flask_plugin: Any
+    ma_plugin: Any
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        if self.shared is None:
+            super()._init_spec(**kwargs)  # type: ignore[misc]
+            return
+        from flask_smorest.spec import openapi_cli
+
+        self.spec, self.flask_plugin, self.ma_plugin = self.shared
+        self._app.cli.add_command(openapi_cli)
+
+    def _register_converter(self, converter: Any, func: Any) -> None:
+        if self.shared is None:
+            super()._register_converter(converter, func)  # type: ignore[misc]
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        if self.shared is None:
+            super().register_blueprint(blp, parameters=parameters, **options)  # type: ignore[misc]
+            return
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+
 # ---- marshmallow: declared field order ----------------------------------------------------
 
 

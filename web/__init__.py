@@ -48,10 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health)
     app.url_map.converters["id"] = IdConverter
     init_console(app)  # the operator console under /ui/ (docs/console.md)
-    api = Api(app)
-    api.register_converter(IdConverter, IdConverter.schema)
-    for name in MODULES:
-        api.register_blueprint(import_module(name).blp)
+    Api(app, [import_module(name).blp for name in MODULES])
     return app
 
 

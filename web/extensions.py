@@ -8,11 +8,13 @@ and documents what every operation shares: the id headers, 400 and 401.
 from __future__ import annotations
 
 import http
+import json
 import re
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import flask_smorest
+from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Flask, Response
@@ -21,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Map
 
 from application.errors import STORE_UNAVAILABLE, FleetError
-from application.seams import add_doc_callback, doc_info, set_doc_info
+from application.seams import SharedSpecSeam, add_doc_callback, doc_info, set_doc_info
 from web import problems, request_cycle, settings
 from web.parser import Parser
 from web.schemas import AnswerSchema, ProblemSchema
@@ -121,12 +123,55 @@ class Plugin(MarshmallowPlugin):
     Converter = Converter
 
 
-class Api(flask_smorest.Api):
+# What the OpenAPI document depends on besides the code: these settings, and what
+# ``security`` reads (whether a token is set, FLEET_AUTH_READS).
+SPEC_SETTINGS = ("API_TITLE", "API_VERSION", "OPENAPI_VERSION", "API_SPEC_OPTIONS", "ETAG_DISABLED")
+
+
+class BuiltSpec(NamedTuple):
+    spec: APISpec
+    flask_plugin: Any
+    ma_plugin: Any
+
+
+# Documents already built in this process, by ``spec_key``.
+BUILT_SPECS: dict[Hashable, BuiltSpec] = {}
+
+
+def spec_key(app: Flask, blueprints: Sequence[flask_smorest.Blueprint]) -> Hashable:
+    """Everything an app's OpenAPI document is made from, besides the code."""
+    documented = {name: app.config.get(name) for name in SPEC_SETTINGS}
+    return (
+        json.dumps(documented, sort_keys=True, default=repr),
+        settings.token(app) is not None,
+        settings.flag(app.config["FLEET_AUTH_READS"]),
+        tuple(blueprints),
+    )
+
+
+class Api(SharedSpecSeam, flask_smorest.Api):
+    """flask-smorest's ``Api`` with Fleet's error handling, registering ``blueprints``.
+
+    The OpenAPI document is a pure function of the code and of ``spec_key``, and building it
+    (every schema resolved, every operation documented) is most of the cost of ``create_app``.
+    It is built once per process for each key and then shared, read-only, by every app built
+    with the same key: a server builds one app per process anyway; the test suite builds
+    hundreds. An app that takes a built document registers its routes as usual and only
+    skips documenting them again.
+    """
+
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = None  # every status an operation answers is listed
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Flask, blueprints: Sequence[flask_smorest.Blueprint]) -> None:
+        key = spec_key(app, blueprints)
+        self.shared = BUILT_SPECS.get(key)  # application.seams.SharedSpecSeam reads it
         super().__init__(app, spec_kwargs={"marshmallow_plugin": Plugin()})
+        self.register_converter(IdConverter, IdConverter.schema)
+        for blueprint in blueprints:
+            self.register_blueprint(blueprint)
+        if self.shared is None:
+            BUILT_SPECS[key] = BuiltSpec(self.spec, self.flask_plugin, self.ma_plugin)
 
     def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
         """As flask-smorest's (which routes ``HTTPException`` to ``handle_http_exception``),
@@ -135,7 +180,8 @@ class Api(flask_smorest.Api):
         app.register_error_handler(FleetError, problems.fleet_error)
         for error in STORE_UNAVAILABLE:
             app.register_error_handler(error, problems.store_unavailable)
-        self._register_problem_responses()
+        if self.shared is None:  # a shared document has them already
+            self._register_problem_responses()
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return problems.http_exception(error)

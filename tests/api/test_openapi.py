@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 
 from application import Fleet
 from tests.api.support import API, body, mission, register, sortie
-from web import get_fleet
+from web import extensions, get_fleet
 
 # The one operation without a Fleet method of its own name: POST works like PATCH there.
 NOT_FLEET_METHODS = {"heartbeat_by_post"}
@@ -288,3 +289,71 @@ def test_bearer_auth_is_declared_where_the_server_asks_for_it(
         assert (unauthenticated == 401) == (writes == bearer)
         listed = client.get(f"{API}/missions").status_code
         assert (listed == 401) == (reads == bearer)
+
+
+def handlers(app: Flask) -> dict[str, str]:
+    """The app's error handlers: which exception goes to which function."""
+    return {
+        error.__name__: getattr(handler, "__qualname__", repr(handler))
+        for by_code in app.error_handler_spec[None].values()
+        for error, handler in by_code.items()
+    }
+
+
+def api_of(app: Flask) -> extensions.Api:
+    api: extensions.Api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    return api
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"FLEET_API_TOKEN": "t"},
+        {"FLEET_AUTH_READS": True},
+        {"FLEET_API_TOKEN": "t", "FLEET_AUTH_READS": True},
+        {"API_TITLE": "Other", "API_SPEC_OPTIONS": {"info": {"description": "other"}}},
+    ],
+    ids=["open", "token", "auth-reads-no-token", "token-auth-reads", "other-settings"],
+)
+def test_a_shared_document_is_what_a_fresh_build_gives(
+    app_factory: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, config: dict[str, Any]
+) -> None:
+    """Apps built with the same settings share one OpenAPI document, built once per process
+    (``web.extensions.BUILT_SPECS``): it must be the very document, and the very app, that a
+    build from scratch gives."""
+    headers = {"Authorization": "Bearer t"} if "FLEET_API_TOKEN" in config else {}
+
+    def served(app: Flask) -> str:
+        return app.test_client().get(f"{API}/openapi.json", headers=headers).get_data(as_text=True)
+
+    app_factory(**config)  # the document for these settings is built by now
+    shared = app_factory(**config)
+    monkeypatch.setattr(extensions, "BUILT_SPECS", {})  # nothing built yet: from scratch
+    fresh = app_factory(**config)
+    assert api_of(fresh).spec is not api_of(shared).spec
+    assert extensions.BUILT_SPECS  # the fresh one is kept for the next app
+    assert served(shared) == served(fresh)
+    document = json.loads(served(fresh))
+    assert document["info"]["title"] == config.get("API_TITLE", "Fleet")
+    assert json.dumps(api_of(shared).spec.to_dict()) == json.dumps(api_of(fresh).spec.to_dict())
+    # and the rest of the app is the same: routes, converters, handlers, CLI commands
+    assert [(r.rule, r.endpoint, sorted(r.methods or ())) for r in shared.url_map.iter_rules()] == [
+        (r.rule, r.endpoint, sorted(r.methods or ())) for r in fresh.url_map.iter_rules()
+    ]
+    assert extensions.IdConverter in api_of(shared).flask_plugin.converter_mapping
+    assert api_of(shared)._app is shared
+    assert sorted(shared.extensions["flask-smorest"]["blp_name_to_api"]) == sorted(
+        fresh.extensions["flask-smorest"]["blp_name_to_api"]
+    )
+    assert handlers(shared) == handlers(fresh)
+    assert sorted(shared.cli.commands) == sorted(fresh.cli.commands)
+
+
+def test_apps_with_other_settings_get_their_own_document(
+    app_factory: Callable[..., Flask],
+) -> None:
+    open_app = app_factory()
+    token_app = app_factory(**{"FLEET_API_TOKEN": "t"})
+    assert api_of(open_app).spec is api_of(app_factory()).spec
+    assert api_of(token_app).spec is not api_of(open_app).spec

@@ -267,3 +267,24 @@ def test_declared_fields_decide_the_order_of_dumps_and_fields() -> None:
         third = ma.fields.Integer()
 
     assert list(seams.declared_fields(Child)) == ["second", "first", "third"]
+
+
+def test_the_spec_building_privates_of_flask_smorest_are_where_the_shared_spec_seam_hooks() -> None:
+    """``SharedSpecSeam`` overrides these three steps of ``flask_smorest.Api``; an app that
+    takes a shared document only registers (tests/api/test_openapi.py compares the apps)."""
+    import flask_smorest
+    from flask import Flask
+
+    init_spec = inspect.signature(flask_smorest.Api._init_spec).parameters
+    assert {"flask_plugin", "marshmallow_plugin", "options"} <= set(init_spec)  # keywords only
+    assert list(inspect.signature(flask_smorest.Api._register_converter).parameters) == [
+        "self",
+        "converter",
+        "func",
+    ]
+    assert "parameters" in inspect.signature(flask_smorest.Api.register_blueprint).parameters
+    app = Flask(__name__)
+    app.config.update(API_TITLE="T", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    api = flask_smorest.Api(app)
+    assert api._app is app
+    assert "blp_name_to_api" in app.extensions["flask-smorest"]
