@@ -14,11 +14,6 @@ fixed set of boundary violations (a string one past ``maxLength``, a value off i
 The hypothesis loop is driven here rather than by ``schemathesis.pytest.from_fixture``:
 with pytest 9.2 that loader fails (``'Function' object has no attribute '_nodeid'``).
 The count of cases is printed (``schemathesis: ...``; see it with ``-s``).
-
-Under ``--cov`` (``make test``), coverage measures the app while it answers each case and
-not while schemathesis and hypothesis make the cases: that is most of these tests' time,
-it runs no code of ours, and coverage's tracer (which sees every line run on Python 3.11)
-made it twice as slow. The app's code is measured exactly as before.
 """
 
 from __future__ import annotations
@@ -27,7 +22,6 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -68,53 +62,9 @@ def fuzz_app(backend: dict[str, str]) -> Iterator[Flask]:
     get_fleet(app).close()
 
 
-class AppCoverage:
-    """Coverage (pytest-cov's ``cov``, None without ``--cov``) on only while the app runs.
-
-    ``making_cases()`` pauses it for the fuzz loop; ``app()`` turns it back on around each
-    call to the app. pytest-cov's own ``no_cover`` pauses coverage the same way.
-    """
-
-    def __init__(self, cov: Any) -> None:
-        self.cov = cov
-
-    @contextmanager
-    def making_cases(self) -> Iterator[None]:
-        if self.cov is None:
-            yield
-            return
-        self.cov.stop()
-        try:
-            yield
-        finally:
-            self.cov.start()
-
-    def app(self) -> AbstractContextManager[None]:
-        return nullcontext() if self.cov is None else self._measured()
-
-    @contextmanager
-    def _measured(self) -> Iterator[None]:
-        self.cov.start()
-        try:
-            yield
-        finally:
-            self.cov.stop()
-
-
-@pytest.fixture
-def app_coverage(cov: Any) -> AppCoverage:
-    return AppCoverage(cov)
-
-
-def check(
-    case: schemathesis.Case,
-    cases: Counter[str],
-    coverage: AppCoverage,
-    excluded: tuple[Any, ...] = (),
-) -> None:
+def check(case: schemathesis.Case, cases: Counter[str], excluded: tuple[Any, ...] = ()) -> None:
     cases[f"{case.method.upper()} {case.path}"] += 1
-    with coverage.app():
-        response = case.call()
+    response = case.call()
     status = response.status_code
     if status == 503 and "min_position" in (case.query or {}):
         return  # documented: projections did not reach min_position in time
@@ -129,9 +79,7 @@ def check(
 @pytest.mark.parametrize(
     "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda mode: mode.value
 )
-def test_every_operation_conforms(
-    fuzz_app: Flask, mode: GenerationMode, app_coverage: AppCoverage
-) -> None:
+def test_every_operation_conforms(fuzz_app: Flask, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", fuzz_app)
     cases: Counter[str] = Counter()
     failures: list[str] = []
@@ -147,11 +95,10 @@ def test_every_operation_conforms(
             suppress_health_check=list(HealthCheck),
         )
         def run(case: schemathesis.Case) -> None:
-            check(case, cases, app_coverage)
+            check(case, cases)
 
         try:
-            with app_coverage.making_cases():
-                run()
+            run()
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure
             failures.append(f"{operation.label} [{mode.value}]: {exc}")
     total = sum(cases.values())
@@ -164,9 +111,7 @@ def test_every_operation_conforms(
 
 
 @pytest.mark.slow
-def test_boundary_violations_are_refused(
-    sqlite_env: dict[str, str], app_coverage: AppCoverage
-) -> None:
+def test_boundary_violations_are_refused(sqlite_env: dict[str, str]) -> None:
     """The coverage phase, negative mode, on SQLite (what it sends is the web layer's to
     refuse). It found a mailbox id off its documented pattern listed as an empty mailbox,
     and a compaction body documented as required though none is needed, and
@@ -182,22 +127,19 @@ def test_boundary_violations_are_refused(
         schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", app)
         cases: Counter[str] = Counter()
         failures: list[str] = []
-        with app_coverage.making_cases():
-            for result in schema.get_all_operations():
-                operation = result.ok()
-                generation = schema.config.generation_for(operation=operation)
-                for case in schema.iter_coverage_cases(
-                    operation,
-                    generation_modes=[GenerationMode.NEGATIVE],
-                    generation_config=generation,
-                ):
-                    # A route word as an id (``/specialists/register``) means another route,
-                    # where the "undeclared" method may well be declared.
-                    words = ROUTE_WORDS & {str(v) for v in (case.path_parameters or {}).values()}
-                    try:
-                        check(case, cases, app_coverage, (unsupported_method,) if words else ())
-                    except (AssertionError, BaseExceptionGroup) as exc:  # a 5xx; the report
-                        failures.append(f"{operation.label}: {str(exc)[:600]}")
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            generation = schema.config.generation_for(operation=operation)
+            for case in schema.iter_coverage_cases(
+                operation, generation_modes=[GenerationMode.NEGATIVE], generation_config=generation
+            ):
+                # A route word as an id (``/specialists/register``) means another route,
+                # where the "undeclared" method may well be declared.
+                words = ROUTE_WORDS & {str(v) for v in (case.path_parameters or {}).values()}
+                try:
+                    check(case, cases, (unsupported_method,) if words else ())
+                except (AssertionError, BaseExceptionGroup) as exc:  # a 5xx; schemathesis' report
+                    failures.append(f"{operation.label}: {str(exc)[:600]}")
         print(f"\nschemathesis coverage: {sum(cases.values())} cases, {len(failures)} failed")
         assert not failures, "\n\n".join(failures[:20])
         assert sum(cases.values()) >= 1000
