@@ -101,8 +101,8 @@ class Projector:
         events = list(zip(positions, domain_events, strict=True))
         complete = True
         at = self._positions_in(tx)
-        for number, projection in enumerate(self.projections.values()):
-            if at[number] != positions[0] - 1:
+        for number, (name, projection) in enumerate(self.projections.items()):
+            if at[name] != positions[0] - 1:
                 complete = False
                 continue
             savepoint = f"inline_projection_{number}"
@@ -143,15 +143,18 @@ class Projector:
                 if len(notes) < self.page_size:  # the head: the next read would find nothing
                     return pages
 
-    def _positions_in(self, tx: ViewTx) -> list[int]:
-        """Every projection's position, in order, read with one statement in ``tx``."""
-        tables = [p.view.table for p in self.projections.values()]
-        columns = ", ".join(
-            f"(SELECT MAX(notification_id) FROM {table} WHERE application_name = ?)"  # noqa: S608 - fixed names
-            for table in tables
+    def _positions_in(self, tx: ViewTx) -> dict[str, int]:
+        """Every projection's position, read with one statement in ``tx``."""
+        if not self.projections:
+            return {}
+        views = [p.view for p in self.projections.values()]
+        columns = ", ".join(  # one named column a projection: rows are dicts on PostgreSQL
+            f"(SELECT MAX(notification_id) FROM {view.table} WHERE application_name = ?) "  # noqa: S608 - fixed names
+            f"AS p{number}"
+            for number, view in enumerate(views)
         )
-        row = tx.fetchall(f"SELECT {columns}", [self.app.name] * len(tables))[0]
-        return [int(value or 0) for value in row]
+        row = tx.fetchall(f"SELECT {columns}", [self.app.name] * len(views))[0]
+        return {name: int(row[f"p{number}"] or 0) for number, name in enumerate(self.projections)}
 
     def _positions(self) -> dict[str, int]:
         """Every projection's position, in one read transaction (they share a datastore)."""
@@ -159,9 +162,7 @@ class Projector:
         if not views:
             return {}
         with views[0].transaction(commit=False) as tx:
-            return {
-                name: p.view.position_in(tx, self.app.name) for name, p in self.projections.items()
-            }
+            return self._positions_in(tx)
 
     def _apply(self, pending: list[tuple[RowProjection, list[tuple[int, Any]]]]) -> None:
         """Every projection's rows and position for one page, in one transaction.
@@ -176,11 +177,11 @@ class Projector:
             return
         failure: Exception | None = None
         with pending[0][0].view.transaction() as tx:
+            # Read again under the write lock: a write may have applied some of this page
+            # inline since the positions were read (``apply_inline``).
+            at = self._positions_in(tx)
             for number, (projection, page) in enumerate(pending):
-                # Read again under the write lock: a write may have applied some of this
-                # page inline since the positions were read (``apply_inline``).
-                position = projection.view.position_in(tx, self.app.name)
-                events = [(i, e) for i, e in page if i > position]
+                events = [(i, e) for i, e in page if i > at[projection.name]]
                 if not events:
                     continue
                 savepoint = f"projection_{number}"
