@@ -4,10 +4,10 @@ Fleet uses the libraries' public APIs wherever they offer what it needs. Where t
 not, the private name it relies on is used here and nowhere else, with a docstring per
 seam saying why it is needed; ``tests/unit/test_seams.py`` has a test per seam that fails
 loudly when a library upgrade removes or changes the private thing. So an upgrade of
-eventsourcing, flask-smorest or marshmallow means reading this module and running that
+eventsourcing, flask-smorest, werkzeug or marshmallow means reading this module and running that
 test, not searching the code base.
 
-The flask-smorest and marshmallow seams serve ``web/`` only, but live here too: one module
+The flask-smorest, werkzeug and marshmallow seams serve ``web/`` only, but live here too: one module
 keeps the list whole, and the layers allow it (``web`` may import ``application``, never
 the reverse, so a seam module in ``web/`` could not serve the store). They import no web
 framework (they take the objects they touch as arguments), so importing this module costs
@@ -20,8 +20,8 @@ documentation says).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -198,6 +198,40 @@ class SharedSpecSeam:
         name = options.get("name", blp.name)
         self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
         self._app.register_blueprint(blp, **options)
+
+
+# ---- werkzeug: the URL builders of routing rules -------------------------------------------
+
+
+class SharedBuilderSeam:
+    """Mixed in before werkzeug's ``Rule``: rules alike share one compiled URL builder.
+
+    Binding a rule to a map compiles two Python functions for it from an AST (its URL
+    builders, with and without unknown arguments as a query string): about 1.2 ms a
+    route, so most of an app factory's time once the OpenAPI document is shared, and the
+    test suite builds hundreds of apps with the same routes. A builder depends only on
+    the rule's parsed parts (the private ``_trace``) and the names of its defaults, and it
+    reaches its rule through its ``self`` argument (``self._converters``), so one function
+    serves every rule with the same parts. werkzeug has no public hook for this; the
+    private ``_compile_builder(append_unknown)`` is overridden. A rule whose defaults fill
+    a variable of its path bakes the converted value into its builder: it is compiled as
+    werkzeug does.
+    """
+
+    _builders: ClassVar[dict[Hashable, Callable[..., Any]]] = {}
+    _trace: list[tuple[bool, str]]
+    defaults: Mapping[str, Any] | None
+
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., Any]:
+        compile_builder = super()._compile_builder  # type: ignore[misc]
+        defaults = tuple(self.defaults or ())
+        if any(dynamic and part in defaults for dynamic, part in self._trace):
+            return compile_builder(append_unknown)  # type: ignore[no-any-return]
+        key = (tuple(self._trace), defaults, append_unknown)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self._builders[key] = compile_builder(append_unknown)
+        return builder
 
 
 # ---- marshmallow: declared field order ----------------------------------------------------

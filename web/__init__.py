@@ -27,11 +27,12 @@ MODULES = (
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides defaults and ``FLEET_*`` environment variables."""
     from web import instrument, metrics, request_cycle, settings
-    from web.extensions import Api, IdConverter
+    from web.extensions import Api, IdConverter, RouteRule
     from web.health import blueprint as health
     from web.ui import init_app as init_console
 
     app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
+    app.url_rule_class = RouteRule
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     settings.load(app, config)
     metrics.check_mode()  # before anything is opened or started

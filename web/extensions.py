@@ -20,10 +20,16 @@ from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Flask, Response
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import BaseConverter, Map
+from werkzeug.routing import BaseConverter, Map, Rule
 
 from application.errors import STORE_UNAVAILABLE, FleetError
-from application.seams import SharedSpecSeam, add_doc_callback, doc_info, set_doc_info
+from application.seams import (
+    SharedBuilderSeam,
+    SharedSpecSeam,
+    add_doc_callback,
+    doc_info,
+    set_doc_info,
+)
 from web import problems, request_cycle, settings
 from web.parser import Parser
 from web.schemas import AnswerSchema, ProblemSchema
@@ -74,6 +80,10 @@ WRITE_HEADERS = {
         "schema": {"type": "integer"},
     },
 }
+
+
+class RouteRule(SharedBuilderSeam, Rule):
+    """werkzeug's rule, with URL builders compiled once per process (see the seam)."""
 
 
 class IdConverter(BaseConverter):

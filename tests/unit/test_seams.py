@@ -1,6 +1,6 @@
 """``application.seams``: one test per library private Fleet relies on.
 
-Each fails loudly when an upgrade of eventsourcing, flask-smorest or marshmallow removes
+Each fails loudly when an upgrade of eventsourcing, flask-smorest, werkzeug or marshmallow removes
 the private name or changes what Fleet relies on it for; the fix then goes in
 ``application/seams.py`` alone.
 """
@@ -288,3 +288,55 @@ def test_the_spec_building_privates_of_flask_smorest_are_where_the_shared_spec_s
     api = flask_smorest.Api(app)
     assert api._app is app
     assert "blp_name_to_api" in app.extensions["flask-smorest"]
+
+
+# ---- werkzeug: the URL builders of routing rules -------------------------------------------
+
+
+def test_rules_alike_share_builders_that_build_what_werkzeugs_own_build() -> None:
+    """``SharedBuilderSeam`` overrides ``Rule._compile_builder(append_unknown)``, which reads
+    the rule's ``_trace`` (its parsed parts) and ``defaults``. Two maps of the same rules
+    share each builder, and every URL is the one werkzeug's own rules build."""
+    from werkzeug.routing import Map, Rule
+
+    assert params(Rule._compile_builder) == [("self", POSITIONAL), ("append_unknown", POSITIONAL)]
+
+    class SharingRule(seams.SharedBuilderSeam, Rule):
+        pass
+
+    def rules(rule_class: type[Rule]) -> list[Rule]:
+        return [
+            rule_class("/specialists", endpoint="list"),
+            rule_class("/specialists/<name>", endpoint="one"),
+            rule_class("/sorties/<int:n>/notes/<path:rest>", endpoint="deep"),
+            rule_class("/page", defaults={"size": 10}, endpoint="page"),
+            rule_class("/page/<int:size>", endpoint="page"),
+            rule_class("/v/<version>", defaults={"version": "v1"}, endpoint="pinned"),
+        ]
+
+    plain = Map(rules(Rule)).bind("fleet.test")
+    first, second = Map(rules(SharingRule)), Map(rules(SharingRule))
+    assert all(rule._trace for rule in first.iter_rules())  # the parts the key is made of
+    for one, other in zip(first.iter_rules(), second.iter_rules(), strict=True):
+        assert one is not other
+        if one.rule == "/v/<version>":  # a default fills the path: compiled per rule
+            assert one._build.__func__ is not other._build.__func__  # type: ignore[attr-defined]
+        else:
+            assert one._build.__func__ is other._build.__func__  # type: ignore[attr-defined]
+            assert one._build_unknown.__func__ is other._build_unknown.__func__  # type: ignore[attr-defined]
+    calls = [
+        ("list", {}),
+        ("list", {"status": "busy", "limit": 5}),
+        ("one", {"name": "a b/ü"}),
+        ("deep", {"n": 7, "rest": "x/y z"}),
+        ("page", {}),
+        ("page", {"size": 25}),
+        ("pinned", {}),
+        ("pinned", {"q": "x"}),
+    ]
+    for adapter in (first.bind("fleet.test"), second.bind("fleet.test")):
+        for endpoint, values in calls:
+            assert adapter.build(endpoint, values) == plain.build(endpoint, values)
+            assert adapter.build(endpoint, values, force_external=True) == plain.build(
+                endpoint, values, force_external=True
+            )
