@@ -6,7 +6,6 @@ collision on PostgreSQL), positions run 1..N and the event index matches the log
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 import traceback
@@ -17,6 +16,7 @@ import pytest
 
 from application.fleet import Fleet
 from domain.specialist import specialist_stream_id
+from tests.processes import fleet_processes
 
 if TYPE_CHECKING:
     from tests.conftest import RawStore
@@ -94,7 +94,7 @@ def test_threads_append_through_one_fleet(fleet: Fleet, raw_store: RawStore) -> 
 
 
 def test_processes_append_to_one_store(backend: dict[str, str], raw_store: RawStore) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = fleet_processes()
     start = ctx.Barrier(PROCESSES)
     results = ctx.Queue()
     writers = [f"process-{n}" for n in range(PROCESSES)]

@@ -8,7 +8,6 @@ released path. The figures are printed (``pytest -s`` shows them).
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 import traceback
@@ -19,6 +18,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from application import Conflict, Fleet
+from tests.processes import fleet_processes
 
 ACQUIRERS = 16
 ROUNDS = 5
@@ -134,7 +134,7 @@ def test_threads_race_for_one_path(fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 @pytest.mark.slow
 def test_processes_race_for_one_path(backend: dict[str, str]) -> None:
     Fleet(env=backend).close()  # migrate once, like a deploy step
-    ctx = multiprocessing.get_context("spawn")
+    ctx = fleet_processes()
     barrier = ctx.Barrier(ACQUIRERS)
     results = ctx.Queue()
     env = {**backend, **SMALL_POOLS}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import queue
 import threading
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from application import Fleet
+from tests.processes import fleet_processes
 
 LATER = timedelta(days=1)  # far past any default lock timeout and heartbeat timeout
 
@@ -164,7 +164,7 @@ def test_two_sweeper_processes_record_each_event_once(backend: dict[str, str]) -
     try:
         seed(setup, locks=20, specialists=10)
         now = later(setup)
-        ctx = multiprocessing.get_context("spawn")
+        ctx = fleet_processes()
         barrier, results = ctx.Barrier(2), ctx.Queue()
         procs = [
             ctx.Process(target=process_sweeper, args=(backend, now, barrier, results))
