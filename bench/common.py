@@ -29,7 +29,8 @@ class Scale:
     name: str
     store_events: int  # events in the store the HTTP reads and type queries run against
     write_rows: int  # writes per in-process write-rate baseline
-    http_seconds: float  # each wrk run and each constant-rate run
+    http_seconds: float  # each wrk run, and the shortest constant-rate run
+    latency_requests: int  # the fewest requests a latency (constant-rate) run may rest on
     read_seconds: float  # each HTTP read run
     query_runs: int  # timed runs per in-process type query
     histories: tuple[int, ...]  # aggregate lengths of the load-time benchmark
@@ -49,6 +50,7 @@ FULL = Scale(
     store_events=1_000_000,
     write_rows=2_000,
     http_seconds=8,
+    latency_requests=5_000,
     read_seconds=5,
     query_runs=200,
     histories=(10, 1_000, 10_000, 100_000),
@@ -66,6 +68,7 @@ QUICK = Scale(
     store_events=20_000,
     write_rows=300,
     http_seconds=2,
+    latency_requests=400,
     read_seconds=1.5,
     query_runs=40,
     histories=(10, 1_000, 10_000),

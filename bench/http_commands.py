@@ -109,6 +109,13 @@ def request_budget(scale: Scale) -> int:
     return int(3_000 * scale.http_seconds)
 
 
+def latency_seconds(rate: float, scale: Scale) -> float:
+    """How long a constant-rate run lasts: long enough for ``scale.latency_requests``, so
+    that its p99 rests on at least 50 requests slower than it (at 800 requests, the p99 was
+    the 8th-slowest and moved two or three times between runs)."""
+    return max(scale.http_seconds, scale.latency_requests / rate)
+
+
 def ceiling(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
     count = request_budget(scale) * 2
     results: dict[str, Any] = {}
@@ -122,8 +129,9 @@ def ceiling(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
             log(f"  ceiling {route:7} {describe(run)}")
         # The same constant-rate client at half the insert ceiling: the latency floor here.
         half = results["insert"]["requests_per_s"] / 2
-        requests = registrations("half", int(half * scale.http_seconds) + 1, rng, "/insert")
-        results["insert_half"] = loadgen.at_rate(server.url, requests, half, scale.http_seconds)
+        seconds = latency_seconds(half, scale)
+        requests = registrations("half", int(half * seconds) + 1, rng, "/insert")
+        results["insert_half"] = loadgen.at_rate(server.url, requests, half, seconds)
         log(f"  ceiling insert at {half:,.0f}/s: {describe(results['insert_half'])}")
     return results
 
@@ -145,11 +153,12 @@ def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str,
                 folder,
             )
             half = maximum["requests_per_s"] / 2
+            seconds = latency_seconds(half, scale)
             steady = loadgen.at_rate(
                 server.url,
-                requests_for(command, "half", int(half * scale.http_seconds) + 1, ids, scale.seed),
+                requests_for(command, "half", int(half * seconds) + 1, ids, scale.seed),
                 half,
-                scale.http_seconds,
+                seconds,
             )
             results[command] = {"max": maximum, "half": steady}
             log(f"  fleet {command:13} max {describe(maximum)}")
@@ -194,7 +203,11 @@ def run(scale: Scale) -> dict[str, Any]:
     loadgen.require_wrk()
     folder = SCRATCH / "http" / time.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"preload": scale.preload, "seconds": scale.http_seconds}
+    results: dict[str, Any] = {
+        "preload": scale.preload,
+        "seconds": scale.http_seconds,
+        "latency_requests": scale.latency_requests,
+    }
     results["sqlite"] = backend_run(
         "sqlite",
         sqlite_env(folder / "ceiling.sqlite3"),

@@ -65,7 +65,8 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 target(
                     f"p99 at half the maximum rate, {command}, {backend}",
-                    f"p99 {p99:.1f} ms at {half['achieved_per_s']:,.0f} req/s"
+                    f"p99 {p99:.1f} ms at {half['achieved_per_s']:,.0f} req/s "
+                    f"over {half['requests']:,} requests"
                     + (f" (ceiling at half its rate: {floor:.1f} ms)" if floor else ""),
                     p99 / 10,
                     p99 <= 10,
@@ -126,8 +127,8 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 f"projection rebuild, {name}",
                 f"{value:,} events/s vs {base:,} events/s",
                 value / base,
-                value >= 0.3 * base,
-                "≥ 0.3 x the library's decoded read",
+                value >= 0.4 * base,
+                "≥ 0.4 x the library's decoded read",
             )
         )
     rows += work_loop_targets(sections.get("work_loop", {}))
@@ -300,10 +301,12 @@ def http_section(data: dict[str, Any]) -> list[str]:
         f"{data['seconds']:g} s, replaying seeded request files (unique ids per request). Latency "
         "at half the maximum: a constant-rate client that sends request *i* at *start + i/rate* "
         "and times it from that scheduled moment (no coordinated omission; Debian's wrk cannot "
-        f"hold a rate). Each Fleet store starts fresh with {data['preload']:,} specialists and "
-        "in-progress sorties for the heartbeats and PATCHes. Ceiling: a bare Flask app under the "
-        "same gunicorn command, `POST /noop` (parse JSON, answer) and `POST /insert` (also one raw "
-        "event row + index row in one transaction). Latencies p50 / p95 / p99 in ms.",
+        "hold a rate), for as long as it takes to send at least "
+        f"{data.get('latency_requests', 0):,} requests. Each Fleet store starts fresh with "
+        f"{data['preload']:,} specialists and in-progress sorties for the heartbeats and "
+        "PATCHes. Ceiling: a bare Flask app under the same gunicorn command, `POST /noop` "
+        "(parse JSON, answer) and `POST /insert` (also one raw event row + index row in one "
+        "transaction). Latencies p50 / p95 / p99 in ms.",
         "",
     ]
     for backend in ("sqlite", "postgres"):
