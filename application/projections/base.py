@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Tracking, Transcoder
 from eventsourcing.projection import Projection
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from application.projections.view import View, ViewTx
 from domain.base import SHARED_EVENTS, FleetAggregate
@@ -51,6 +51,18 @@ class RowProjection(Projection[Any]):
     def __init__(self, view: View, transcoder: Transcoder):
         super().__init__(view)
         self.transcoder = transcoder
+        self._wanted: dict[str, bool] = {}
+
+    def wants(self, topic: str) -> bool:
+        """Whether events of ``topic`` can change a row, known before the event is decoded:
+        a rebuild decodes only those (the others would be decoded only to be skipped)."""
+        wanted = self._wanted.get(topic)
+        if wanted is None:
+            event_class = resolve_topic(topic)
+            wanted = self._wanted[topic] = issubclass(event_class, SHARED_EVENTS) or any(
+                issubclass(event_class, table.aggregate_type.Event) for table in self.tables
+            )
+        return wanted
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """The library's one-event entry point: a page of one."""
@@ -58,15 +70,20 @@ class RowProjection(Projection[Any]):
             self.view.track(tx, tracking)
             self.apply_page(tx, [(tracking.notification_id, domain_event)])
 
-    def apply_page(self, tx: ViewTx, events: Sequence[tuple[int, Any]]) -> None:
+    def apply_page(
+        self, tx: ViewTx, events: Sequence[tuple[int, Any]], rebuilding: bool = False
+    ) -> None:
         """Fold a page into the rows. A row skips events it already holds, so two
         projectors racing over overlapping pages (their tracking inserts serialise
-        them) still apply each event to each row once."""
+        them) still apply each event to each row once. ``rebuilding``: the rows were
+        cleared in this transaction, so a stream that starts in this page has none yet."""
         touched: dict[UUID, Touched | None] = {}
         for position, event in events:
             stream = event.originator_id
             if stream not in touched:
-                touched[stream] = self._load(tx, event)
+                touched[stream] = (
+                    None if rebuilding and self._starts_stream(event) else self._load(tx, event)
+                )
             current = touched[stream]
             if current is None:
                 if (table := self._table_for_created(event)) is None:
@@ -78,8 +95,7 @@ class RowProjection(Projection[Any]):
             current.position = position
             current.dirty = True
         changed = [t for t in touched.values() if t is not None and t.dirty]
-        for item in changed:
-            self._save(tx, item)
+        self._save_all(tx, changed)
         self.after_page(tx, changed)
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
@@ -96,6 +112,12 @@ class RowProjection(Projection[Any]):
             if isinstance(event, table.aggregate_type.Created):
                 return table
         return None
+
+    def _starts_stream(self, event: Any) -> bool:
+        table = self._table_for_created(event)
+        return table is not None and (
+            event.originator_version == table.aggregate_type.INITIAL_VERSION
+        )
 
     def _load(self, tx: ViewTx, event: Any) -> Touched | None:
         for table in self._candidate_tables(event):
@@ -121,23 +143,29 @@ class RowProjection(Projection[Any]):
             return self.tables
         return [t for t in self.tables if isinstance(event, t.aggregate_type.Event)]
 
-    def _save(self, tx: ViewTx, item: Touched) -> None:
+    def _save_all(self, tx: ViewTx, changed: list[Touched]) -> None:
+        """Upsert the changed rows, one statement per table."""
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for item in changed:
+            by_table.setdefault(item.table.table, []).append(self._row(item))
+        for table, rows in by_table.items():
+            names = list(rows[0])
+            updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "stream_id")
+            tx.executemany(
+                f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608 - fixed names
+                f"VALUES ({', '.join('?' * len(names))}) "
+                f"ON CONFLICT (stream_id) DO UPDATE SET {updates}",
+                [list(row.values()) for row in rows],
+            )
+
+    def _row(self, item: Touched) -> dict[str, Any]:
         aggregate = item.aggregate
-        state = self.transcoder.encode(Snapshot.take(aggregate).state)
-        values = {
+        return {
             "stream_id": str(aggregate.id),
             "id": item.table.public_id(aggregate),
             "version": aggregate.version,
             "position": item.position,
-            "state": state,
+            "state": self.transcoder.encode(Snapshot.take(aggregate).state),
             "resource": json.dumps(item.table.render(aggregate)),
             **item.table.columns(aggregate),
         }
-        names = list(values)
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "stream_id")
-        tx.execute(
-            f"INSERT INTO {item.table.table} ({', '.join(names)}) "  # noqa: S608 - fixed names
-            f"VALUES ({', '.join('?' * len(names))}) "
-            f"ON CONFLICT (stream_id) DO UPDATE SET {updates}",
-            list(values.values()),
-        )

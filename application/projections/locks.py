@@ -49,15 +49,17 @@ class LocksProjection(RowProjection):
     )
     owned_tables = ("locks_projection", "lock_paths")
 
-    def apply_page(self, tx: ViewTx, events: Sequence[tuple[int, Any]]) -> None:
+    def apply_page(
+        self, tx: ViewTx, events: Sequence[tuple[int, Any]], rebuilding: bool = False
+    ) -> None:
         chunk: list[tuple[int, Any]] = []
         for item in events:
             if chunk and _replaces_lock(item[1]):
-                super().apply_page(tx, chunk)
+                super().apply_page(tx, chunk, rebuilding)
                 chunk = []
             chunk.append(item)
         if chunk:
-            super().apply_page(tx, chunk)
+            super().apply_page(tx, chunk, rebuilding)
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
         rows = []

@@ -54,7 +54,9 @@ class MessagesProjection(RowProjection):
         self._named: dict[UUID, set[str]] = {}
         self._restored: set[UUID] = set()
 
-    def apply_page(self, tx: ViewTx, events: Sequence[tuple[int, Any]]) -> None:
+    def apply_page(
+        self, tx: ViewTx, events: Sequence[tuple[int, Any]], rebuilding: bool = False
+    ) -> None:
         """Note which messages the page names, then fold the mailboxes.
 
         Events a row already holds are noted too: rewriting a message from the
@@ -78,7 +80,7 @@ class MessagesProjection(RowProjection):
         )
         self._named, self._restored = named, restored
         try:
-            super().apply_page(tx, events)
+            super().apply_page(tx, events, rebuilding)
         finally:
             self._named, self._restored = {}, set()
 

@@ -291,7 +291,13 @@ class Projector:
             start = 0
             while notes := self.app.select_history(start, self.page_size, fresh=True):
                 projection.apply_page(
-                    tx, [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
+                    tx,
+                    [
+                        (n.id, self.app.mapper.to_domain_event(n))
+                        for n in notes
+                        if projection.wants(n.topic)
+                    ],
+                    rebuilding=True,
                 )
                 start = notes[-1].id
                 applied += len(notes)

@@ -310,3 +310,26 @@ def test_racing_projectors_apply_each_event_once(backend: dict[str, str]) -> Non
         for rival in rivals:
             rival.close()
         fleet.close()
+
+
+@pytest.mark.parametrize(
+    ("projection", "wanted", "unwanted"),
+    [
+        (
+            "specialists",
+            ["specialist_registered", "specialist_registered.again", "specialist_active"],
+            ["sortie_created", "squawk_sent", "lock_acquired"],
+        ),
+        ("work", ["mission_created", "sortie_created", "sortie_progress"], ["specialist_active"]),
+        ("locks", ["lock_acquired", "lock_acquired.again"], ["mission_created"]),
+    ],
+)
+def test_a_rebuild_decodes_only_the_topics_its_rows_take(
+    fleet: Fleet, projection: str, wanted: list[str], unwanted: list[str]
+) -> None:
+    """What a rebuild skips undecoded: events of other aggregates. Restores and compactions
+    touch every kind of stream, so every projection takes them."""
+    rows = fleet.projector.projections[projection]
+    shared = ["fleet_recovered", "context_compacted"]
+    assert all(rows.wants(topic) for topic in [*wanted, *shared])
+    assert not any(rows.wants(topic) for topic in unwanted)
