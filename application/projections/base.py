@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -39,6 +39,7 @@ class Touched:
     aggregate: Any
     position: int
     dirty: bool = False
+    applied: list[Any] = field(default_factory=list)  # this page's events of the row
 
 
 class RowProjection(Projection[Any]):
@@ -52,17 +53,24 @@ class RowProjection(Projection[Any]):
         super().__init__(view)
         self.transcoder = transcoder
         self._wanted: dict[str, bool] = {}
+        self._takes: dict[type, bool] = {}
 
     def wants(self, topic: str) -> bool:
         """Whether events of ``topic`` can change a row, known before the event is decoded:
         a rebuild decodes only those (the others would be decoded only to be skipped)."""
         wanted = self._wanted.get(topic)
         if wanted is None:
-            event_class = resolve_topic(topic)
-            wanted = self._wanted[topic] = issubclass(event_class, SHARED_EVENTS) or any(
+            wanted = self._wanted[topic] = self.takes(resolve_topic(topic))
+        return wanted
+
+    def takes(self, event_class: type) -> bool:
+        """Whether events of this class can change a row (``wants``, by class)."""
+        taken = self._takes.get(event_class)
+        if taken is None:
+            taken = self._takes[event_class] = issubclass(event_class, SHARED_EVENTS) or any(
                 issubclass(event_class, table.aggregate_type.Event) for table in self.tables
             )
-        return wanted
+        return taken
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """The library's one-event entry point: a page of one."""
@@ -94,6 +102,7 @@ class RowProjection(Projection[Any]):
             current.aggregate = event.mutate(current.aggregate)
             current.position = position
             current.dirty = True
+            current.applied.append(event)
         changed = [t for t in touched.values() if t is not None and t.dirty]
         self._save_all(tx, changed)
         self.after_page(tx, changed)

@@ -101,14 +101,24 @@ class Projector:
         events = list(zip(positions, domain_events, strict=True))
         complete = True
         at = self._positions_in(tx)
+        tracking = Tracking(self.app.name, positions[-1])
         for number, (name, projection) in enumerate(self.projections.items()):
             if at[name] != positions[0] - 1:
                 complete = False
                 continue
+            if not any(projection.takes(type(event)) for event in domain_events):
+                # Nothing for its rows (a heartbeat, for the work projection): only its
+                # position moves, one statement that fails alone if it fails.
+                try:
+                    projection.view.track(tx, tracking)
+                except Exception:  # the write goes on; the projection catches up from the log
+                    log.exception("projection %s could not track a write inline", name)
+                    complete = False
+                continue
             savepoint = f"inline_projection_{number}"
             tx.execute(f"SAVEPOINT {savepoint}")
             try:
-                projection.view.track(tx, Tracking(self.app.name, positions[-1]))
+                projection.view.track(tx, tracking)
                 projection.apply_page(tx, events)
             except Exception:  # the write goes on; the projection catches up from the log
                 tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")

@@ -10,7 +10,10 @@ from typing import Any
 from application.projections.base import RowProjection, RowTable, Touched
 from application.projections.view import ViewTx
 from application.resources import specialist_resource, utc_text
-from domain.specialist import Specialist
+from domain.base import SHARED_EVENTS
+from domain.specialist import Registration, Specialist
+
+CHANGES_CAPABILITIES = (Registration, *SHARED_EVENTS)
 
 
 class SpecialistsProjection(RowProjection):
@@ -28,7 +31,14 @@ class SpecialistsProjection(RowProjection):
     owned_tables = ("specialist_capabilities", "specialists_projection")
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
-        specialists: list[Any] = [item.aggregate for item in changed]
+        """Rewrite the capability rows of the specialists whose capabilities may have
+        changed: by a registration, or by a restore or compaction of their stream (not by
+        a heartbeat, the commonest write)."""
+        specialists: list[Any] = [
+            item.aggregate
+            for item in changed
+            if any(isinstance(event, CHANGES_CAPABILITIES) for event in item.applied)
+        ]
         if not specialists:
             return
         ids = [s.specialist_id for s in specialists]

@@ -98,3 +98,49 @@ def test_inline_projections_can_be_turned_off(
         assert fleet.list_specialists()[1] == 1
     finally:
         fleet.close()
+
+
+def test_a_projection_that_takes_none_of_a_writes_events_only_moves_its_position(
+    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = Fleet(env=sqlite_env)
+    try:
+        fleet.register_specialist("s-1", "S", capabilities=["code"])
+        work = fleet.projector.projections["work"]
+        pages: list[Any] = []
+        monkeypatch.setattr(work, "apply_page", lambda tx, events: pages.append(events))
+        fleet.heartbeat("s-1", status="busy")  # nothing for the work projection's rows
+        assert pages == []
+        assert work.view.position(fleet.app.name) == fleet.head_position()
+
+        def refused(tx: Any, tracking: Any) -> None:
+            raise RuntimeError("tracking refused")
+
+        real_track = work.view.track
+        monkeypatch.setattr(work.view, "track", refused)
+        fleet.heartbeat("s-1", status="idle")  # the write succeeds; work lags
+        assert "could not track a write inline" in caplog.text
+        assert work.view.position(fleet.app.name) < fleet.head_position()
+        assert fleet.get_specialist("s-1")["status"] == "idle"
+        monkeypatch.setattr(work.view, "track", real_track)
+        monkeypatch.undo()
+        fleet.heartbeat("s-1", status="busy")  # catches up first
+        assert fleet.projector.min_position() == fleet.head_position()
+    finally:
+        fleet.close()
+
+
+def test_capability_rows_follow_registrations_not_heartbeats(sqlite_env: dict[str, str]) -> None:
+    fleet = Fleet(env=sqlite_env)
+    try:
+        fleet.register_specialist("s-1", "S", capabilities=["code", "review"])
+        fleet.heartbeat("s-1", status="busy")
+        assert [s["id"] for s in fleet.list_specialists(capability="review")[0]] == ["s-1"]
+        fleet.register_specialist("s-1", "S", capabilities=["deploy"])  # registers again
+        fleet.heartbeat("s-1", status="idle")
+        assert fleet.list_specialists(capability="review")[1] == 0
+        assert fleet.list_specialists(capability="deploy")[1] == 1
+        incremental = table_contents(fleet)
+        assert rebuilt(fleet) == incremental
+    finally:
+        fleet.close()
