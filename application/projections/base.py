@@ -79,18 +79,22 @@ class RowProjection(Projection[Any]):
             self.apply_page(tx, [(tracking.notification_id, domain_event)])
 
     def apply_page(
-        self, tx: ViewTx, events: Sequence[tuple[int, Any]], rebuilding: bool = False
+        self, tx: ViewTx, events: Sequence[tuple[int, Any]], new_streams_have_no_rows: bool = False
     ) -> None:
         """Fold a page into the rows. A row skips events it already holds, so two
         projectors racing over overlapping pages (their tracking inserts serialise
-        them) still apply each event to each row once. ``rebuilding``: the rows were
-        cleared in this transaction, so a stream that starts in this page has none yet."""
+        them) still apply each event to each row once. ``new_streams_have_no_rows``: the
+        caller knows that no row exists for a stream whose first event is in this page (a
+        rebuild, which emptied the table; a write applied inline, which holds the writer
+        and whose projection stands right before it), so that row is not read."""
         touched: dict[UUID, Touched | None] = {}
         for position, event in events:
             stream = event.originator_id
             if stream not in touched:
                 touched[stream] = (
-                    None if rebuilding and self._starts_stream(event) else self._load(tx, event)
+                    None
+                    if new_streams_have_no_rows and self._starts_stream(event)
+                    else self._load(tx, event)
                 )
             current = touched[stream]
             if current is None:

@@ -50,16 +50,16 @@ class LocksProjection(RowProjection):
     owned_tables = ("locks_projection", "lock_paths")
 
     def apply_page(
-        self, tx: ViewTx, events: Sequence[tuple[int, Any]], rebuilding: bool = False
+        self, tx: ViewTx, events: Sequence[tuple[int, Any]], new_streams_have_no_rows: bool = False
     ) -> None:
         chunk: list[tuple[int, Any]] = []
         for item in events:
             if chunk and _replaces_lock(item[1]):
-                super().apply_page(tx, chunk, rebuilding)
+                super().apply_page(tx, chunk, new_streams_have_no_rows)
                 chunk = []
             chunk.append(item)
         if chunk:
-            super().apply_page(tx, chunk, rebuilding)
+            super().apply_page(tx, chunk, new_streams_have_no_rows)
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
         rows = []

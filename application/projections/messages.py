@@ -55,7 +55,7 @@ class MessagesProjection(RowProjection):
         self._restored: set[UUID] = set()
 
     def apply_page(
-        self, tx: ViewTx, events: Sequence[tuple[int, Any]], rebuilding: bool = False
+        self, tx: ViewTx, events: Sequence[tuple[int, Any]], new_streams_have_no_rows: bool = False
     ) -> None:
         """Note which messages the page names, then fold the mailboxes.
 
@@ -80,7 +80,7 @@ class MessagesProjection(RowProjection):
         )
         self._named, self._restored = named, restored
         try:
-            super().apply_page(tx, events, rebuilding)
+            super().apply_page(tx, events, new_streams_have_no_rows)
         finally:
             self._named, self._restored = {}, set()
 

@@ -119,7 +119,7 @@ class Projector:
             tx.execute(f"SAVEPOINT {savepoint}")
             try:
                 projection.view.track(tx, tracking)
-                projection.apply_page(tx, events)
+                projection.apply_page(tx, events, new_streams_have_no_rows=True)
             except Exception:  # the write goes on; the projection catches up from the log
                 tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                 log.exception("projection %s could not apply a write inline", projection.name)
@@ -307,7 +307,7 @@ class Projector:
                         for n in notes
                         if projection.wants(n.topic)
                     ],
-                    rebuilding=True,
+                    new_streams_have_no_rows=True,
                 )
                 start = notes[-1].id
                 applied += len(notes)
