@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
@@ -85,6 +85,15 @@ def patch_field_errors(status: str | None, names: Collection[str]) -> dict[str, 
     if status in TRANSITION_REQUIRES and TRANSITION_REQUIRES[status][0] not in names:
         found[TRANSITION_REQUIRES[status][0]] = TRANSITION_REQUIRES[status][1]
     return dict(sorted(found.items()))
+
+
+def unfinished_dependencies(
+    dependencies: Sequence[str], status_of: Callable[[str], str | None]
+) -> list[str]:
+    """The dependencies that still block a sortie: every one not ``completed`` (one that
+    names no sortie, ``status_of`` None, blocks too). The one definition of ``blocked_by``,
+    read from aggregates by the services and from rows by the work projection."""
+    return [d for d in dependencies if status_of(d) != "completed"]
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:

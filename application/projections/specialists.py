@@ -13,7 +13,7 @@ from application.resources import specialist_resource, utc_text
 from domain.base import SHARED_EVENTS
 from domain.specialist import Registration, Specialist
 
-CHANGES_CAPABILITIES = (Registration, *SHARED_EVENTS)
+CHANGES_CAPABILITIES: tuple[type, ...] = (Registration, *SHARED_EVENTS)
 
 
 class SpecialistsProjection(RowProjection):

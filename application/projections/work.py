@@ -12,7 +12,7 @@ from application.projections.base import RowProjection, RowTable, Touched
 from application.projections.view import ViewTx
 from application.resources import iso, mission_resource, progress_summary, sortie_resource
 from domain.mission import Mission
-from domain.sortie import Sortie
+from domain.sortie import Sortie, unfinished_dependencies
 
 MISSIONS = RowTable(
     table="missions_projection",
@@ -76,7 +76,7 @@ class WorkProjection(RowProjection):
             if not order:
                 continue
             dependencies = json.loads(order[0]["resource"])["dependencies"]
-            blocked = [d for d in dependencies if statuses.get(d) != "completed"]
+            blocked = unfinished_dependencies(dependencies, statuses.get)
             tx.execute(
                 "UPDATE sorties_projection SET blocked_by = ? WHERE id = ?",
                 [json.dumps(blocked), sortie_id],

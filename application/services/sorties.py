@@ -26,6 +26,7 @@ from domain.sortie import (
     Sortie,
     find_cycle,
     patch_field_errors,
+    unfinished_dependencies,
 )
 from domain.specialist import specialist_stream_id
 
@@ -157,16 +158,15 @@ class SortieService(Service):
     # Cross-aggregate checks
 
     def unfinished(self, dependencies: Sequence[str]) -> list[str]:
-        unfinished = []
-        for dependency in dependencies:
-            stream = as_uuid(dependency)
-            try:
-                done = stream is not None and self.app.get(stream).status == "completed"
-            except AggregateNotFoundError:
-                done = False
-            if not done:
-                unfinished.append(dependency)
-        return unfinished
+        """``blocked_by`` from the dependencies' aggregates (the rule is the domain's)."""
+        return unfinished_dependencies(dependencies, self._status_of)
+
+    def _status_of(self, sortie_id: str) -> str | None:
+        stream = as_uuid(sortie_id)
+        try:
+            return str(self.app.get(stream).status) if stream is not None else None
+        except AggregateNotFoundError:
+            return None
 
     def _open_mission(self, mission_id: str) -> None:
         stream = as_uuid(mission_id)

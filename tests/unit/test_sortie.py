@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import DomainError, RuleError, TransitionError
-from domain.sortie import LIFECYCLE, Sortie, find_cycle
+from domain.sortie import LIFECYCLE, Sortie, find_cycle, unfinished_dependencies
 
 # The lifecycle as the catalogue and the PATCH table state it, independent of the code.
 ALLOWED = {
@@ -485,3 +485,22 @@ def test_random_commands_never_break_the_lifecycle(preassigned, commands):
     for a, b in pairwise(statuses):
         assert a == b or b in ALLOWED[a]
     assert copy.state_dict() == sortie.state_dict()
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=4),
+        st.sampled_from([*LIFECYCLE.statuses, None]),
+        max_size=8,
+    )
+)
+def test_a_dependency_blocks_until_it_is_completed(statuses: dict[str, str | None]) -> None:
+    """``blocked_by``: every dependency not completed, a missing one (None) included, in
+    the order the sortie lists them."""
+    dependencies = list(statuses)
+    blocked = unfinished_dependencies(dependencies, statuses.get)
+    assert all(statuses[d] != "completed" for d in blocked)
+    assert {d for d in dependencies if statuses[d] != "completed"} <= set(blocked)
+    assert blocked == sorted(blocked, key=dependencies.index)
+    assert unfinished_dependencies(dependencies, lambda _: "completed") == []
+    assert unfinished_dependencies(dependencies, lambda _: None) == dependencies
