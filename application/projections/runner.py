@@ -194,6 +194,16 @@ class Projector:
                 events = [(i, e) for i, e in page if i > at[projection.name]]
                 if not events:
                     continue
+                name = projection.name
+                if not any(projection.takes(type(event)) for _, event in events):
+                    # Nothing for its rows: only its position moves. A projector that
+                    # moved it first makes the library raise IntegrityError after a
+                    # statement that changed nothing, so there is nothing to roll back.
+                    try:
+                        projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
+                    except IntegrityError:
+                        log.info("projection %s: another projector applied this page", name)
+                    continue
                 savepoint = f"projection_{number}"
                 tx.execute(f"SAVEPOINT {savepoint}")
                 try:

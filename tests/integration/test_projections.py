@@ -312,6 +312,36 @@ def test_racing_projectors_apply_each_event_once(backend: dict[str, str]) -> Non
         fleet.close()
 
 
+def test_a_position_a_rival_moved_first_stays_and_the_other_projections_apply(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The race window of a projection that takes none of a page's events: a rival moved
+    its position after this projector read the positions. The rival's position stands, the
+    other projections are applied, and the log says why this one was skipped."""
+    fleet = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+    types = [type(p) for p in fleet.projector.projections.values()]
+    late = Projector(fleet.app, types)
+    try:
+        fleet.register_specialist(specialist_id="s1", name="S")
+        fleet.projector.catch_up()
+        fleet.heartbeat("s1", status="busy")  # nothing for the work projection's rows
+        stale = late._positions_in
+        work = fleet.projector.projections["work"]  # a rival moves the work position alone
+        with work.view.transaction() as tx:
+            work.view.track(tx, Tracking(fleet.app.name, fleet.head_position()))
+        monkeypatch.setattr(
+            late, "_positions_in", lambda tx: {**stale(tx), "work": fleet.head_position() - 1}
+        )
+        caplog.set_level("INFO")
+        late.catch_up()
+        assert "projection work: another projector applied this page" in caplog.text
+        assert fleet.get_specialist("s1")["status"] == "busy"
+        assert fleet.projector.min_position() == fleet.head_position()
+    finally:
+        late.close()
+        fleet.close()
+
+
 @pytest.mark.parametrize(
     ("projection", "wanted", "unwanted"),
     [
