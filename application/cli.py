@@ -183,6 +183,11 @@ def projector(sweep_every: float | None) -> None:
         extra={"backend": fleet.backend, "sweep_every": sweep_every},
     )
     fleet.projector.run_forever(stop)
+    # A clean stop leaves the projections at the head: no sweep writes after the last
+    # catch-up (a sweep between the last loop and the stop would otherwise wait for the
+    # next start).
+    fleet.stop_sweeper()
+    fleet.projector.catch_up()
     fleet.close()
     log.info("projector stopped")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -77,3 +78,32 @@ def test_the_projector_can_sweep_too(overdue: Fleet, monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(main, ["projector", "--sweep-every", "0.5"])
     assert result.exit_code == 0, result.output
     assert started == [0.5]
+
+
+def test_a_stopped_projector_leaves_the_projections_at_the_head(
+    overdue: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its sweeper may write after the loop's last catch-up: stopping applies that too."""
+    head = overdue.head_position()
+
+    class StopOnceSwept(threading.Event):
+        """Lets the loop run once, then stops it only after the sweep has written."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.checks = 0
+
+        def is_set(self) -> bool:
+            self.checks += 1
+            if self.checks == 1:
+                return False
+            deadline = time.monotonic() + 10
+            while overdue.head_position() < head + 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return True
+
+    monkeypatch.setattr("application.cli._stop_on_signals", StopOnceSwept)
+    result = CliRunner().invoke(main, ["projector", "--sweep-every", "0.01"])
+    assert result.exit_code == 0, result.output
+    assert overdue.head_position() >= head + 2  # the sweep wrote after the loop's catch-up
+    assert overdue.projector.min_position() == overdue.head_position()
