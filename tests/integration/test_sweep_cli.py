@@ -86,16 +86,11 @@ def test_a_stopped_projector_leaves_the_projections_at_the_head(
     """Its sweeper may write after the loop's last catch-up: stopping applies that too."""
     head = overdue.head_position()
 
-    class StopOnceSwept(threading.Event):
+    class StopOnceSwept(OnePass):
         """Lets the loop run once, then stops it only after the sweep has written."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.checks = 0
-
         def is_set(self) -> bool:
-            self.checks += 1
-            if self.checks == 1:
+            if not super().is_set():
                 return False
             deadline = time.monotonic() + 10
             while overdue.head_position() < head + 2 and time.monotonic() < deadline:
