@@ -94,16 +94,20 @@ def run(options: argparse.Namespace, results_path: Path) -> dict[str, Any]:
         sections = json.loads(results_path.read_text())["sections"]
     else:
         sections = {}
+    partial = results_path.with_suffix(".partial.json")  # a late failure loses no figures
     for number, name in enumerate(names, 1):
         log(f"== {number}/{len(names)} {name} ({scale.name} scale)")
         section_began = time.perf_counter()
         sections[name] = BENCHMARKS[name].run(scale)
         sections[name]["seconds"] = round(time.perf_counter() - section_began, 1)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"meta": meta, "sections": sections}, indent=2) + "\n")
     meta["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["seconds"] = round(time.perf_counter() - began, 1)
     results = {"meta": meta, "sections": sections, "targets": report.judge(sections)}
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
+    partial.unlink(missing_ok=True)
     return results
 
 

@@ -91,6 +91,8 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     for backend, figures in sections.get("idempotency", {}).items():
+        if not isinstance(figures, dict):  # the section's own "seconds"
+            continue
         for name, row in figures.items():
             if not isinstance(row, dict):
                 continue
