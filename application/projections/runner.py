@@ -66,9 +66,6 @@ class Projector:
             for cls in projection_types
         }
         self._lock = threading.Lock()
-        # Every projection's position as the last catch-up left it (never past the stored
-        # one, but when another process moves that back): where the next one reads from.
-        self._known: dict[str, int] | None = None
         # The position of the last write whose events every projection applied inline
         # (``apply_inline``): that write's catch-up has nothing to do.
         self.applied_inline = 0
@@ -135,20 +132,15 @@ class Projector:
         """Apply every event recorded so far; returns how many pages were read.
 
         Each page is read and decoded once for all projections; each projection
-        then takes the events past its own position (see ``_apply``). Where to start
-        reading is remembered from the last catch-up (``_apply`` reads the positions again
-        in its transaction anyway), which saves a read transaction per write; a remembered
-        position is never past the stored one unless another process moved that back, and
-        ``_apply`` then finds the gap and the loop reads from the stored position.
+        then takes the events past its own position (see ``_apply``).
         """
         with self._lock:
             pages = 0
-            positions = self._known or self._positions()
             while True:
+                positions = self._positions()
                 start = min(positions.values(), default=0)
                 notes = self.app.select_history(start, self.page_size)
                 if not notes:
-                    self._known = positions
                     return pages
                 events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notes]
                 pending = [
@@ -156,10 +148,9 @@ class Projector:
                     for name, projection in self.projections.items()
                     if (todo := [(i, e) for i, e in events if i > positions[name]])
                 ]
-                positions, gap = self._apply(pending, start, positions)
+                self._apply(pending)
                 pages += 1
-                if len(notes) < self.page_size and not gap:  # the head: nothing more to read
-                    self._known = positions
+                if len(notes) < self.page_size:  # the head: the next read would find nothing
                     return pages
 
     def _positions_in(self, tx: ViewTx) -> dict[str, int]:
@@ -183,15 +174,8 @@ class Projector:
         with views[0].transaction(commit=False) as tx:
             return self._positions_in(tx)
 
-    def _apply(
-        self,
-        pending: list[tuple[RowProjection, list[tuple[int, Any]]]],
-        start: int,
-        positions: dict[str, int],
-    ) -> tuple[dict[str, int], bool]:
-        """Every projection's rows and position for one page (read after ``start``), in
-        one transaction; returns the positions after it, and whether a projection stood
-        before ``start`` (a gap this page cannot fill: the caller reads from there).
+    def _apply(self, pending: list[tuple[RowProjection, list[tuple[int, Any]]]]) -> None:
+        """Every projection's rows and position for one page, in one transaction.
 
         One commit a page, not one a projection: embedded, each write is followed by a
         catch-up, and each commit is a disk flush. Each projection runs in its own savepoint,
@@ -200,40 +184,34 @@ class Projector:
         before it commit (and those after it wait for the next catch-up, as before).
         """
         if not pending:
-            return positions, False
+            return
         failure: Exception | None = None
         with pending[0][0].view.transaction() as tx:
             # Read again under the write lock: a write may have applied some of this page
-            # inline since the positions were read (``apply_inline``), or another projector
-            # may have applied it.
+            # inline since the positions were read (``apply_inline``).
             at = self._positions_in(tx)
-            after = dict(at)
-            gap = any(position < start for position in at.values())
             for number, (projection, page) in enumerate(pending):
-                name = projection.name
-                events = [(i, e) for i, e in page if i > at[name]]
-                if not events or at[name] < start:
+                events = [(i, e) for i, e in page if i > at[projection.name]]
+                if not events:
                     continue
-                tracking = Tracking(self.app.name, events[-1][0])
+                name = projection.name
                 if not any(projection.takes(type(event)) for _, event in events):
                     # Nothing for its rows: only its position moves. A projector that
                     # moved it first makes the library raise IntegrityError after a
                     # statement that changed nothing, so there is nothing to roll back.
                     try:
-                        projection.view.track(tx, tracking)
-                        after[name] = tracking.notification_id
+                        projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
                     except IntegrityError:
                         log.info("projection %s: another projector applied this page", name)
                     continue
                 savepoint = f"projection_{number}"
                 tx.execute(f"SAVEPOINT {savepoint}")
                 try:
-                    projection.view.track(tx, tracking)
+                    projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
                     projection.apply_page(tx, events)
-                    after[name] = tracking.notification_id
                 except IntegrityError:
                     tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
-                    log.info("projection %s: another projector applied this page", name)
+                    log.info("projection %s: another projector applied this page", projection.name)
                 except STORE_FAILURES:
                     # The store itself fails (locked past its timeout, connection lost):
                     # the whole page rolls back, and raised inside the transaction the
@@ -246,7 +224,6 @@ class Projector:
                 tx.execute(f"RELEASE SAVEPOINT {savepoint}")
         if failure is not None:
             raise failure
-        return after, gap
 
     def run_forever(
         self,

@@ -342,30 +342,6 @@ def test_a_position_a_rival_moved_first_stays_and_the_other_projections_apply(
         fleet.close()
 
 
-def test_a_position_moved_back_elsewhere_is_caught_up_from_where_it_stands(
-    backend: dict[str, str],
-) -> None:
-    """A catch-up starts where the last one left the positions; when another process has
-    moved one back since (here: emptied, as a rebuild does first), the next page finds the
-    gap and the projection is read again from its stored position."""
-    fleet = Fleet(env=backend)
-    try:
-        some_work(fleet)
-        fleet.projector.catch_up()  # remembers where every projection stands
-        work = fleet.projector.projections["work"]
-        with work.view.transaction() as tx:  # what another process did meanwhile
-            work.view.forget(tx, fleet.app.name)
-            work.clear(tx)
-        fleet.create_mission(title="after the reset")  # its catch-up finds the gap
-        assert work.view.position(fleet.app.name) == fleet.head_position()
-        caught_up = table_contents(fleet)
-        for name in fleet.projector.projections:
-            fleet.projector.rebuild(name)
-        assert table_contents(fleet) == caught_up
-    finally:
-        fleet.close()
-
-
 @pytest.mark.parametrize(
     ("projection", "wanted", "unwanted"),
     [
