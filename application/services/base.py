@@ -40,8 +40,19 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
+# After a lost race a writer pauses a random time up to a bound that doubles from the first
+# to the most (1, 2, 4 ... 100 ms): writers crowding one stream spread out instead of
+# colliding again in step, and the last of eight attempts comes after up to a quarter second.
+RETRY_PAUSE_FIRST = 0.001
+RETRY_PAUSE_MOST = 0.1
 MAX_LIMIT = 1000  # rows a list page may ask for
 View = Callable[[], dict[str, Any] | None]
+
+
+def retry_pause(attempt: int) -> float:
+    """Seconds to wait after losing race number ``attempt`` (from 0): full jitter."""
+    bound = min(RETRY_PAUSE_MOST, RETRY_PAUSE_FIRST * 2**attempt)
+    return random.uniform(0, bound)  # noqa: S311 - spreads retries, not a secret
 
 
 class _KeyTaken(Exception):
@@ -215,7 +226,7 @@ class Service:
                     if expected_version is not None:  # another writer got there first
                         current = self._stored_version(aggregates[0].id)
                         raise PreconditionFailed(expected_version, current) from None
-                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
+                    time.sleep(retry_pause(attempt))
                     continue
                 if claim is not None and recordings:
                     claim.wrote = True
