@@ -176,17 +176,22 @@ def projector(sweep_every: float | None) -> None:
     """Run the projections in this process until interrupted (for multi-worker servers)."""
     fleet = _open(external=True)
     stop = _stop_on_signals()
+    sweeper = None
     if sweep_every is not None:
-        fleet.start_sweeper(sweep_every, report=_report)
+        sweeper = fleet.start_sweeper(sweep_every, report=_report)
     log.info(
         "projector running; Ctrl-C stops it",
         extra={"backend": fleet.backend, "sweep_every": sweep_every},
     )
     fleet.projector.run_forever(stop)
-    # A clean stop leaves the projections at the head: no sweep writes after the last
-    # catch-up (a sweep between the last loop and the stop would otherwise wait for the
-    # next start).
-    fleet.stop_sweeper()
+    # A clean stop leaves the projections at the head, sweeps included. A pass under way
+    # may be waiting for the projections to reach its own write (a silent specialist's
+    # sorties are found in them), and this process is what moves them: keep catching up
+    # until the pass has ended, then once more for its last write.
+    fleet.stop_sweeper(timeout=0)
+    while sweeper is not None and sweeper.is_alive():
+        fleet.projector.catch_up()
+        sweeper.join(0.01)
     fleet.projector.catch_up()
     fleet.close()
     log.info("projector stopped")

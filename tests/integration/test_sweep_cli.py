@@ -81,24 +81,31 @@ def test_the_projector_can_sweep_too(overdue: Fleet, monkeypatch: pytest.MonkeyP
 
 
 def test_a_stopped_projector_leaves_the_projections_at_the_head(
-    overdue: Fleet, monkeypatch: pytest.MonkeyPatch
+    overdue: Fleet, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Its sweeper may write after the loop's last catch-up: stopping applies that too."""
+    """A stop that comes mid-sweep lets the pass finish on caught-up projections, then
+    applies its last write too.
+
+    The pass expires the lock, then looks up the silent specialist's sorties in the
+    projections, which only this process moves: were they no longer followed once the loop
+    ends, the pass would wait out its timeout and release from a lagging projection.
+    """
     head = overdue.head_position()
 
-    class StopOnceSwept(OnePass):
-        """Lets the loop run once, then stops it only after the sweep has written."""
+    class StopMidSweep(OnePass):
+        """Lets the loop run once, then stops it once the sweep has written its first event."""
 
         def is_set(self) -> bool:
             if not super().is_set():
                 return False
             deadline = time.monotonic() + 10
-            while overdue.head_position() < head + 2 and time.monotonic() < deadline:
+            while overdue.head_position() < head + 1 and time.monotonic() < deadline:
                 time.sleep(0.01)
             return True
 
-    monkeypatch.setattr("application.cli._stop_on_signals", StopOnceSwept)
+    monkeypatch.setattr("application.cli._stop_on_signals", StopMidSweep)
     result = CliRunner().invoke(main, ["projector", "--sweep-every", "0.01"])
     assert result.exit_code == 0, result.output
-    assert overdue.head_position() >= head + 2  # the sweep wrote after the loop's catch-up
+    assert overdue.head_position() >= head + 2  # the lock expired, then the specialist
     assert overdue.projector.min_position() == overdue.head_position()
+    assert "lagging projection" not in caplog.text
