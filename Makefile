@@ -1,5 +1,9 @@
 # Fleet: every target installs what it needs first, so a fresh clone needs only Python 3.11 and make.
 PYTHON ?= python3
+# Some environments set PYTHONDONTWRITEBYTECODE=1. Without bytecode caches every process the
+# suite starts (each pytest worker, server and `fleet`) compiles its modules again, and pytest
+# rewrites the asserts of every test module and plugin again: twice the collection time.
+unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 # Two installs: serving needs only the runtime lock (make run); tests, benchmarks and the
