@@ -249,7 +249,7 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
 def test_a_killed_projector_resumes_exactly_once(backend: dict[str, str], tmp_path: Path) -> None:
     writer = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
     try:
-        specialists = [Specialist.register(f"k{i}", "K", ["a", "b"], {}) for i in range(400)]
+        specialists = [Specialist.register(f"k{i}", "K", ["a", "b"], {}) for i in range(200)]
         for specialist in specialists:
             specialist.heartbeat("busy")
         writer.app.save(*specialists)
@@ -279,7 +279,7 @@ def test_a_killed_projector_resumes_exactly_once(backend: dict[str, str], tmp_pa
         for name in writer.projector.projections:
             writer.projector.rebuild(name)
         assert table_contents(writer) == recovered
-        assert writer.list_specialists(capability="a")[1] == 400
+        assert writer.list_specialists(capability="a")[1] == 200
     finally:
         writer.close()
 
