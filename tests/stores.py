@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from application.fleet import Fleet
 
@@ -105,10 +105,7 @@ class MigratedSchema:
     tables: list[str] = field(default_factory=list)
     rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = field(default_factory=dict)
     sequences: dict[str, tuple[int, bool]] = field(default_factory=dict)
-
-
-class ChangedSchema(Exception):
-    """The test changed the schema's definition: it cannot be lent again."""
+    reset: str = ""  # the script that puts it back (``PostgresSchemas._reset_script``)
 
 
 class PostgresSchemas:
@@ -137,7 +134,7 @@ class PostgresSchemas:
         try:
             with self.conn.transaction():
                 self._reset(schema)
-        except (ChangedSchema, psycopg.Error):
+        except psycopg.Error:  # among them, the script's refusal of a changed definition
             self._drop(name)
         else:
             self.idle.append(schema)
@@ -187,30 +184,54 @@ class PostgresSchemas:
         return row is not None and bool(row[0])
 
     def _reset(self, schema: MigratedSchema) -> None:
-        # Lock waits end quickly: a lock still held means a connection the test left open.
-        self.conn.execute("SET LOCAL lock_timeout = '2s'")
-        if self._fingerprint(schema) != schema.fingerprint:
-            raise ChangedSchema(schema.name)
-        # Triggers off for this transaction: the event log's append-only guard refuses
-        # DELETE, which is right for Fleet and beside the point for a reset.
-        self.conn.execute("SET LOCAL session_replication_role = replica")
-        for table in schema.tables:
-            self.conn.execute(SQL("DELETE FROM {}").format(self._at(schema, table)))
+        if not schema.reset:
+            schema.reset = self._reset_script(schema)
+        self.conn.execute(schema.reset)
+
+    def _reset_script(self, schema: MigratedSchema) -> str:
+        """The whole reset as one script, sent in one round trip (simple query protocol).
+
+        It refuses (raises) when the definition changed, before touching a row.
+        """
+        fingerprint = (
+            SQL(FINGERPRINT.replace("%(ns)s", "{ns}"))
+            .format(ns=Literal(schema.oid))
+            .as_string(self.conn)
+        )
+        statements: list[Composable] = [
+            # Lock waits end quickly: a lock still held means a connection the test left open.
+            SQL("SET LOCAL lock_timeout = '2s'"),
+            SQL(
+                "DO $reset$ BEGIN IF ({}) IS DISTINCT FROM {} THEN "
+                "RAISE EXCEPTION 'schema % changed', {}; END IF; END $reset$"
+            ).format(SQL(fingerprint), Literal(schema.fingerprint), Literal(schema.name)),
+            # Triggers off for this transaction: the event log's append-only guard refuses
+            # DELETE, which is right for Fleet and beside the point for a reset.
+            SQL("SET LOCAL session_replication_role = replica"),
+        ]
+        statements += [SQL("DELETE FROM {}").format(self._at(schema, t)) for t in schema.tables]
         for table, (columns, rows) in schema.rows.items():
-            insert = SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                self._at(schema, table),
-                SQL(", ").join(map(Identifier, columns)),
-                SQL(", ").join(SQL("%s") for _ in columns),
+            statements.append(
+                SQL("INSERT INTO {} ({}) VALUES {}").format(
+                    self._at(schema, table),
+                    SQL(", ").join(map(Identifier, columns)),
+                    SQL(", ").join(
+                        SQL("({})").format(SQL(", ").join(map(Literal, row))) for row in rows
+                    ),
+                )
             )
-            with self.conn.cursor() as cursor:
-                cursor.executemany(insert, rows)
-        for sequence, (value, called) in schema.sequences.items():
-            self.conn.execute(
-                "SELECT setval(%s::regclass, %s, %s)",
-                (self._at(schema, sequence).as_string(self.conn), value, called),
+        statements += [
+            SQL("SELECT setval({}::regclass, {}, {})").format(
+                Literal(self._at(schema, sequence).as_string(self.conn)),
+                Literal(value),
+                Literal(called),
             )
-        archive = f"{schema.name}_archive"  # made by `compact --archive`; never in a template
-        self.conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(archive)))
+            for sequence, (value, called) in schema.sequences.items()
+        ]
+        # Made by `compact --archive`; never in a template.
+        archive = Identifier(f"{schema.name}_archive")
+        statements.append(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(archive))
+        return SQL("; ").join(statements).as_string(self.conn)
 
     def _fingerprint(self, schema: MigratedSchema) -> str:
         row = self.conn.execute(FINGERPRINT, {"ns": schema.oid}).fetchone()
