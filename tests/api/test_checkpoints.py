@@ -56,8 +56,8 @@ class TestCreate:
         "payload",
         [{}, {"stream_id": ""}, {"stream_id": "nothing"}, {"stream_id": "fleet", "x": 1}],
     )
-    def test_invalid(self, client: FlaskClient, payload: dict) -> None:
-        data = problem(client.post(f"{API}/checkpoints", json=payload), 422)
+    def test_invalid(self, pristine_client: FlaskClient, payload: dict) -> None:
+        data = problem(pristine_client.post(f"{API}/checkpoints", json=payload), 422)
         assert set(data["errors"]) & {"stream_id", "x"}
 
 
@@ -78,10 +78,13 @@ class TestReadAndList:
         problem(client.get(f"{API}/checkpoints", query_string={"limit": 0}), 422, "limit")
 
     @pytest.mark.parametrize("checkpoint_id", ["nope", "00000000-0000-0000-0000-000000000000"])
-    def test_unknown_is_404(self, client: FlaskClient, checkpoint_id: str) -> None:
-        problem(client.get(f"{API}/checkpoints/{checkpoint_id}"), 404)
+    def test_unknown_is_404(self, pristine_client: FlaskClient, checkpoint_id: str) -> None:
+        problem(pristine_client.get(f"{API}/checkpoints/{checkpoint_id}"), 404)
         problem(
-            client.post(f"{API}/checkpoints/{checkpoint_id}/restore", json={"confirm": True}), 404
+            pristine_client.post(
+                f"{API}/checkpoints/{checkpoint_id}/restore", json={"confirm": True}
+            ),
+            404,
         )
 
 

@@ -93,14 +93,14 @@ def test_if_match_guards_the_cursor(client: FlaskClient) -> None:
     ],
 )
 def test_invalid_bodies_are_422(
-    client: FlaskClient, payload: dict[str, Any], fields: tuple[str, ...]
+    pristine_client: FlaskClient, payload: dict[str, Any], fields: tuple[str, ...]
 ) -> None:
-    problem(client.post(f"{API}/cursors/advance", json=payload), 422, *fields)
+    problem(pristine_client.post(f"{API}/cursors/advance", json=payload), 422, *fields)
     reset_fields = tuple(f for f in fields if f != "position" or "position" in payload)
-    problem(client.post(f"{API}/cursors/reset", json=payload), 422, *reset_fields)
+    problem(pristine_client.post(f"{API}/cursors/reset", json=payload), 422, *reset_fields)
 
 
 # Named ids: a random id in a test's name would differ between pytest-xdist workers.
 @pytest.mark.parametrize("cursor_id", ["nope", str(uuid.uuid4())], ids=["nope", "unknown-uuid"])
-def test_an_unknown_cursor_is_404(client: FlaskClient, cursor_id: str) -> None:
-    problem(client.get(f"{API}/cursors/{cursor_id}"), 404)
+def test_an_unknown_cursor_is_404(pristine_client: FlaskClient, cursor_id: str) -> None:
+    problem(pristine_client.get(f"{API}/cursors/{cursor_id}"), 404)

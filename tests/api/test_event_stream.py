@@ -130,8 +130,8 @@ def test_reconnecting_misses_and_repeats_nothing(client: FlaskClient, how: str) 
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "1.5", "1 2", "99999999999999999999"])
-def test_a_malformed_last_event_id_is_400(client: FlaskClient, bad: str) -> None:
-    problem(client.get(f"{API}/events/stream", headers={"Last-Event-ID": bad}), 400)
+def test_a_malformed_last_event_id_is_400(pristine_client: FlaskClient, bad: str) -> None:
+    problem(pristine_client.get(f"{API}/events/stream", headers={"Last-Event-ID": bad}), 400)
 
 
 def test_reads_auth_applies(app_factory: Callable[..., Flask]) -> None:

@@ -85,8 +85,8 @@ class TestList:
         ("query", "field"),
         [({"limit": 1001}, "limit"), ({"offset": "x"}, "offset"), ({"after": -1}, "after")],
     )
-    def test_bad_query(self, client: FlaskClient, query: dict, field: str) -> None:
-        problem(client.get(f"{API}/events", query_string=query), 422, field)
+    def test_bad_query(self, pristine_client: FlaskClient, query: dict, field: str) -> None:
+        problem(pristine_client.get(f"{API}/events", query_string=query), 422, field)
 
 
 class TestOne:
@@ -122,8 +122,8 @@ class TestStream:
         assert data["events"] == []
 
     @pytest.mark.parametrize("stream", ["nothing", "00000000-0000-0000-0000-000000000000"])
-    def test_unknown_stream_is_404(self, client: FlaskClient, stream: str) -> None:
-        problem(client.get(f"{API}/streams/{stream}/events"), 404)
+    def test_unknown_stream_is_404(self, pristine_client: FlaskClient, stream: str) -> None:
+        problem(pristine_client.get(f"{API}/streams/{stream}/events"), 404)
 
     def test_bad_bounds(self, client: FlaskClient, log: list[dict]) -> None:
         url = f"{API}/streams/{log[0]['stream_id']}/events"

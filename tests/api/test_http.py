@@ -18,12 +18,12 @@ from web import get_fleet
 
 
 class TestProblems:
-    def test_unknown_route_is_a_404_problem(self, client: FlaskClient) -> None:
-        problem(client.get(f"{API}/nothing-here"), 404)
-        problem(client.get("/nothing-here"), 404)
+    def test_unknown_route_is_a_404_problem(self, pristine_client: FlaskClient) -> None:
+        problem(pristine_client.get(f"{API}/nothing-here"), 404)
+        problem(pristine_client.get("/nothing-here"), 404)
 
-    def test_wrong_method_is_a_405_problem_with_allow(self, client: FlaskClient) -> None:
-        response = client.put(f"{API}/missions")
+    def test_wrong_method_is_a_405_problem_with_allow(self, pristine_client: FlaskClient) -> None:
+        response = pristine_client.put(f"{API}/missions")
         problem(response, 405)
         assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
 
@@ -173,11 +173,13 @@ class TestIdHeaders:
     @pytest.mark.parametrize("header", ["X-Correlation-ID", "X-Request-ID", "X-Fleet-Actor"])
     @pytest.mark.parametrize("value", ["has space", "x" * 129, "é"])
     def test_a_malformed_id_header_is_400(
-        self, client: FlaskClient, header: str, value: str
+        self, pristine_client: FlaskClient, header: str, value: str
     ) -> None:
-        response = client.post(f"{API}/missions", json={"title": "t"}, headers={header: value})
+        response = pristine_client.post(
+            f"{API}/missions", json={"title": "t"}, headers={header: value}
+        )
         assert header in problem(response, 400)["detail"]
-        assert body(client.get(f"{API}/missions"), 200)["total"] == 0
+        assert body(pristine_client.get(f"{API}/missions"), 200)["total"] == 0
 
 
 def test_health_stays_at_the_root(client: FlaskClient, backend: dict[str, str]) -> None:

@@ -119,10 +119,10 @@ def test_release_by_force_and_its_refusals(client: FlaskClient) -> None:
     ],
 )
 def test_invalid_acquisitions_are_422(
-    client: FlaskClient, payload: dict[str, Any], field: str
+    pristine_client: FlaskClient, payload: dict[str, Any], field: str
 ) -> None:
-    problem(client.post(f"{API}/locks/acquire", json=payload), 422, field)
-    assert events(client) == []
+    problem(pristine_client.post(f"{API}/locks/acquire", json=payload), 422, field)
+    assert events(pristine_client) == []
 
 
 def test_bodies_that_are_not_objects_are_400(client: FlaskClient) -> None:

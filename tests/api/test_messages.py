@@ -72,12 +72,16 @@ class TestSend:
             ({"message_type": "t", "content": {}, "colour": "red"}, ("colour",)),
         ],
     )
-    def test_invalid(self, client: FlaskClient, payload: dict, fields: tuple[str, ...]) -> None:
-        problem(client.post(f"{API}/mailboxes/inbox/messages", json=payload), 422, *fields)
+    def test_invalid(
+        self, pristine_client: FlaskClient, payload: dict, fields: tuple[str, ...]
+    ) -> None:
+        problem(pristine_client.post(f"{API}/mailboxes/inbox/messages", json=payload), 422, *fields)
 
-    def test_a_malformed_mailbox_id_is_a_422(self, client: FlaskClient) -> None:
+    def test_a_malformed_mailbox_id_is_a_422(self, pristine_client: FlaskClient) -> None:
         payload = {"message_type": "t", "content": {}}
-        problem(client.post(f"{API}/mailboxes/a%20b/messages", json=payload), 422, "mailbox_id")
+        problem(
+            pristine_client.post(f"{API}/mailboxes/a%20b/messages", json=payload), 422, "mailbox_id"
+        )
 
     def test_if_match_names_the_mailbox_version(self, client: FlaskClient) -> None:
         payload = {"message_type": "t", "content": {}}
@@ -130,8 +134,8 @@ class TestList:
             ("status=x", "status"),
         ],
     )
-    def test_invalid_queries(self, client: FlaskClient, query: str, field: str) -> None:
-        problem(client.get(f"{API}/mailboxes/inbox/messages?{query}"), 422, field)
+    def test_invalid_queries(self, pristine_client: FlaskClient, query: str, field: str) -> None:
+        problem(pristine_client.get(f"{API}/mailboxes/inbox/messages?{query}"), 422, field)
 
 
 class TestLifecycle:
@@ -209,13 +213,13 @@ class TestLifecycle:
         assert "allowed next statuses" in conflict["detail"]
 
     @pytest.mark.parametrize("action", ["read", "ack", "archive", "requeue"])
-    def test_an_unknown_message_is_404(self, client: FlaskClient, action: str) -> None:
+    def test_an_unknown_message_is_404(self, pristine_client: FlaskClient, action: str) -> None:
         fields = {
             "read": {"reader_id": "b"},
             "ack": {"acker_id": "b"},
             "archive": {"archived_by": "b"},
         }
-        problem(act(client, "no-such-message", action, **fields.get(action, {})), 404)
+        problem(act(pristine_client, "no-such-message", action, **fields.get(action, {})), 404)
 
     @pytest.mark.parametrize(
         ("action", "payload", "field"),

@@ -49,8 +49,10 @@ class TestCreate:
             ({"title": "t", "status": "completed"}, ("status",)),
         ],
     )
-    def test_invalid(self, client: FlaskClient, payload: dict, fields: tuple[str, ...]) -> None:
-        problem(client.post(f"{API}/missions", json=payload), 422, *fields)
+    def test_invalid(
+        self, pristine_client: FlaskClient, payload: dict, fields: tuple[str, ...]
+    ) -> None:
+        problem(pristine_client.post(f"{API}/missions", json=payload), 422, *fields)
 
 
 class TestRead:
@@ -66,8 +68,8 @@ class TestRead:
         assert etag(response) == 1
 
     @pytest.mark.parametrize("mission_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
-    def test_unknown_is_404(self, client: FlaskClient, mission_id: str) -> None:
-        problem(client.get(f"{API}/missions/{mission_id}"), 404)
+    def test_unknown_is_404(self, pristine_client: FlaskClient, mission_id: str) -> None:
+        problem(pristine_client.get(f"{API}/missions/{mission_id}"), 404)
 
     def test_a_sortie_id_is_not_a_mission(self, client: FlaskClient) -> None:
         problem(client.get(f"{API}/missions/{sortie(client)['id']}"), 404)
@@ -167,8 +169,8 @@ class TestPatch:
         m = mission(client)
         problem(client.patch(f"{API}/missions/{m['id']}", json=payload), 422, field)
 
-    def test_unknown_mission_is_404(self, client: FlaskClient) -> None:
-        problem(client.patch(f"{API}/missions/nope", json={"title": "x"}), 404)
+    def test_unknown_mission_is_404(self, pristine_client: FlaskClient) -> None:
+        problem(pristine_client.patch(f"{API}/missions/nope", json={"title": "x"}), 404)
 
     def test_if_match(self, client: FlaskClient) -> None:
         m = mission(client)

@@ -60,9 +60,11 @@ class TestCreate:
             ({"description": "d", "status": "assigned"}, ("status",)),
         ],
     )
-    def test_invalid(self, client: FlaskClient, payload: dict, fields: tuple[str, ...]) -> None:
-        problem(client.post(f"{API}/sorties", json=payload), 422, *fields)
-        assert body(client.get(f"{API}/sorties"), 200)["total"] == 0
+    def test_invalid(
+        self, pristine_client: FlaskClient, payload: dict, fields: tuple[str, ...]
+    ) -> None:
+        problem(pristine_client.post(f"{API}/sorties", json=payload), 422, *fields)
+        assert body(pristine_client.get(f"{API}/sorties"), 200)["total"] == 0
 
     def test_a_mission_id_must_name_a_mission(self, client: FlaskClient) -> None:
         other = sortie(client)
@@ -204,8 +206,8 @@ class TestLifecycle:
         assert set(data["errors"]) == set(fields)
         assert etag(client.get(f"{API}/sorties/{s['id']}")) == 1  # nothing written
 
-    def test_unknown_sortie_is_404(self, client: FlaskClient) -> None:
-        problem(client.patch(f"{API}/sorties/{UNKNOWN}", json={"title": "x"}), 404)
+    def test_unknown_sortie_is_404(self, pristine_client: FlaskClient) -> None:
+        problem(pristine_client.patch(f"{API}/sorties/{UNKNOWN}", json={"title": "x"}), 404)
 
 
 class TestDependencies:

@@ -68,11 +68,11 @@ class TestRegister:
         ],
     )
     def test_invalid_bodies_are_422_naming_the_fields(
-        self, client: FlaskClient, payload: dict[str, object], fields: tuple[str, ...]
+        self, pristine_client: FlaskClient, payload: dict[str, object], fields: tuple[str, ...]
     ) -> None:
-        response = client.post(f"{API}/specialists/register", json=payload)
+        response = pristine_client.post(f"{API}/specialists/register", json=payload)
         problem(response, 422, *fields)
-        assert body(client.get(f"{API}/specialists"), 200)["total"] == 0
+        assert body(pristine_client.get(f"{API}/specialists"), 200)["total"] == 0
 
     def test_if_match_applies_to_re_registration(self, client: FlaskClient) -> None:
         url = f"{API}/specialists/register"
@@ -93,8 +93,8 @@ class TestRead:
         assert body(response, 200)["specialist"]["id"] == "s1"
         assert etag(response) == 1
 
-    def test_unknown_is_404(self, client: FlaskClient) -> None:
-        problem(client.get(f"{API}/specialists/nobody"), 404)
+    def test_unknown_is_404(self, pristine_client: FlaskClient) -> None:
+        problem(pristine_client.get(f"{API}/specialists/nobody"), 404)
 
     def test_time_travel_by_version_and_by_time(self, client: FlaskClient) -> None:
         register(client, "s1")
@@ -166,9 +166,9 @@ class TestList:
         ],
     )
     def test_bad_query_is_422(
-        self, client: FlaskClient, query: dict[str, object], field: str
+        self, pristine_client: FlaskClient, query: dict[str, object], field: str
     ) -> None:
-        problem(client.get(f"{API}/specialists", query_string=query), 422, field)
+        problem(pristine_client.get(f"{API}/specialists", query_string=query), 422, field)
 
 
 class TestLifecycle:
@@ -264,8 +264,8 @@ class TestIfMatch:
         response = client.delete(f"{API}/specialists/s1", headers={"If-Match": value})
         assert "If-Match" in problem(response, 400)["detail"]
 
-    def test_if_match_on_an_unknown_specialist_is_404(self, client: FlaskClient) -> None:
-        problem(client.delete(f"{API}/specialists/x", headers={"If-Match": '"1"'}), 404)
+    def test_if_match_on_an_unknown_specialist_is_404(self, pristine_client: FlaskClient) -> None:
+        problem(pristine_client.delete(f"{API}/specialists/x", headers={"If-Match": '"1"'}), 404)
 
 
 def test_as_of_accepts_any_timezone(client: FlaskClient) -> None:
