@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import OperationalError
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
 from application.seams import PostgresInsertSeam
@@ -12,11 +15,32 @@ from application.store.indexing import IndexingRecorder
 from application.store.query import EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
 
 
+def open_pool_at_once(datastore: object) -> None:
+    """Open a PostgreSQL datastore's pool and wait for its first connection.
+
+    The library opens its pool without waiting and asks it for a connection straight
+    away; finding none ready yet, the pool adds a second one beside the one it is still
+    opening. So every pool started with two connections where it keeps one (each a
+    backend process on the server): four per Fleet, a fifth of its start-up. Waiting for
+    the first one once makes the library's own open a no-op.
+    """
+    if not isinstance(datastore, PostgresDatastore):
+        return
+    try:
+        datastore.pool.open(wait=True, timeout=datastore.pool.timeout)
+    except psycopg.OperationalError as exc:  # as the library reports a failed connection
+        raise OperationalError(str(exc)) from exc
+
+
 class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
     """Writes each event's index row beside it, inside the library's insert transaction."""
 
     PLACEHOLDER = "%s"
     PURGE_KEYS = keys.PURGE_KEYS
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any):
+        open_pool_at_once(datastore)  # before the library's create_table asks for one
+        super().__init__(datastore, **kwargs)
 
     def _sql(self, template: str) -> SQL | Composed:
         schema = self.datastore.schema

@@ -503,3 +503,17 @@ def test_postgres_db_function_inserts_are_refused(postgres_env: dict[str, str]) 
     """That library path skips the recorder hook that writes the event index."""
     with pytest.raises(ValueError, match="POSTGRES_ENABLE_DB_FUNCTIONS must be off"):
         Fleet(env={**postgres_env, "POSTGRES_ENABLE_DB_FUNCTIONS": "y"})
+
+
+def test_a_postgres_fleet_starts_with_one_connection_per_pool(postgres_env: dict[str, str]) -> None:
+    """On a migrated store its two pools (events, projections) each open one connection;
+    the library alone opened a second at once in each, which every worker start paid for."""
+    Fleet(env=postgres_env).close()  # migrates the empty schema
+    fleet = Fleet(env=postgres_env)
+    try:
+        pools = [fleet.app.recorder.datastore.pool, fleet.projector.datastore.pool]  # type: ignore[attr-defined]
+        assert [pool.get_stats()["pool_size"] for pool in pools] == [1, 1]
+        fleet.register_specialist(specialist_id="s1", name="S")  # and they still serve
+        assert fleet.list_specialists()[1] == 1
+    finally:
+        fleet.close()
