@@ -87,7 +87,10 @@ class FleetApplication(Application[UUID]):
         self.snapshotting_intervals = snapshot_intervals(self.env)  # type: ignore[misc]
         self.recorded_listeners: list[RecordedListener] = []
         self.committed_listeners: list[CommittedListener] = []
-        if flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True):
+        # Upgrading verifies what was applied and leaves nothing pending: a start that
+        # upgraded has checked the schema already (``Fleet`` checks it otherwise).
+        self.upgraded_at_start = flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True)
+        if self.upgraded_at_start:
             self.migrate()
 
     def migrator(self) -> Migrator:

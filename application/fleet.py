@@ -145,7 +145,8 @@ class Fleet:
         may_create = flag(settings.get("CREATE_TABLE"), default=True)
         with startup_lock(settings, create_schema=may_create):
             self.app = FleetApplication(settings)
-            self._require_current_schema()
+            if not self.app.upgraded_at_start:
+                self._require_current_schema()
             embedded = settings.get("FLEET_PROJECTOR", "embedded") != "external"
             ttl_of(settings)  # a bad FLEET_IDEMPOTENCY_TTL fails the start, not a write
             page_size = int(settings.get("FLEET_PROJECTION_PAGE_SIZE", str(PAGE_SIZE)))
@@ -230,13 +231,11 @@ class Fleet:
 
     def _require_current_schema(self) -> None:
         """With ``FLEET_AUTO_MIGRATE=0`` the operator migrates: refuse a store that lags."""
-        migrator = self.app.migrator()
         try:
-            migrator.verify()
+            pending = self.app.migrator().verified_pending()
         except MigrationError:
             self.app.close()
             raise
-        pending = migrator.pending()
         if pending:
             self.app.close()
             raise MigrationError(

@@ -289,6 +289,12 @@ class Migrator:
     def pending(self) -> list[int]:
         return [s.version for s in self.status() if s.state == "pending"]
 
+    def verified_pending(self) -> list[int]:
+        """``verify``, then the versions not applied yet, from one read of the store."""
+        applied = self.target.read_applied()
+        self._verify(applied)
+        return [version for version in sorted(self.migrations) if version not in applied]
+
     def verify(self) -> None:
         """Refuse a store whose applied migrations were edited since."""
         self._verify(self.target.read_applied())

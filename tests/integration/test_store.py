@@ -479,6 +479,10 @@ def test_an_edited_applied_migration_is_refused(
     first.write_text(first.read_text() + "\n-- edited\n")
     with pytest.raises(migrate.MigrationError, match="changed after it was applied"):
         Fleet(env={**backend, "FLEET_MIGRATIONS_DIR": str(folder)})
+    # Without upgrades at start-up too (the operator migrates; the start still checks).
+    manual = {**backend, "FLEET_MIGRATIONS_DIR": str(folder), "FLEET_AUTO_MIGRATE": "0"}
+    with pytest.raises(migrate.MigrationError, match="changed after it was applied"):
+        Fleet(env=manual)
 
 
 def test_store_layout(fleet: Fleet, raw_store: Any) -> None:
