@@ -214,6 +214,40 @@ def backend(request: pytest.FixtureRequest) -> dict[str, str]:
     return request.getfixturevalue("postgres_env")
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """Env of a migrated store on each backend, shared by the tests of one module.
+
+    For tests that change nothing (``pristine_client`` in tests/api, ``shown_client`` in
+    tests/ui): their fixtures check, after each test, that the log did not grow.
+    """
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("module-store") / "fleet.sqlite3"
+        request.getfixturevalue("sqlite_template").copy_to(path)
+        yield sqlite_env_for(path)
+        return
+    require_postgres()
+    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+    lent = schemas.lend()
+    try:
+        yield postgres_env_for(lent)
+    finally:
+        schemas.give_back(lent)
+
+
+def assert_unwritten(fleet: Fleet, head: int) -> None:
+    """After a test on a store its module shares: nothing was written to it."""
+    now = fleet.head_position()
+    assert now == head, (
+        f"a test on its module's shared store wrote {now - head} event(s): "
+        "give it a store of its own"
+    )
+
+
 @pytest.fixture
 def fleet(backend: dict[str, str]) -> Iterator[Fleet]:
     f = Fleet(env=backend)

@@ -12,7 +12,6 @@ PostgreSQL. The store must still be empty after each of them; that is checked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.support import make_app
-from tests.conftest import postgres_env_for, require_postgres, sqlite_env_for
+from tests.conftest import assert_unwritten
 from web import get_fleet
 
 
@@ -49,29 +48,12 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def pristine_app(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Flask]:
+@pytest.fixture(scope="module")
+def pristine_app(module_backend: dict[str, str]) -> Iterator[Flask]:
     """An app on an empty, migrated store, shared by the module's tests on one backend."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("pristine") / "fleet.sqlite3"
-        request.getfixturevalue("sqlite_template").copy_to(path)
-        app = make_app(sqlite_env_for(path))
-        yield app
-        get_fleet(app).close()
-        return
-    require_postgres()
-    schemas = request.getfixturevalue("postgres_schemas")
-    lent = schemas.lend()
-    try:
-        app = make_app(postgres_env_for(lent))
-        yield app
-        get_fleet(app).close()
-    finally:
-        schemas.give_back(lent)
+    app = make_app(module_backend)
+    yield app
+    get_fleet(app).close()
 
 
 @pytest.fixture
@@ -82,5 +64,4 @@ def pristine_client(pristine_app: Flask) -> Iterator[FlaskClient]:
     writes to the next one, so it fails here and must take ``client`` instead.
     """
     yield pristine_app.test_client()
-    written = get_fleet(pristine_app).head_position()
-    assert written == 0, f"a test on the shared app wrote {written} event(s): use `client`"
+    assert_unwritten(get_fleet(pristine_app), 0)

@@ -1,4 +1,9 @@
-"""Fixtures of the console tests: an app per test on a fresh store, and its scenario."""
+"""Fixtures of the console tests: an app per test on a fresh store, and its scenario.
+
+The tests that only look (pages, counts) share one app and scenario per module and
+backend instead (``shown_client``, ``shown_scenario``): the scenario is some forty writes,
+most of such a test. The log must not grow during one of them; that is checked.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.support import make_app
+from tests.conftest import assert_unwritten
 from tests.ui.scenario import Call, Scenario, build
 from web import get_fleet
 
@@ -62,3 +68,26 @@ def csrf_of(client: FlaskClient, page: str = "/ui/") -> str:
     match = CSRF.search(html)
     assert match, html[:500]
     return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def shown_app(module_backend: dict[str, str]) -> Iterator[tuple[Flask, Scenario]]:
+    """An app with the scenario in its store, shared by the module's read-only tests."""
+    app = make_app(dict(module_backend))
+    scenario = build(api_caller(app.test_client()))
+    yield app, scenario
+    get_fleet(app).close()
+
+
+@pytest.fixture
+def shown_scenario(shown_app: tuple[Flask, Scenario]) -> Scenario:
+    return shown_app[1]
+
+
+@pytest.fixture
+def shown_client(shown_app: tuple[Flask, Scenario]) -> Iterator[FlaskClient]:
+    """A client of the shared scenario app, for a test that only reads (checked after it)."""
+    fleet = get_fleet(shown_app[0])
+    head = fleet.head_position()
+    yield shown_app[0].test_client()
+    assert_unwritten(fleet, head)

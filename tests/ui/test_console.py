@@ -35,8 +35,8 @@ def post(client: FlaskClient, path: str, data: dict[str, str], csrf: str) -> Any
     return client.post(path, data={**data, "csrf_token": csrf, "next": "/ui/"})
 
 
-def test_overview_shows_the_fleet(client: FlaskClient, scenario: Scenario) -> None:
-    text = page(client, "/ui/")
+def test_overview_shows_the_fleet(shown_client: FlaskClient, shown_scenario: Scenario) -> None:
+    text = page(shown_client, "/ui/")
     assert "Ship the release" in text
     assert 'value="20"' in text  # 1 of 5 sorties completed: the mission's progress bar
     assert "src/app.py" in text and "bob" in text  # the lock and its holder
@@ -45,10 +45,10 @@ def test_overview_shows_the_fleet(client: FlaskClient, scenario: Scenario) -> No
 
 
 def test_mission_graph_has_a_coloured_node_per_sortie(
-    client: FlaskClient, scenario: Scenario
+    shown_client: FlaskClient, shown_scenario: Scenario
 ) -> None:
-    text = page(client, f"/ui/missions/{scenario.mission_id}")
-    for title, sortie_id in scenario.sorties.items():
+    text = page(shown_client, f"/ui/missions/{shown_scenario.mission_id}")
+    for title, sortie_id in shown_scenario.sorties.items():
         assert f'data-sortie="{sortie_id}"' in text, title
     assert 'data-status="completed"' in text and 'fill="#5fbf77"' in text
     assert 'data-status="review"' in text and 'fill="#c59bf0"' in text
@@ -57,21 +57,21 @@ def test_mission_graph_has_a_coloured_node_per_sortie(
     )  # design->build, build->test, design->docs, 2 into release
 
 
-def test_sortie_time_travel(client: FlaskClient, scenario: Scenario) -> None:
-    docs = scenario.sorties["docs"]
-    now = page(client, f"/ui/sorties/{docs}")
+def test_sortie_time_travel(shown_client: FlaskClient, shown_scenario: Scenario) -> None:
+    docs = shown_scenario.sorties["docs"]
+    now = page(shown_client, f"/ui/sorties/{docs}")
     assert 'id="sortie-status">review<' in now and "Approve" in now
-    then = page(client, f"/ui/sorties/{docs}?version=2")
+    then = page(shown_client, f"/ui/sorties/{docs}?version=2")
     assert 'id="sortie-status">assigned<' in then and "Showing version 2" in then
     assert "Approve" not in then  # no actions on the past
-    page(client, f"/ui/sorties/{docs}?version=abc", 422)
-    created = get_fleet(client.application).get_sortie(docs, version=1)["created_at"]
-    first = page(client, f"/ui/sorties/{docs}?{urlencode({'as_of': created})}")
+    page(shown_client, f"/ui/sorties/{docs}?version=abc", 422)
+    created = get_fleet(shown_client.application).get_sortie(docs, version=1)["created_at"]
+    first = page(shown_client, f"/ui/sorties/{docs}?{urlencode({'as_of': created})}")
     assert "Showing version 1" in first
 
 
-def test_every_page_renders(client: FlaskClient, scenario: Scenario) -> None:
-    fleet = get_fleet(client.application)
+def test_every_page_renders(shown_client: FlaskClient, shown_scenario: Scenario) -> None:
+    fleet = get_fleet(shown_client.application)
     correlation = fleet.events(limit=1)[0][0]["correlation_id"]
     for path in (
         "/ui/specialists",
@@ -87,9 +87,9 @@ def test_every_page_renders(client: FlaskClient, scenario: Scenario) -> None:
         "/ui/events?type=sortie_assigned",
         f"/ui/events/chain/{correlation}",
     ):
-        page(client, path)
-    page(client, "/ui/sorties/not-a-sortie", 404)
-    assert "Build at 60%." in page(client, "/ui/mailboxes/alice")
+        page(shown_client, path)
+    page(shown_client, "/ui/sorties/not-a-sortie", 404)
+    assert "Build at 60%." in page(shown_client, "/ui/mailboxes/alice")
 
 
 def test_correlation_chain_is_a_tree(client: FlaskClient, scenario: Scenario) -> None:
@@ -242,8 +242,8 @@ def test_write_rate_counts_each_event_once(client: FlaskClient, scenario: Scenar
     assert sum(m["events"] for m in again) == head
 
 
-def test_overview_counts(client: FlaskClient, scenario: Scenario) -> None:
-    fleet = get_fleet(client.application)
+def test_overview_counts(shown_client: FlaskClient, shown_scenario: Scenario) -> None:
+    fleet = get_fleet(shown_client.application)
     assert fleet.status_counts("sorties") == {
         "assigned": 1,
         "completed": 1,
