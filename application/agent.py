@@ -7,11 +7,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from application.client import FleetClient
 from application.errors import FleetError, PreconditionFailed
-from application.fleet import Fleet
+
+if TYPE_CHECKING:
+    from application.fleet import Fleet
 
 
 def open_door(
@@ -27,6 +29,10 @@ def open_door(
         raise ValueError("give the URL of a Fleet server or the path of a local store, not both")
     if url is not None:
         return FleetClient(url, token, correlation_id=correlation_id, actor=actor)
+    # Imported here: an agent that talks HTTP (most do, from a shell) starts without the
+    # store, the library and the web of dependencies behind them (half its start-up).
+    from application.fleet import Fleet
+
     return Fleet(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(store)})
 
 
@@ -46,13 +52,13 @@ class AgentSession:
 
     @contextmanager
     def _scope(self) -> Iterator[None]:
-        if isinstance(self.door, Fleet):
+        if isinstance(self.door, FleetClient):  # it sends the ids with each request
+            yield
+        else:
             with self.door.context(
                 correlation_id=self.correlation_id, actor=self.specialist_id, source="agent"
             ):
                 yield
-        else:
-            yield
 
     def call(self, method: str, **kwargs: Any) -> Any:
         """Run one ``Fleet`` method (same name on both doors) as this agent."""

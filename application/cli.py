@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import click
@@ -22,27 +22,30 @@ from tqdm import tqdm
 
 from application import logs
 from application.agent_cli import agent
-from application.app import FleetApplication
 from application.errors import FleetError
-from application.fleet import Fleet
 from application.mcp_cli import mcp_command
-from application.migrate import MigrationError, Migrator
-from application.resources import jsonable
-from application.settings import POSTGRES, build_env
-from application.store.archive import PostgresArchive
-from application.store.roles import grant_app_role
-from application.store.startup import startup_lock
+
+if TYPE_CHECKING:
+    from application.fleet import Fleet
+    from application.migrate import Migrator
+
+# The commands that open the store import it when they run: `fleet agent`, an HTTP client
+# that agents start for every step, then loads neither the store nor the event-sourcing
+# library (half of `fleet`'s start-up).
 
 log = logging.getLogger("fleet.cli")
 
 
 def _dump(value: Any) -> str:
+    from application.resources import jsonable
+
     return json.dumps(jsonable(value), indent=2, sort_keys=True)
 
 
-def _open(external: bool = False) -> Fleet:
-    env = {"FLEET_PROJECTOR": "external"} if external else None
-    return Fleet(env=env)
+def _open(external: bool = False, env: dict[str, str] | None = None) -> Fleet:
+    from application.fleet import Fleet
+
+    return Fleet(env={**(env or {}), **({"FLEET_PROJECTOR": "external"} if external else {})})
 
 
 @click.group()
@@ -254,6 +257,11 @@ def db() -> None:
 @contextmanager
 def _migrator() -> Iterator[Migrator]:
     """The store's migration runner; no start-up upgrade, no projector."""
+    from application.app import FleetApplication
+    from application.migrate import MigrationError
+    from application.settings import build_env
+    from application.store.startup import startup_lock
+
     settings = build_env({"FLEET_AUTO_MIGRATE": "0"})
     with startup_lock(settings, create_schema=True):
         app = FleetApplication(settings)
@@ -317,10 +325,14 @@ def db_grant(role: str) -> None:
     upgrade). The role may append events but never UPDATE or DELETE them; run the
     servers as that role with FLEET_AUTO_MIGRATE=0 and CREATE_TABLE=no.
     """
+    from application.settings import POSTGRES, build_env
+    from application.store.archive import PostgresArchive
+    from application.store.roles import grant_app_role
+
     settings = build_env({"FLEET_PROJECTOR": "external"})
     if settings["PERSISTENCE_MODULE"] != POSTGRES:
         raise click.ClickException("roles are a PostgreSQL feature (PERSISTENCE_MODULE)")
-    fleet = Fleet(env=settings)  # creates every table the role will use, projections' too
+    fleet = _open(env=settings)  # creates every table the role will use, projections' too
     try:
         archive = fleet.app.archive
         grant_app_role(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import uuid
 from typing import Any
@@ -132,3 +134,19 @@ def test_an_unreachable_server_is_exit_5() -> None:
         ["agent", "inbox", "box", "--url", f"http://127.0.0.1:{free_port()}"],
     )
     assert result.exit_code == 5 and "did not answer" in result.stderr
+
+
+def test_the_agent_commands_start_without_the_store() -> None:
+    """`fleet agent` talks HTTP: loading the CLI must not load the store or the library's
+    application layer (half of `fleet`'s start-up); `application.Fleet` still resolves."""
+    code = (
+        "import sys, application.cli, application.agent_cli;"
+        "heavy = [m for m in ('application.fleet', 'eventsourcing.application', 'flask')"
+        " if m in sys.modules];"
+        "import application; application.Fleet; application.FleetClient;"
+        "print(heavy, 'application.fleet' in sys.modules)"
+    )
+    result = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["[]", "True"], result.stdout + result.stderr
