@@ -18,6 +18,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -214,17 +215,14 @@ def backend(request: pytest.FixtureRequest) -> dict[str, str]:
     return request.getfixturevalue("postgres_env")
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def module_backend(
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def store_for_module(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    """Env of a migrated store on each backend, shared by the tests of one module.
-
-    For tests that change nothing (``pristine_client`` in tests/api, ``shown_client`` in
-    tests/ui): their fixtures check, after each test, that the log did not grow.
-    """
+    """A migrated store on ``request.param``'s backend, for a module-scoped fixture."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("module-store") / "fleet.sqlite3"
         request.getfixturevalue("sqlite_template").copy_to(path)
@@ -239,13 +237,27 @@ def module_backend(
         schemas.give_back(lent)
 
 
-def assert_unwritten(fleet: Fleet, head: int) -> None:
-    """After a test on a store its module shares: nothing was written to it."""
-    now = fleet.head_position()
-    assert now == head, (
-        f"a test on its module's shared store wrote {now - head} event(s): "
-        "give it a store of its own"
-    )
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """Env of an empty migrated store on each backend, shared by the tests of one module.
+
+    For tests that change nothing (``pristine_client`` in tests/api, ``shown_client`` in
+    tests/ui): their fixtures check, after each test, that the log did not grow.
+    """
+    with store_for_module(request, tmp_path_factory) as env:
+        yield env
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded_module_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A second such store, for a module's fixture that writes what its refusals need
+    (``module_backend`` stays empty for the module's ``pristine_client`` tests)."""
+    with store_for_module(request, tmp_path_factory) as env:
+        yield env
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.support import make_app
-from tests.conftest import assert_unwritten
+from tests.api.support import make_app, shared_app, untouched_client
 from web import get_fleet
 
 
@@ -51,9 +50,8 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture(scope="module")
 def pristine_app(module_backend: dict[str, str]) -> Iterator[Flask]:
     """An app on an empty, migrated store, shared by the module's tests on one backend."""
-    app = make_app(module_backend)
-    yield app
-    get_fleet(app).close()
+    with shared_app(module_backend) as app:
+        yield app
 
 
 @pytest.fixture
@@ -63,5 +61,4 @@ def pristine_client(pristine_app: Flask) -> Iterator[FlaskClient]:
     After the test the store must still hold no event: a test that wrote would leave its
     writes to the next one, so it fails here and must take ``client`` instead.
     """
-    yield pristine_app.test_client()
-    assert_unwritten(get_fleet(pristine_app), 0)
+    yield from untouched_client(pristine_app)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from web import create_app
+from application.fleet import Fleet
+from web import create_app, get_fleet
 
 API = "/api/v1"
 # Short enough that a min_position that is never reached answers 503 quickly.
@@ -102,3 +105,31 @@ def run_to(client: FlaskClient, sortie_id: str, target: str, specialist: str = "
 def events(client: FlaskClient, **query: Any) -> list[dict[str, Any]]:
     data = body(client.get(f"{API}/events", query_string={"limit": 1000, **query}), 200)
     return data["events"]  # type: ignore[no-any-return]
+
+
+def assert_unwritten(fleet: Fleet, head: int) -> None:
+    """After a test on a store its module shares: nothing was written to it."""
+    now = fleet.head_position()
+    assert now == head, (
+        f"a test on its module's shared store wrote {now - head} event(s): "
+        "give it a store of its own"
+    )
+
+
+def untouched_client(app: Flask) -> Iterator[FlaskClient]:
+    """For a fixture over an app its module shares: a client, then the check that the test
+    wrote nothing through it (or otherwise)."""
+    fleet = get_fleet(app)
+    head = fleet.head_position()
+    yield app.test_client()
+    assert_unwritten(fleet, head)
+
+
+@contextmanager
+def shared_app(env: dict[str, str]) -> Iterator[Flask]:
+    """An app for a module-scoped fixture (closed after the module)."""
+    app = make_app(env)
+    try:
+        yield app
+    finally:
+        get_fleet(app).close()

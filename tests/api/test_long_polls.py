@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.support import API, body, problem, register
+from tests.api.support import API, body, problem, register, shared_app, untouched_client
 
 WAITING = [
     ("GET", "/mailboxes/inbox/messages"),
@@ -18,13 +19,25 @@ WAITING = [
 ]
 
 
+@pytest.fixture(scope="module")
+def ace_app(seeded_module_backend: dict[str, str]) -> Iterator[Flask]:
+    """Specialist ace registered, shared by the module's tests of refused waits."""
+    with shared_app(seeded_module_backend) as app:
+        register(app.test_client(), "ace")
+        yield app
+
+
+@pytest.fixture
+def ace_client(ace_app: Flask) -> Iterator[FlaskClient]:
+    yield from untouched_client(ace_app)
+
+
 @pytest.mark.parametrize(("method", "path"), WAITING)
 @pytest.mark.parametrize("bad", ["-1", "30.01", "nan", "inf", "soon"])
 def test_wait_outside_zero_to_thirty_is_422_naming_it(
-    client: FlaskClient, method: str, path: str, bad: str
+    ace_client: FlaskClient, method: str, path: str, bad: str
 ) -> None:
-    register(client, "ace")
-    response = client.open(
+    response = ace_client.open(
         f"{API}{path}?wait={bad}",
         method=method,
         json={"specialist_id": "ace"} if method == "POST" else None,

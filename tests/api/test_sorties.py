@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.support import (
@@ -16,10 +20,30 @@ from tests.api.support import (
     problem,
     register,
     run_to,
+    shared_app,
     sortie,
+    untouched_client,
 )
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture(scope="module")
+def one_sortie_app(seeded_module_backend: dict[str, str]) -> Iterator[tuple[Flask, Any]]:
+    """One pending sortie, shared by the module's tests of refused patches."""
+    with shared_app(seeded_module_backend) as app:
+        yield app, sortie(app.test_client())
+
+
+@pytest.fixture
+def pending(one_sortie_app: tuple[Flask, Any]) -> Any:
+    return one_sortie_app[1]
+
+
+@pytest.fixture
+def refusing_client(one_sortie_app: tuple[Flask, Any]) -> Iterator[FlaskClient]:
+    """A client of that app; a test that wrote through it fails after it."""
+    yield from untouched_client(one_sortie_app[0])
 
 
 class TestCreate:
@@ -183,9 +207,10 @@ class TestLifecycle:
             ({"owner": "me"}, "owner"),
         ],
     )
-    def test_invalid_patches(self, client: FlaskClient, payload: dict, field: str) -> None:
-        s = sortie(client)
-        problem(client.patch(f"{API}/sorties/{s['id']}", json=payload), 422, field)
+    def test_invalid_patches(
+        self, refusing_client: FlaskClient, pending: Any, payload: dict, field: str
+    ) -> None:
+        problem(refusing_client.patch(f"{API}/sorties/{pending['id']}", json=payload), 422, field)
 
     @pytest.mark.parametrize(
         ("payload", "fields"),
@@ -199,12 +224,12 @@ class TestLifecycle:
         ],
     )
     def test_one_422_names_every_invalid_field(
-        self, client: FlaskClient, payload: dict, fields: tuple[str, ...]
+        self, refusing_client: FlaskClient, pending: Any, payload: dict, fields: tuple[str, ...]
     ) -> None:
-        s = sortie(client)
-        data = problem(client.patch(f"{API}/sorties/{s['id']}", json=payload), 422, *fields)
+        url = f"{API}/sorties/{pending['id']}"
+        data = problem(refusing_client.patch(url, json=payload), 422, *fields)
         assert set(data["errors"]) == set(fields)
-        assert etag(client.get(f"{API}/sorties/{s['id']}")) == 1  # nothing written
+        assert etag(refusing_client.get(url)) == 1  # nothing written
 
     def test_unknown_sortie_is_404(self, pristine_client: FlaskClient) -> None:
         problem(pristine_client.patch(f"{API}/sorties/{UNKNOWN}", json={"title": "x"}), 404)

@@ -15,8 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.support import make_app
-from tests.conftest import assert_unwritten
+from tests.api.support import make_app, shared_app, untouched_client
 from tests.ui.scenario import Call, Scenario, build
 from web import get_fleet
 
@@ -73,10 +72,8 @@ def csrf_of(client: FlaskClient, page: str = "/ui/") -> str:
 @pytest.fixture(scope="module")
 def shown_app(module_backend: dict[str, str]) -> Iterator[tuple[Flask, Scenario]]:
     """An app with the scenario in its store, shared by the module's read-only tests."""
-    app = make_app(dict(module_backend))
-    scenario = build(api_caller(app.test_client()))
-    yield app, scenario
-    get_fleet(app).close()
+    with shared_app(dict(module_backend)) as app:
+        yield app, build(api_caller(app.test_client()))
 
 
 @pytest.fixture
@@ -87,7 +84,4 @@ def shown_scenario(shown_app: tuple[Flask, Scenario]) -> Scenario:
 @pytest.fixture
 def shown_client(shown_app: tuple[Flask, Scenario]) -> Iterator[FlaskClient]:
     """A client of the shared scenario app, for a test that only reads (checked after it)."""
-    fleet = get_fleet(shown_app[0])
-    head = fleet.head_position()
-    yield shown_app[0].test_client()
-    assert_unwritten(fleet, head)
+    yield from untouched_client(shown_app[0])
