@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Composable, Identifier
 
 if TYPE_CHECKING:
     import marshmallow as ma
@@ -70,6 +71,52 @@ def max_tracking_id(recorder: TrackingRecorder, application_name: str, cursor: A
     """
     found: int | None = recorder._max_tracking_id(application_name, cursor)  # type: ignore[attr-defined]
     return found
+
+
+def insert_trackings(
+    recorders: Sequence[TrackingRecorder], cursor: Any, tracking: Tracking
+) -> list[bool]:
+    """Record one ``tracking`` for several projections with one PostgreSQL statement.
+
+    A write most projections take nothing from (a heartbeat) still moves each one's
+    position: one upsert per projection, each a round trip on PostgreSQL. Here each
+    recorder's own ``insert_tracking_statement`` (a public attribute, but the library's
+    SQL: what ``_insert_tracking`` runs) becomes one data-modifying CTE of a single
+    statement. Returns, per recorder, whether its position advanced (what
+    ``_insert_tracking`` tells by raising ``IntegrityError``). Single-row tracking only,
+    the library's default; anything else goes one ``insert_tracking`` at a time.
+    """
+    if not all(
+        isinstance(r, PostgresTrackingRecorder) and r.datastore.single_row_tracking
+        for r in recorders
+    ):
+        advanced = []
+        for recorder in recorders:
+            try:
+                insert_tracking(recorder, cursor, tracking)
+            except IntegrityError:
+                advanced.append(False)
+            else:
+                advanced.append(True)
+        return advanced
+    names = [Identifier(f"t{number}") for number in range(len(recorders))]
+    upserts: list[Composable] = [
+        SQL("{} AS ({})").format(name, recorder.insert_tracking_statement)  # type: ignore[attr-defined]
+        for name, recorder in zip(names, recorders, strict=True)
+    ]
+    counts: list[Composable] = [
+        SQL("(SELECT count(*) FROM {}) AS {}").format(name, name) for name in names
+    ]
+    statement = SQL("WITH {} SELECT {}").format(SQL(", ").join(upserts), SQL(", ").join(counts))
+    cursor.execute(
+        statement,
+        {
+            "application_name": tracking.application_name,
+            "notification_id": tracking.notification_id,
+        },
+    )
+    row = cursor.fetchone()
+    return [bool(row[f"t{number}"]) for number in range(len(recorders))]
 
 
 # ---- eventsourcing: writing beside the events, in their transaction ----------------------

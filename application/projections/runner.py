@@ -31,6 +31,7 @@ from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
 from application.projections.base import RowProjection
 from application.projections.view import View, ViewTx
+from application.seams import insert_trackings
 from application.store.postgres import open_pool_at_once
 from application.store.sqlite import (
     queue_writers_together,
@@ -192,19 +193,27 @@ class Projector:
             # Read again under the write lock: a write may have applied some of this page
             # inline since the positions were read (``apply_inline``).
             at = self._positions_in(tx)
-            for number, (projection, page) in enumerate(pending):
-                events = [(i, e) for i, e in page if i > at[projection.name]]
-                if not events:
-                    continue
-                name = projection.name
-                if not any(projection.takes(type(event)) for _, event in events):
-                    # Nothing for its rows: only its position moves. A projector that
-                    # moved it first makes the library raise IntegrityError after a
-                    # statement that changed nothing, so there is nothing to roll back.
-                    try:
-                        projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
-                    except IntegrityError:
-                        log.info("projection %s: another projector applied this page", name)
+            todo = [
+                (number, projection, events)
+                for number, (projection, page) in enumerate(pending)
+                if (events := [(i, e) for i, e in page if i > at[projection.name]])
+            ]
+            # Those that take nothing of the page for their rows: only their positions move,
+            # all with one statement (each page ends at the same event). A projector that
+            # moved one first leaves it unmoved by a statement that failed nothing, so
+            # there is nothing to roll back.
+            idle = [
+                projection
+                for _, projection, events in todo
+                if not any(projection.takes(type(event)) for _, event in events)
+            ]
+            if idle:
+                tracking = Tracking(self.app.name, todo[-1][2][-1][0])
+                moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
+                for name in [p.name for p, done in zip(idle, moved, strict=True) if not done]:
+                    log.info("projection %s: another projector applied this page", name)
+            for number, projection, events in todo:
+                if projection in idle:
                     continue
                 savepoint = f"projection_{number}"
                 tx.execute(f"SAVEPOINT {savepoint}")

@@ -132,6 +132,43 @@ def test_tracking_is_written_and_read_in_the_callers_postgres_transaction(
     check_tracking_in_one_transaction(View("seam", postgres_datastore))
 
 
+def check_trackings_in_one_statement(views: list[View]) -> None:
+    recorders = [view.recorder for view in views]
+    with views[0].transaction() as tx:
+        seams.insert_tracking(recorders[1], tx.cursor, Tracking("upstream", 7))  # ahead
+    with views[0].transaction() as tx:
+        moved = seams.insert_trackings(recorders, tx.cursor, Tracking("upstream", 5))
+        assert moved == [True, False, True]
+    assert [view.position("upstream") for view in views] == [5, 7, 5]
+    with pytest.raises(RuntimeError), views[0].transaction() as tx:  # rolled back with it
+        seams.insert_trackings(recorders, tx.cursor, Tracking("upstream", 9))
+        raise RuntimeError
+    assert [view.position("upstream") for view in views] == [5, 7, 5]
+
+
+def test_several_trackings_go_one_at_a_time_on_sqlite(tmp_path: Path) -> None:
+    datastore = SQLiteDatastore(str(tmp_path / "seam.sqlite3"))
+    try:
+        check_trackings_in_one_statement([View(f"seam{n}", datastore) for n in range(3)])
+    finally:
+        datastore.close()
+
+
+@pytest.mark.postgres
+def test_several_trackings_are_one_postgres_statement(
+    postgres_datastore: PostgresDatastore,
+) -> None:
+    """Built from each recorder's ``insert_tracking_statement``: its named parameters and
+    its RETURNING (which says whether the position advanced) are what this relies on."""
+    views = [View(f"seam{n}", postgres_datastore) for n in range(3)]
+    statement = views[0].recorder.insert_tracking_statement  # type: ignore[attr-defined]
+    text = statement.as_string(None)
+    assert "%(application_name)s" in text and "%(notification_id)s" in text
+    assert text.rstrip().endswith("RETURNING notification_id")
+    assert postgres_datastore.single_row_tracking
+    check_trackings_in_one_statement(views)
+
+
 # ---- eventsourcing: the insert seams -------------------------------------------------------
 
 
