@@ -332,6 +332,10 @@ def test_a_position_a_rival_moved_first_stays_and_the_other_projections_apply(
         monkeypatch.setattr(
             late, "_positions_in", lambda tx: {**stale(tx), "work": fleet.head_position() - 1}
         )
+        before = late._positions  # the first read, outside the write transaction, too
+        monkeypatch.setattr(
+            late, "_positions", lambda: {**before(), "work": fleet.head_position() - 1}
+        )
         caplog.set_level("INFO")
         late.catch_up()
         assert "projection work: another projector applied this page" in caplog.text
@@ -363,3 +367,16 @@ def test_a_rebuild_decodes_only_the_topics_its_rows_take(
     shared = ["fleet_recovered", "context_compacted"]
     assert all(rows.wants(topic) for topic in [*wanted, *shared])
     assert not any(rows.wants(topic) for topic in unwanted)
+
+
+def test_the_positions_read_at_once_are_each_projections_own(fleet: Fleet) -> None:
+    """The one-statement read every catch-up starts with (on PostgreSQL outside any
+    transaction, the tables named in their schema) gives what each tracking table holds."""
+    fleet.register_specialist(specialist_id="s1", name="S")
+    work = fleet.projector.projections["work"]
+    with work.view.transaction() as tx:  # one position apart from the others
+        work.view.track(tx, Tracking(fleet.app.name, fleet.head_position() + 5))
+    own = {name: p.view.position(fleet.app.name) for name, p in fleet.projector.projections.items()}
+    assert fleet.projector._positions() == own
+    assert own["work"] == fleet.head_position() + 5
+    assert fleet.projector.min_position() == min(own.values()) == fleet.head_position()
