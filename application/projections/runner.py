@@ -35,7 +35,7 @@ from application.errors import NotFound, Unavailable
 from application.projections.base import RowProjection
 from application.projections.view import View, ViewTx
 from application.seams import insert_trackings
-from application.store.postgres import open_pool_at_once
+from application.store.postgres import connect_in_schema, open_pool_at_once
 from application.store.sqlite import (
     queue_writers_together,
     wait_in_pool_as_long_as_for_the_lock,
@@ -62,6 +62,7 @@ class Projector:
         self.page_size = page_size
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
+        connect_in_schema(self.datastore)
         open_pool_at_once(self.datastore)
         wait_in_pool_as_long_as_for_the_lock(self.datastore, app.env)
         queue_writers_together(self.datastore, app.recorder.datastore)  # type: ignore[attr-defined]

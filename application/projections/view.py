@@ -19,6 +19,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.seams import insert_tracking, max_tracking_id
 from application.store.portable import PortableCursor
+from application.store.postgres import connects_in_schema
 
 
 class NamedSQLiteTrackingRecorder(SQLiteTrackingRecorder):
@@ -79,9 +80,10 @@ class View:
         datastore = self.datastore
         if isinstance(datastore, PostgresDatastore):
             with datastore.transaction(commit=commit) as cursor:
-                cursor.execute(
-                    SQL("SET LOCAL search_path TO {}").format(Identifier(datastore.schema))
-                )
+                if not connects_in_schema(datastore):  # the projector's pool does
+                    cursor.execute(
+                        SQL("SET LOCAL search_path TO {}").format(Identifier(datastore.schema))
+                    )
                 yield ViewTx(cursor, self.postgres)
             return
         with datastore.get_connection(commit=commit) as connection:

@@ -32,6 +32,36 @@ def open_pool_at_once(datastore: object) -> None:
         raise OperationalError(str(exc)) from exc
 
 
+def search_path_option(schema: str) -> str:
+    """libpq ``options`` that start a connection with ``schema`` as its search path.
+
+    The identifier is double-quoted (so any name works as it is spelled) and then escaped
+    for ``options``, where a space separates arguments unless a backslash escapes it.
+    """
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return "-c search_path=" + quoted.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
+def connect_in_schema(datastore: object) -> None:
+    """Start each new connection of a PostgreSQL datastore's pool in its schema.
+
+    The projections' SQL names its tables without a schema, so each of their transactions
+    began with ``SET LOCAL search_path``: one round trip more for every catch-up and every
+    list read. The pool's ``kwargs`` (public, meant to be changed) take effect for the
+    connections it opens from now on, so this must run before it opens any.
+    """
+    if isinstance(datastore, PostgresDatastore) and isinstance(datastore.pool.kwargs, dict):
+        datastore.pool.kwargs["options"] = search_path_option(datastore.schema)
+
+
+def connects_in_schema(datastore: PostgresDatastore) -> bool:
+    """Whether ``connect_in_schema`` set up this datastore (no ``SET LOCAL`` needed)."""
+    kwargs = datastore.pool.kwargs
+    return isinstance(kwargs, dict) and kwargs.get("options") == search_path_option(
+        datastore.schema
+    )
+
+
 class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
     """Writes each event's index row beside it, inside the library's insert transaction."""
 

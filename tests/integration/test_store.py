@@ -521,3 +521,30 @@ def test_a_postgres_fleet_starts_with_one_connection_per_pool(postgres_env: dict
         assert fleet.list_specialists()[1] == 1
     finally:
         fleet.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "schema",
+    ["fleet_plain", "Mixed Case", 'quote"d', "back\\slash"],
+    ids=["plain", "space", "quote", "backslash"],
+)
+def test_a_connection_can_start_in_any_schema(schema: str) -> None:
+    """The projections' pool starts its connections in their schema (no SET LOCAL per
+    transaction): the option must name the schema as it is spelled."""
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    from application.store.postgres import search_path_option
+    from tests.conftest import pg_conninfo, require_postgres
+
+    require_postgres()
+    with psycopg.connect(**pg_conninfo(), autocommit=True) as admin:
+        admin.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
+        try:
+            options = search_path_option(schema)
+            with psycopg.connect(**pg_conninfo(), options=options) as conn:
+                row = conn.execute("SELECT current_schema()").fetchone()
+            assert row is not None and row[0] == schema
+        finally:
+            admin.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))
