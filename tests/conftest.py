@@ -193,11 +193,8 @@ def postgres_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     require_postgres()
     if wants_migrated_store(request.fixturenames):
         schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-        lent = schemas.lend()
-        try:
+        with schemas.lending() as lent:
             yield lent_env(lent)
-        finally:
-            schemas.give_back(lent)
         return
     import psycopg
     from psycopg.sql import SQL, Identifier
@@ -238,11 +235,8 @@ def store_for_module(
         return
     require_postgres()
     schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-    lent = schemas.lend()
-    try:
+    with schemas.lending() as lent:
         yield lent_env(lent)
-    finally:
-        schemas.give_back(lent)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

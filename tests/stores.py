@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,15 @@ class PostgresSchemas:
         schema = self._migrate_new()
         self.lent[schema.name] = schema
         return schema.name
+
+    @contextmanager
+    def lending(self) -> Iterator[str]:
+        """A migrated schema for the ``with`` block, given back (reset) after it."""
+        name = self.lend()
+        try:
+            yield name
+        finally:
+            self.give_back(name)
 
     def give_back(self, name: str) -> None:
         """Reset the schema and keep it for the next test, or drop it if it changed."""
