@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound=FleetAggregate)
 MAX_ATTEMPTS = 8
+# Streams that many writers append to by nature (a lock everyone races for, a mailbox
+# every sender writes to): each loser of a race retries on the same stream, so a write
+# may need as many attempts as there are contenders.
+HOT_STREAM_ATTEMPTS = 64
 # After a lost race a writer pauses a random time up to a bound that doubles from the first
 # to the most (1, 2, 4 ... 100 ms): writers crowding one stream spread out instead of
 # colliding again in step, and the last of eight attempts comes after up to a quarter second.

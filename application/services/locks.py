@@ -22,14 +22,11 @@ from application.idempotency import idempotent
 from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import iso, lock_resource
-from application.services.base import Service, given
+from application.services.base import HOT_STREAM_ATTEMPTS, Service, given
 from domain.base import FleetAggregate
 from domain.errors import RuleError
 from domain.lock import LOCK_STATUSES, FileLock, NotLockOwner, lock_stream_id, normalize_path
 
-# Every loser of a race appends its conflict to the one contested stream, one after
-# another, so lock writes may need as many attempts as there are contenders.
-LOCK_WRITE_ATTEMPTS = 64
 # A list of locks shows one status, or every status with ``all``.
 ALL_STATUSES = "all"
 LOCK_STATUS_FILTERS = (*LOCK_STATUSES, ALL_STATUSES)
@@ -79,7 +76,7 @@ class LockService(Service):
             """The lock taken; None when refused (a refusal is never remembered)."""
             return None if "holder" in outcome else lock_resource(outcome["lock"])
 
-        result = self._command_or_refusal(decide, view, attempts=LOCK_WRITE_ATTEMPTS)
+        result = self._command_or_refusal(decide, view, attempts=HOT_STREAM_ATTEMPTS)
         holder = outcome.get("holder")
         if holder is not None:
             raise Conflict(
@@ -120,7 +117,7 @@ class LockService(Service):
             decide,
             lambda: lock_resource(holder[0]),
             expected_version=expected_version,
-            attempts=LOCK_WRITE_ATTEMPTS,
+            attempts=HOT_STREAM_ATTEMPTS,
         )
         return result
 

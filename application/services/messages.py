@@ -24,7 +24,7 @@ from application.idempotency import idempotent
 from application.outcomes import Written
 from application.registry import get_event_type
 from application.resources import message_resource
-from application.services.base import Service, given
+from application.services.base import HOT_STREAM_ATTEMPTS, Service, given
 from application.store.query import EventFilter
 from application.waits import MAX_WAIT, Interest, check_wait
 from domain.base import FleetAggregate
@@ -80,6 +80,7 @@ class MessageService(Service):
             decide,
             lambda: message_resource(holder[0], data["message_id"]),
             expected_version=expected_version,
+            attempts=HOT_STREAM_ATTEMPTS,  # every sender to this mailbox writes its stream
         )
         return result
 

@@ -25,9 +25,8 @@ from application.errors import STORE_UNAVAILABLE, NotFound
 from application.idempotency import idempotent_across_writes
 from application.periodic import PeriodicThread, repeat
 from application.resources import utc_text
-from application.services.base import Service
+from application.services.base import HOT_STREAM_ATTEMPTS, Service
 from application.services.leases import release_held
-from application.services.locks import LOCK_WRITE_ATTEMPTS
 from domain.base import FleetAggregate
 from domain.lock import FileLock
 from domain.specialist import LIVE, Specialist, specialist_stream_id
@@ -123,7 +122,7 @@ class SweepService(Service):
 
     def _once(self, decide: Callable[[], list[FleetAggregate]]) -> int:
         try:
-            self._write(decide, attempts=LOCK_WRITE_ATTEMPTS)
+            self._write(decide, attempts=HOT_STREAM_ATTEMPTS)
         except (_NotDue, NotFound):
             return 0
         return 1
