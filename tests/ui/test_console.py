@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -298,3 +299,47 @@ def test_no_console_post_writes_without_login_and_csrf(app_factory: Callable[...
             continue
         answer = client.get(filled(rule))
         assert answer.status_code == 303 and "/ui/login" in answer.headers["Location"], rule.rule
+
+
+def test_time_travel_reads_times_and_refuses_bad_ones(
+    shown_client: FlaskClient, shown_scenario: Scenario
+) -> None:
+    docs = shown_scenario.sorties["docs"]
+    created = get_fleet(shown_client.application).get_sortie(docs, version=1)["created_at"]
+    naive = created.replace("Z", "").split("+")[0]  # no zone: read as UTC
+    assert "Showing version 1" in page(shown_client, f"/ui/sorties/{docs}?as_of={naive}")
+    refused = page(shown_client, f"/ui/sorties/{docs}?as_of=yesterday", 422)
+    assert "2026-01-01T12:00:00Z" in refused
+
+
+def test_the_mailbox_picker_goes_to_the_mailbox(shown_client: FlaskClient) -> None:
+    answer = shown_client.get("/ui/mailboxes?mailbox=+alice+")
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/ui/mailboxes/alice")
+
+
+def test_an_unknown_review_decision_is_refused(
+    shown_client: FlaskClient, shown_scenario: Scenario
+) -> None:
+    csrf = csrf_of(shown_client)
+    docs = shown_scenario.sorties["docs"]  # in review
+    answer = post(shown_client, f"/ui/sorties/{docs}/review", {"decision": "maybe"}, csrf)
+    assert answer.status_code == 400
+
+
+def test_the_live_feed_announces_new_events(client: FlaskClient) -> None:
+    """The pages' EventSource: a comment first, then one frame per event after it opened."""
+    answer = client.get("/ui/feed", buffered=False)
+    try:
+        assert answer.mimetype == "text/event-stream"
+        assert answer.headers["Cache-Control"] == "no-cache"
+        chunks = iter(answer.response)
+        assert next(chunks) == b": fleet console feed\n\n"
+        written = get_fleet(client.application).create_mission("Fed")
+        frame = next(chunks).decode()
+        assert frame.startswith("id: ") and "event: change" in frame
+        assert json.loads(frame.split("data: ", 1)[1]) == {
+            "type": "mission_created",
+            "stream_id": written["id"],
+        }
+    finally:
+        answer.close()
