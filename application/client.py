@@ -52,13 +52,11 @@ def _given(**values: Any) -> dict[str, Any]:
 
 
 def _query(**values: Any) -> dict[str, Any]:
-    """Query parameters: datetimes as ISO-8601, booleans as the API spells them."""
+    """Query parameters, datetimes as ISO-8601 (no query of the API takes a boolean)."""
     query: dict[str, Any] = {}
     for key, value in _given(**values).items():
         if isinstance(value, datetime):
             value = value.isoformat()
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
         query[key] = value
     return query
 

@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 
-from application import Conflict, FleetClient, Unauthorized, Unavailable
+from application import (
+    Conflict,
+    FleetClient,
+    FleetError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    ValidationError,
+)
 from tests.servers import free_port
 
 SORTIE = {"sortie": {"id": "s1", "version": 2, "status": "pending"}}
@@ -268,3 +277,39 @@ def test_subscribe_resumes_after_a_dropped_connection(proxy: Proxy, fleet_server
         client.close()
         direct.close()
     assert resumed == [m["stream_id"] for m in missed]  # none missed, none repeated
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "error", "expected"),
+    [
+        (400, problem(400, "bad header"), ValidationError, {"_request": ["bad header"]}),
+        (
+            422,
+            problem(422, "bad", errors={"title": ["empty"]}),
+            ValidationError,
+            {"title": ["empty"]},
+        ),
+        (403, problem(403, "not yours"), Forbidden, None),
+        (405, problem(405, "no such method"), NotFound, None),
+        (418, problem(418, "a teapot"), FleetError, None),
+    ],
+    ids=["400-without-errors", "422", "403", "405", "other"],
+)
+def test_each_refusal_is_the_in_process_error(
+    scripted: tuple[str, Script],
+    status: int,
+    answer: dict[str, Any],
+    error: type[Exception],
+    expected: dict[str, Any] | None,
+) -> None:
+    """The same exception classes as ``Fleet`` raises; a status the API never answers is a
+    plain FleetError that keeps its status."""
+    base, script = scripted
+    script.then(status, answer)
+    with pytest.raises(error) as raised:
+        FleetClient(base, backoff=0.01).list_missions(status="active")
+    if expected is not None:
+        assert raised.value.errors == expected  # type: ignore[attr-defined]
+    if error is FleetError:
+        assert type(raised.value) is FleetError and raised.value.status == 418  # type: ignore[attr-defined]
+        assert "HTTP 418: a teapot" in str(raised.value)
