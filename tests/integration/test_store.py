@@ -548,3 +548,26 @@ def test_a_connection_can_start_in_any_schema(schema: str) -> None:
             assert row is not None and row[0] == schema
         finally:
             admin.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))
+
+
+def test_health_says_unavailable_when_the_store_cannot_be_reached(fleet: Fleet) -> None:
+    assert fleet.health()["status"] == "ok"
+    fleet.app.recorder.datastore.close()  # type: ignore[attr-defined]  # as a lost server
+    report = fleet.health()
+    assert report == {
+        "status": "unavailable",
+        "database": {"backend": fleet.backend, "status": "unavailable", "wal_mode": None},
+        "projections": {},
+    }
+
+
+def test_the_settings_a_fleet_runs_with_are_readable(backend: dict[str, str]) -> None:
+    embedded, external = Fleet(env=backend), Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+    try:
+        assert (embedded.embedded, external.embedded) == (True, False)
+        assert embedded.min_position_timeout == 5.0  # FLEET_MIN_POSITION_TIMEOUT's default
+        embedded.min_position_timeout = 0.5
+        assert embedded.foundation.min_position_timeout == 0.5
+    finally:
+        embedded.close()
+        external.close()
