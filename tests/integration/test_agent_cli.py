@@ -150,3 +150,15 @@ def test_the_agent_commands_start_without_the_store() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.split() == ["[]", "True"], result.stdout + result.stderr
+
+
+def test_the_summary_lines_read_any_answer() -> None:
+    """``--json`` aside, each command prints one line per resource for people reading."""
+    from application.agent_cli import JSON, _summary
+
+    assert _summary(None) == _summary([]) == "(none)"
+    assert _summary("plain") == "plain"
+    assert _summary([{"id": "a", "status": "pending", "version": 2}, {"id": "b"}]) == (
+        "a status=pending v2\nb"
+    )
+    assert JSON.convert({"already": "parsed"}, None, None) == {"already": "parsed"}

@@ -58,3 +58,28 @@ def test_projections_status_and_rebuild(store: Fleet) -> None:
     assert rebuilt.exit_code == 0 and "replayed 3 events" in rebuilt.output
     unknown = CliRunner().invoke(main, ["projections", "rebuild", "nope"])
     assert unknown.exit_code == 1 and "no projection named" in unknown.output
+
+
+def test_replay_as_of_a_time_before_the_stream_finds_nothing(store: Fleet) -> None:
+    stream = store.get_specialist("cli-1")["stream_id"]
+    result = CliRunner().invoke(main, ["replay", stream, "--as-of", "2000-01-01T00:00:00+0000"])
+    assert result.exit_code == 1 and "no events" in result.output
+
+
+def test_the_long_runners_stop_on_sigint_and_sigterm() -> None:
+    """``fleet projector`` and ``fleet sweep --every`` end their loops on either signal."""
+    import os
+    import signal
+
+    from application.cli import _stop_on_signals
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for sig in before:
+            stop = _stop_on_signals()
+            assert not stop.is_set()
+            os.kill(os.getpid(), sig)
+            assert stop.wait(5)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
