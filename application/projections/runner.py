@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -28,7 +27,6 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment
-from psycopg.sql import SQL, Composed, Identifier
 
 from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
@@ -176,46 +174,30 @@ class Projector:
     def _positions(self) -> dict[str, int]:
         """Every projection's position, read with one statement (they share a datastore).
 
-        On PostgreSQL as one round trip: outside a transaction, on the pool's autocommit
-        connection, with the tables named in their schema (a read transaction was four:
-        BEGIN, ``SET LOCAL search_path``, the read, the rollback). Every catch-up and every
-        wait for a position starts here.
+        On PostgreSQL as one round trip, on the pool's autocommit connection (its
+        connections start in the schema, ``connect_in_schema``): a read transaction was
+        four (BEGIN, ``SET LOCAL search_path``, the read, the rollback). Every catch-up
+        and every wait for a position starts here.
         """
         views = [p.view for p in self.projections.values()]
         if not views:
             return {}
         if isinstance(self.datastore, PostgresDatastore):
             with self.datastore.get_connection() as connection:
-                row: Any = connection.execute(  # one row: a SELECT without FROM
-                    self._positions_statement, [self.app.name] * len(views)
-                ).fetchone()
-            return {name: int(row[f"p{n}"] or 0) for n, name in enumerate(self.projections)}
+                return self._positions_in(ViewTx(connection.cursor(), postgres=True))
         with views[0].transaction(commit=False) as tx:
             return self._positions_in(tx)
-
-    @cached_property
-    def _positions_statement(self) -> Composed:
-        """``_positions``' query on PostgreSQL (made once: the projections are fixed)."""
-        schema = self.datastore.schema
-        return SQL("SELECT {}").format(
-            SQL(", ").join(
-                [
-                    SQL(
-                        "(SELECT MAX(notification_id) FROM {} WHERE application_name = %s) AS {}"
-                    ).format(Identifier(schema, projection.view.table), Identifier(f"p{n}"))
-                    for n, projection in enumerate(self.projections.values())
-                ]
-            )
-        )
 
     def _apply(self, pending: list[tuple[RowProjection, list[tuple[int, Any]]]]) -> None:
         """Every projection's rows and position for one page, in one transaction.
 
         One commit a page, not one a projection: embedded, each write is followed by a
-        catch-up, and each commit is a disk flush. Each projection runs in its own savepoint,
-        so they stay independent: a page another projector already applied is skipped for
-        that projection alone, and a failing projection is rolled back alone while those
-        before it commit (and those after it wait for the next catch-up, as before).
+        catch-up, and each commit is a disk flush. The projections that take nothing of the
+        page for their rows only move their positions, first and together. Each of the
+        others runs in its own savepoint, so they stay independent: a page another projector
+        already applied is skipped for that projection alone, and a failing projection is
+        rolled back alone while those before it commit (and those after it wait for the
+        next catch-up).
         """
         if not pending:
             return
@@ -239,7 +221,8 @@ class Projector:
                 if not any(projection.takes(type(event)) for _, event in events)
             ]
             if idle:
-                tracking = Tracking(self.app.name, todo[-1][2][-1][0])
+                page_end = todo[-1][2][-1][0]  # where every projection's part of it ends
+                tracking = Tracking(self.app.name, page_end)
                 moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
                 for name in [p.name for p, done in zip(idle, moved, strict=True) if not done]:
                     log.info("projection %s: another projector applied this page", name)

@@ -74,13 +74,18 @@ class View:
         if create_table:  # off (the library's CREATE_TABLE=no) for a role without DDL rights
             self.recorder.create_table()  # type: ignore[attr-defined]
         self.datastore = datastore
+        # The projector's pool starts its connections in the schema (``connect_in_schema``);
+        # a pool that does not needs ``SET LOCAL search_path`` in each transaction.
+        self.set_search_path = isinstance(datastore, PostgresDatastore) and not (
+            connects_in_schema(datastore)
+        )
 
     @contextmanager
     def transaction(self, commit: bool = True) -> Iterator[ViewTx]:
         datastore = self.datastore
         if isinstance(datastore, PostgresDatastore):
             with datastore.transaction(commit=commit) as cursor:
-                if not connects_in_schema(datastore):  # the projector's pool does
+                if self.set_search_path:
                     cursor.execute(
                         SQL("SET LOCAL search_path TO {}").format(Identifier(datastore.schema))
                     )
