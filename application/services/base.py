@@ -46,7 +46,7 @@ MAX_ATTEMPTS = 8
 HOT_STREAM_ATTEMPTS = 64
 # After a lost race a writer pauses a random time up to a bound that doubles from the first
 # to the most (1, 2, 4 ... 100 ms): writers crowding one stream spread out instead of
-# colliding again in step, and the last of eight attempts comes after up to a quarter second.
+# colliding again in step. Before the eighth attempt the bounds add up to 127 ms.
 RETRY_PAUSE_FIRST = 0.001
 RETRY_PAUSE_MOST = 0.1
 MAX_LIMIT = 1000  # rows a list page may ask for
