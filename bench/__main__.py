@@ -90,10 +90,17 @@ def run(options: argparse.Namespace, results_path: Path) -> dict[str, Any]:
         "scale": scale_dict(scale),
         "environment": environment(),
     }
+    # Which commit each section's figures come from: a run with --only keeps the others'.
+    measured_at: dict[str, str] = {}
     if options.only and results_path.exists():  # keep the other sections' latest figures
-        sections = json.loads(results_path.read_text())["sections"]
+        earlier = json.loads(results_path.read_text())
+        sections = earlier["sections"]
+        before = earlier["meta"].get("measured_at") or {}
+        measured_at = {name: before.get(name, earlier["meta"]["commit"]) for name in sections}
     else:
         sections = {}
+    measured_at.update({name: meta["commit"] for name in names})
+    meta["measured_at"] = measured_at
     partial = results_path.with_suffix(".partial.json")  # a late failure loses no figures
     for number, name in enumerate(names, 1):
         log(f"== {number}/{len(names)} {name} ({scale.name} scale)")

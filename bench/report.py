@@ -233,6 +233,22 @@ def lat(run: dict[str, Any]) -> str:
     return f"{figures['p50_ms']:.1f} / {figures['p95_ms']:.1f} / {figures['p99_ms']:.1f}"
 
 
+def measured_at_lines(meta: dict[str, Any]) -> list[str]:
+    """A paragraph naming each commit's sections, when a run kept earlier sections."""
+    by_commit: dict[str, list[str]] = {}
+    for name, commit in (meta.get("measured_at") or {}).items():
+        by_commit.setdefault(commit, []).append(name)
+    if len(by_commit) < 2:
+        return []
+    parts = [f"`{commit}` ({', '.join(names)})" for commit, names in by_commit.items()]
+    return [
+        f"This run (`{meta['argv']}`) measured only some sections; they were measured at "
+        + " and at ".join(parts)
+        + ".",
+        "",
+    ]
+
+
 def render(results: dict[str, Any], plots: str = "bench/plots") -> str:
     meta, sections = results["meta"], results["sections"]
     env = meta["environment"]
@@ -245,6 +261,7 @@ def render(results: dict[str, Any], plots: str = "bench/plots") -> str:
         " scale). Regenerate with `make bench` (or `make bench-quick`, small sizes, written to "
         "`bench/out/quick/`); `bench/results.json` holds every figure below.",
         "",
+        *measured_at_lines(meta),
         f"Machine: {env['cpus']} CPUs, {env['platform']}, Python {env['python']}, SQLite "
         f"{env['sqlite']}, eventsourcing {env['eventsourcing']}, gunicorn {env['gunicorn']}, "
         f"Flask {env['flask']}, {env['wrk']}; load average at the start "
