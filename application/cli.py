@@ -186,16 +186,17 @@ def projector(sweep_every: float | None) -> None:
         "projector running; Ctrl-C stops it",
         extra={"backend": fleet.backend, "sweep_every": sweep_every},
     )
-    fleet.projector.run_forever(stop)
-    # A clean stop leaves the projections at the head, sweeps included. A pass under way
-    # may be waiting for the projections to reach its own write (a silent specialist's
-    # sorties are found in them), and this process is what moves them: keep catching up
-    # until the pass has ended, then once more for its last write.
-    fleet.stop_sweeper(timeout=0)
-    while sweeper is not None and sweeper.is_alive():
+    fleet.projector.run_forever(stop)  # ends after the page under way
+    if sweeper is not None:
+        # A pass under way may be waiting for the projections to reach its own write (a
+        # silent specialist's sorties are found in them), and this process is what moves
+        # them: keep catching up until the pass has ended, then once more for its last
+        # write, so the sweeps' own writes are never left behind a stop.
+        fleet.stop_sweeper(timeout=0)
+        while sweeper.is_alive():
+            fleet.projector.catch_up()
+            sweeper.join(0.01)
         fleet.projector.catch_up()
-        sweeper.join(0.01)
-    fleet.projector.catch_up()
     fleet.close()
     log.info("projector stopped")
 

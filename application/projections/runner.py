@@ -133,11 +133,14 @@ class Projector:
         if complete:
             self.applied_inline = positions[-1]
 
-    def catch_up(self) -> int:
+    def catch_up(self, stop: threading.Event | None = None) -> int:
         """Apply every event recorded so far; returns how many pages were read.
 
         Each page is read and decoded once for all projections; each projection
-        then takes the events past its own position (see ``_apply``).
+        then takes the events past its own position (see ``_apply``). A set ``stop``
+        ends it after the page under way: a projector told to stop with a long backlog
+        before it (a restart after downtime) must not make its supervisor wait for the
+        whole of it, and the next run resumes from the positions committed with the page.
         """
         with self._lock:
             pages = 0
@@ -156,6 +159,8 @@ class Projector:
                 self._apply(pending)
                 pages += 1
                 if len(notes) < self.page_size:  # the head: the next read would find nothing
+                    return pages
+                if stop is not None and stop.is_set():
                     return pages
 
     def _positions_in(self, tx: ViewTx) -> dict[str, int]:
@@ -267,7 +272,7 @@ class Projector:
         failures = 0
         while not stop.is_set():
             try:
-                delay = idle if self.catch_up() else min(delay * 2, max_idle)
+                delay = idle if self.catch_up(stop) else min(delay * 2, max_idle)
                 failures = 0
             except PersistenceError as exc:
                 failures += 1

@@ -246,42 +246,73 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
                 raise
 
 
+def _wait_for_position(
+    fleet: Fleet, position: int, process: subprocess.Popen[bytes], log: Path, seconds: float
+) -> int:
+    """The projections' position once it reaches ``position``; fails showing the log."""
+    deadline = time.monotonic() + seconds
+    while (at := fleet.projector.min_position()) < position and time.monotonic() < deadline:
+        assert process.poll() is None, f"the projector exited:\n{log.read_text()}"
+        time.sleep(0.01)
+    assert at >= position, f"the projector stood at {at} of {position}:\n{log.read_text()}"
+    return at
+
+
 def test_a_killed_projector_resumes_exactly_once(backend: dict[str, str], tmp_path: Path) -> None:
     writer = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+    log = tmp_path / "projector.log"
+    script = [sys.executable, "-m", "application.cli", "projector"]
+    # One event per transaction: slow enough to be caught part of the way through.
+    env = {**os.environ, **backend, "FLEET_PROJECTION_PAGE_SIZE": "1"}
+    process = None
     try:
         specialists = [Specialist.register(f"k{i}", "K", ["a", "b"], {}) for i in range(200)]
         for specialist in specialists:
             specialist.heartbeat("busy")
         writer.app.save(*specialists)
         head = writer.app.recorder.max_notification_id()
-        # One event per transaction: slow enough to be caught part of the way through.
-        env = {**os.environ, **backend, "FLEET_PROJECTION_PAGE_SIZE": "1"}
-        script = [sys.executable, "-m", "application.cli", "projector"]
 
         # Kill the projector once it is part of the way through the log.
-        process = subprocess.Popen(script, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)  # noqa: S603
-        deadline = time.monotonic() + 30
-        while writer.projector.min_position() < head // 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        with log.open("ab") as stderr:
+            process = subprocess.Popen(script, env=env, cwd=tmp_path, stderr=stderr)  # noqa: S603
+        _wait_for_position(writer, head // 3, process, log, seconds=60)
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         stopped_at = writer.projector.min_position()
         assert 0 < stopped_at < head
 
         # Restart: it picks up where the tracking row says and finishes.
-        process = subprocess.Popen(script, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)  # noqa: S603
-        deadline = time.monotonic() + 30
-        while writer.projector.min_position() < head and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with log.open("ab") as stderr:
+            process = subprocess.Popen(script, env=env, cwd=tmp_path, stderr=stderr)  # noqa: S603
+        _wait_for_position(writer, head, process, log, seconds=120)
         process.send_signal(signal.SIGTERM)
-        process.wait(10)
+        assert process.wait(30) == 0, log.read_text()
         recovered = table_contents(writer)
         for name in writer.projector.projections:
             writer.projector.rebuild(name)
         assert table_contents(writer) == recovered
         assert writer.list_specialists(capability="a")[1] == 200
     finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
         writer.close()
+
+
+def test_a_stop_ends_a_catch_up_after_the_page_under_way(backend: dict[str, str]) -> None:
+    """A projector told to stop with a backlog before it does not apply all of it first."""
+    fleet = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+    try:
+        fleet.app.save(*[Specialist.register(f"s{i}", "S", ["a"], {}) for i in range(10)])
+        fleet.projector.page_size = 3
+        stop = threading.Event()
+        stop.set()
+        assert fleet.projector.catch_up(stop) == 1
+        assert fleet.projector.min_position() == 3
+        assert fleet.projector.catch_up() == 3  # the rest, from where the stop left it
+        assert fleet.list_specialists()[1] == 10
+    finally:
+        fleet.close()
 
 
 def test_racing_projectors_apply_each_event_once(backend: dict[str, str]) -> None:
