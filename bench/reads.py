@@ -7,7 +7,8 @@ stream's events. The server's sweeper runs as usual; ``FLEET_HEARTBEAT_TIMEOUT``
 years so that its sweeps find nothing to write and the cached store stays as built.
 
 In-process: ``fleet.events(type=..., limit=100, offset=...)`` (decoded records) and the
-recorder's ``select_event_page`` (SQL only), at growing offsets.
+recorder's ``select_event_page`` (SQL only), at growing offsets; and keyset paging,
+``fleet.events(type=..., after=..., limit=100)``, at growing depths of the log.
 """
 
 from __future__ import annotations
@@ -122,9 +123,42 @@ def queries(store: LargeStore, scale: Scale) -> list[dict[str, Any]]:
         fleet.close()
 
 
+KEYSET_DEPTHS = (0.0, 0.25, 0.5, 0.75, 0.99)
+
+
+def keyset_pages(store: LargeStore, scale: Scale) -> list[dict[str, Any]]:
+    """``fleet.events(type=COMMON, after=…, limit=100)`` at growing depths of the log: the
+    page is an index range read, and its total must not grow with what lies past ``after``."""
+    from application.fleet import Fleet
+
+    fleet = Fleet(env={"SQLITE_DBNAME": str(store.path), "FLEET_PROJECTOR": "external"})
+    try:
+        head = fleet.head_position()
+        results = []
+        for depth in KEYSET_DEPTHS:
+            after = int(head * depth)
+            total = fleet.events(type=COMMON, after=after, limit=1)[1]
+            api = timed(
+                lambda a=after: fleet.events(type=COMMON, after=a, limit=100), scale.query_runs
+            )
+            results.append({"type": COMMON, "after": after, "matching": total, "fleet_events": api})
+            log(
+                f"  fleet.events type={COMMON} after {after:,}: p50 {api['p50_ms']:.2f}, "
+                f"p99 {api['p99_ms']:.2f} ms ({total:,} past it)"
+            )
+        return results
+    finally:
+        fleet.close()
+
+
 def run(scale: Scale) -> dict[str, Any]:
     store = large_store(scale.store_events, scale.seed)
     log(f"HTTP reads on {store.info['events']:,} events, one connection")
     http = http_reads(store, scale)
     log(f"in-process event queries, {scale.query_runs} runs each")
-    return {"store": store.info, "http": http, "queries": queries(store, scale)}
+    return {
+        "store": store.info,
+        "http": http,
+        "queries": queries(store, scale),
+        "keyset": keyset_pages(store, scale),
+    }

@@ -90,6 +90,20 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 f"p99 ≤ {limit:g} ms (ratio: p99 / limit)",
             )
         )
+    keyset = reads.get("keyset", [])
+    if keyset:
+        deepest = max(keyset, key=lambda q: q["fleet_events"]["p99_ms"])
+        p99 = deepest["fleet_events"]["p99_ms"]
+        rows.append(
+            target(
+                "keyset paging, `fleet.events(type=…, after=…)`, slowest depth",
+                f"p99 {p99:.2f} ms after {deepest['after']:,} of {events:,} events "
+                f"({len(keyset)} depths)",
+                p99 / 10,
+                p99 <= 10,
+                "p99 ≤ 10 ms at any depth (ratio: p99 / 10 ms)",
+            )
+        )
     for backend, figures in sections.get("idempotency", {}).items():
         if not isinstance(figures, dict):  # the section's own "seconds"
             continue
@@ -457,6 +471,25 @@ def reads_section(data: dict[str, Any]) -> list[str]:
             for q in data["queries"]
         ],
     )
+    if data.get("keyset"):
+        out += [
+            "",
+            "Keyset paging, `fleet.events(type=…, after=…, limit=100)` (the way to page deep: the"
+            " total is block counters plus part of one block, whatever the depth):",
+            "",
+        ]
+        out += table(
+            ["type", "after", "past it", "`fleet.events` p50 / p95 / p99 ms"],
+            [
+                [
+                    f"`{q['type']}`",
+                    f"{q['after']:,}",
+                    f"{q['matching']:,}",
+                    lat({"latency": q["fleet_events"]}),
+                ]
+                for q in data["keyset"]
+            ],
+        )
     return out
 
 

@@ -24,6 +24,7 @@ from application.store.keys import (
     SELECT_KEY,
 )
 from application.store.query import (
+    ADD_BLOCKS,
     ADD_COUNTS,
     INDEX_AFTER,
     INSERT_INDEX,
@@ -32,6 +33,7 @@ from application.store.query import (
     IndexedEvent,
     IndexRow,
     archived_placeholder,
+    block_params,
     count_params,
     count_query,
     index_params,
@@ -75,6 +77,7 @@ class IndexingRecorder:
             index = index_params(positions, stored_events, rows)
             cursor.executemany(self._sql(INSERT_INDEX), index)
             cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
+            cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
         key: KeyRecord | None = kwargs.get("idempotency")
         if key is not None and positions:
             self._claim_key(cursor, key, positions[-1])

@@ -12,7 +12,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from application.seams import PostgresInsertSeam
 from application.store import keys
 from application.store.indexing import IndexingRecorder
-from application.store.query import EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
+from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
 
 
 def open_pool_at_once(datastore: object) -> None:
@@ -78,6 +78,7 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
             index=Identifier(schema, EVENT_INDEX_TABLE),
             events=Identifier(schema, self.events_table_name),
             counts=Identifier(schema, EVENT_COUNTS_TABLE),
+            blocks=Identifier(schema, EVENT_BLOCKS_TABLE),
             keys=Identifier(schema, keys.IDEMPOTENCY_TABLE),
             pos=Identifier("notification_id"),
         )

@@ -1,6 +1,6 @@
 """The event index's queries, written once for both backends.
 
-Templates name tables as ``{index}``, ``{events}`` and ``{counts}`` and the
+Templates name tables as ``{index}``, ``{events}``, ``{counts}`` and ``{blocks}`` and the
 events table's position column as ``{pos}``; each recorder fills them in its
 own way (plain names on SQLite, schema-qualified identifiers on PostgreSQL).
 Values are always bound parameters.
@@ -18,6 +18,13 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 EVENT_INDEX_TABLE = "fleet_event_index"
 EVENT_COUNTS_TABLE = "fleet_event_counts"
+EVENT_BLOCKS_TABLE = "fleet_event_blocks"
+
+# Events per type and block of BLOCK positions (migration 0007), kept beside the per-type
+# counters: the total past ``after=`` is the blocks after its block plus a count of at most
+# BLOCK - 1 index entries, at any depth. Counting the index past ``after`` instead walked every
+# later entry of the type (40 ms for a common type near the start of a 1M-event log).
+BLOCK = 4096
 
 INSERT_INDEX = (
     "INSERT INTO {index} (position, event_type, stream_id, stream_type, correlation_id) "
@@ -26,6 +33,10 @@ INSERT_INDEX = (
 ADD_COUNTS = (
     "INSERT INTO {counts} (event_type, n) VALUES ({p}, {p}) "
     "ON CONFLICT (event_type) DO UPDATE SET n = {counts}.n + excluded.n"
+)
+ADD_BLOCKS = (
+    "INSERT INTO {blocks} (event_type, block, n) VALUES ({p}, {p}, {p}) "
+    "ON CONFLICT (event_type, block) DO UPDATE SET n = {blocks}.n + excluded.n"
 )
 
 
@@ -54,6 +65,17 @@ class EventFilter:
             and self.stream_id is None
             and self.correlation_id is None
             and self.after is None
+            and self.position is None
+        )
+
+    @property
+    def by_type_after(self) -> bool:
+        """Totals past ``after`` with no other filter than types come from the blocks."""
+        return (
+            self.after is not None
+            and not self.needs_join
+            and self.stream_id is None
+            and self.correlation_id is None
             and self.position is None
         )
 
@@ -118,9 +140,28 @@ def count_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
             f"SELECT COALESCE(SUM(n), 0) AS n FROM {{counts}} WHERE event_type IN ({marks})",  # noqa: S608
             list(flt.types),
         )
+    if flt.by_type_after:
+        return blocks_count_query(flt, p)
     where, params = flt.where(p)
     join = " JOIN {events} e ON e.{pos} = i.position" if flt.needs_join else ""
     return f"SELECT COUNT(*) AS n FROM {{index}} i{join}{where}", params  # noqa: S608
+
+
+def blocks_count_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:
+    """The total past ``flt.after``: whole blocks from the counters, the rest of its own
+    block (fewer than BLOCK positions) from the index."""
+    assert flt.after is not None  # noqa: S101 - by_type_after says so
+    block = flt.after // BLOCK
+    of_type = ""
+    if flt.types:
+        of_type = f"event_type IN ({', '.join([p] * len(flt.types))}) AND "
+    sql = (
+        f"SELECT (SELECT COALESCE(SUM(n), 0) FROM {{blocks}} WHERE {of_type}block > {p}) "  # noqa: S608 - placeholders only
+        f"+ (SELECT COUNT(*) FROM {{index}} WHERE {of_type}position > {p} AND position < {p}) "
+        "AS n"
+    )
+    types = list(flt.types)
+    return sql, [*types, block, *types, flt.after, (block + 1) * BLOCK]
 
 
 @dataclass(frozen=True)
@@ -165,6 +206,13 @@ def index_params(
 
 def count_params(rows: Sequence[IndexRow]) -> list[tuple[object, ...]]:
     return sorted(Counter(row.event_type for row in rows).items())
+
+
+def block_params(positions: Sequence[int], rows: Sequence[IndexRow]) -> list[tuple[object, ...]]:
+    blocks = Counter(
+        (row.event_type, position // BLOCK) for position, row in zip(positions, rows, strict=True)
+    )
+    return [(event_type, block, n) for (event_type, block), n in sorted(blocks.items())]
 
 
 class EventIndexReader(Protocol):

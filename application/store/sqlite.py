@@ -10,7 +10,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from application.seams import SQLiteInsertSeam, share_writer_lock
 from application.store.indexing import IndexingRecorder
 from application.store.keys import IDEMPOTENCY_TABLE, PURGE_KEYS_IN_ORDER
-from application.store.query import EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
+from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:
@@ -57,6 +57,7 @@ class FleetSQLiteRecorder(IndexingRecorder, SQLiteInsertSeam):
             index=EVENT_INDEX_TABLE,
             events=self.events_table_name,
             counts=EVENT_COUNTS_TABLE,
+            blocks=EVENT_BLOCKS_TABLE,
             keys=IDEMPOTENCY_TABLE,
             pos="rowid",
             p="?",

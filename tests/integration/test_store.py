@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 import application.migrate as migrate
 from application.errors import NotFound, PreconditionFailed, ValidationError
 from application.fleet import Fleet
+from application.store import query
 from domain.envelope import caused_by, event_context
 from domain.specialist import Specialist, specialist_stream_id
 
@@ -189,6 +190,33 @@ def test_events_by_stream_id_and_after_position(fleet: Fleet) -> None:
     assert combined_total == 2
     alpha_after, _ = fleet.events(stream_id=stream("alpha"), after=2, limit=1)
     assert positions(alpha_after) == [4]
+
+
+@pytest.mark.parametrize(
+    "types", [(), ("specialist_active",), ("specialist_registered", "specialist_failed")]
+)
+def test_totals_past_after_at_every_depth(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, types: tuple[str, ...]
+) -> None:
+    """Past ``after``, a type filter's total is whole blocks plus part of one: with blocks of
+    two positions, every ``after`` lands on a block's start, inside one, or past the head."""
+    monkeypatch.setattr(query, "BLOCK", 2)
+    fleet = Fleet(env=backend)
+    try:
+        seed(fleet)
+        for after in range(len(SEED) + 2):
+            expected = [p for p in seed_positions(types=types) if p > after]
+            page, total = fleet.events(type=list(types) or None, after=after, limit=1000)
+            assert (positions(page), total) == (expected, len(expected)), after
+    finally:
+        fleet.close()
+
+
+def test_the_migration_counts_blocks_as_the_writes_do() -> None:
+    """Migration 0007 backfills the block counters with its own literal block size."""
+    for backend in ("sqlite", "postgres"):
+        (blocks,) = [m for m in migrate.load_migrations(backend) if m.name == "event_blocks"]
+        assert blocks.up.count(f"position / {query.BLOCK}") == 2
 
 
 def test_index_rows_match_the_stored_events(fleet: Fleet, raw_store: Any) -> None:
