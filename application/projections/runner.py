@@ -13,7 +13,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ from application.errors import NotFound, Unavailable
 from application.projections.base import RowProjection
 from application.projections.view import View, ViewTx
 from application.seams import insert_trackings
-from application.store.postgres import connect_in_schema, open_pool_at_once
+from application.store.postgres import connect_in_schema, open_pool_at_once, same_database
 from application.store.sqlite import (
     queue_writers_together,
     wait_in_pool_as_long_as_for_the_lock,
@@ -43,6 +44,14 @@ log = logging.getLogger(__name__)
 # Driver errors that say the database, not a projection, failed.
 STORE_FAILURES = (sqlite3.OperationalError, psycopg.OperationalError)
 PAGE_SIZE = 500
+
+# PostgreSQL: the transaction lock every transaction that writes projections in a schema
+# takes first (a catch-up page, a write applied inline). A page moves the tracking rows of
+# the projections it has nothing for first, then the others', and a write applied inline
+# has its own set of each: without it two such transactions in different processes could
+# each hold a row the other waits for, a deadlock PostgreSQL ends after a second by failing
+# one. They conflict on those rows anyway; this makes them queue at the start instead.
+PROJECTING_LOCK = "pg_advisory_xact_lock(hashtext(?)) IS NULL AS locked"
 
 
 class ProjectionVersionError(RuntimeError):
@@ -78,9 +87,16 @@ class Projector:
     # Running
 
     def can_apply_inline(self) -> bool:
-        """Whether the projections can be written in the events' own transaction: on
-        SQLite, when their tables are in the events' database file (the same writer)."""
+        """Whether the projections can be written in the events' own transaction: their
+        tables are in the events' database (SQLite: the same file, so the same writer;
+        PostgreSQL: the same database and schema)."""
         leader = self.app.recorder.datastore  # type: ignore[attr-defined]
+        if isinstance(self.datastore, PostgresDatastore):
+            return (
+                isinstance(leader, PostgresDatastore)
+                and leader.schema == self.datastore.schema
+                and same_database(leader, self.datastore)
+            )
         return (
             isinstance(self.datastore, SQLiteDatastore)
             and isinstance(leader, SQLiteDatastore)
@@ -97,39 +113,40 @@ class Projector:
         projection applies them only when it is at the position right before them (else it
         lags, and catches up from the log after the commit); each runs in a savepoint, so a
         failing projection rolls back alone and never fails the write. Called by the
-        recorder with the writer's lock held, so no catch-up writes meanwhile.
+        recorder with the events' write lock held (SQLite's writer, PostgreSQL's table
+        lock), so no other write's events can come between.
         """
         self.applied_inline = 0  # until this write is known to be complete
         if len(positions) != len(domain_events):
             return
-        tx = ViewTx(cursor, postgres=False)
+        tx = ViewTx(cursor, postgres=isinstance(self.datastore, PostgresDatastore))
         events = list(zip(positions, domain_events, strict=True))
-        complete = True
-        at = self._positions_in(tx)
+        at = self._positions_in(tx, serialise=True)
+        ready = [p for p in self.projections.values() if at[p.name] == positions[0] - 1]
+        complete = len(ready) == len(self.projections)
         tracking = Tracking(self.app.name, positions[-1])
-        for number, (name, projection) in enumerate(self.projections.items()):
-            if at[name] != positions[0] - 1:
-                complete = False
-                continue
-            if not any(projection.takes(type(event)) for event in domain_events):
-                # Nothing for its rows (a heartbeat, for the work projection): only its
-                # position moves, one statement that fails alone if it fails.
-                try:
-                    projection.view.track(tx, tracking)
-                except Exception:  # the write goes on; the projection catches up from the log
-                    log.exception("projection %s could not track a write inline", name)
-                    complete = False
-                continue
-            savepoint = f"inline_projection_{number}"
-            tx.execute(f"SAVEPOINT {savepoint}")
+        # Those that take nothing of the write for their rows (a heartbeat, for the work
+        # projection): only their positions move, all with one statement.
+        idle = [p for p in ready if not any(p.takes(type(event)) for event in domain_events)]
+        if idle:
             try:
-                projection.view.track(tx, tracking)
-                projection.apply_page(tx, events, new_streams_have_no_rows=True)
+                moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
+            except Exception:  # the write goes on; they catch up from the log
+                log.exception(
+                    "projections %s could not track a write inline", [p.name for p in idle]
+                )
+                moved = [False]
+            complete = complete and all(moved)
+        for number, projection in enumerate(ready):
+            if projection in idle:
+                continue
+            try:
+                with savepoint(tx, f"inline_projection_{number}"):
+                    projection.view.track(tx, tracking)
+                    projection.apply_page(tx, events, new_streams_have_no_rows=True)
             except Exception:  # the write goes on; the projection catches up from the log
-                tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                 log.exception("projection %s could not apply a write inline", projection.name)
                 complete = False
-            tx.execute(f"RELEASE SAVEPOINT {savepoint}")
         if complete:
             self.applied_inline = positions[-1]
 
@@ -163,17 +180,28 @@ class Projector:
                 if stop is not None and stop.is_set():
                     return pages
 
-    def _positions_in(self, tx: ViewTx) -> dict[str, int]:
-        """Every projection's position, read with one statement in ``tx``."""
+    def _positions_in(self, tx: ViewTx, serialise: bool = False) -> dict[str, int]:
+        """Every projection's position, read with one statement in ``tx``.
+
+        ``serialise``: on PostgreSQL, the same statement first waits for the transaction
+        lock every projection-writing transaction of this schema takes (see
+        ``PROJECTING_LOCK``). Its snapshot may predate the wait, so the positions can be
+        behind: a projection then meets its tracking row already moved, and a row skips
+        the events it holds, as with two projectors racing.
+        """
         if not self.projections:
             return {}
         views = [p.view for p in self.projections.values()]
-        columns = ", ".join(  # one named column a projection: rows are dicts on PostgreSQL
+        columns = [  # one named column a projection: rows are dicts on PostgreSQL
             f"(SELECT MAX(notification_id) FROM {view.table} WHERE application_name = ?) "  # noqa: S608 - fixed names
             f"AS p{number}"
             for number, view in enumerate(views)
-        )
-        row = tx.fetchall(f"SELECT {columns}", [self.app.name] * len(views))[0]
+        ]
+        params: list[Any] = [self.app.name] * len(views)
+        if serialise and tx.postgres:
+            columns.insert(0, PROJECTING_LOCK)
+            params.insert(0, f"fleet projections {self.datastore.schema}")
+        row = tx.fetchall(f"SELECT {', '.join(columns)}", params)[0]
         return {name: int(row[f"p{number}"] or 0) for number, name in enumerate(self.projections)}
 
     def _positions(self) -> dict[str, int]:
@@ -210,7 +238,7 @@ class Projector:
         with pending[0][0].view.transaction() as tx:
             # Read again under the write lock: a write may have applied some of this page
             # inline since the positions were read (``apply_inline``).
-            at = self._positions_in(tx)
+            at = self._positions_in(tx, serialise=True)
             todo = [
                 (number, projection, events)
                 for number, (projection, page) in enumerate(pending)
@@ -375,3 +403,25 @@ class Projector:
 
     def close(self) -> None:
         self.datastore.close()
+
+
+@contextmanager
+def savepoint(tx: ViewTx, name: str) -> Iterator[None]:
+    """A savepoint around one projection's writes: a failure rolls back to it and is raised.
+
+    On PostgreSQL it is psycopg's nested transaction, which also works inside the library's
+    pipelined insert: it syncs the pipeline around the savepoint, so a statement that failed
+    is known before the rollback to it.
+    """
+    if tx.postgres:
+        with tx.cursor.connection.transaction(savepoint_name=name):
+            yield
+        return
+    tx.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        tx.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    tx.execute(f"RELEASE SAVEPOINT {name}")

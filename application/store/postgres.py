@@ -54,6 +54,14 @@ def connect_in_schema(datastore: object) -> None:
         datastore.pool.kwargs["options"] = search_path_option(datastore.schema)
 
 
+def same_database(one: PostgresDatastore, other: PostgresDatastore) -> bool:
+    """Whether two datastores' pools connect to the same database of the same server."""
+    first, second = one.pool.kwargs, other.pool.kwargs
+    if not (isinstance(first, dict) and isinstance(second, dict)):
+        return False  # connection arguments made by a function: cannot tell
+    return all(first.get(key) == second.get(key) for key in ("host", "port", "dbname"))
+
+
 def connects_in_schema(datastore: PostgresDatastore) -> bool:
     """Whether ``connect_in_schema`` set up this datastore (no ``SET LOCAL`` needed)."""
     kwargs = datastore.pool.kwargs
@@ -69,6 +77,9 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
     PURGE_KEYS = keys.PURGE_KEYS
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any):
+        # Its connections start in the schema: the projections a write applies in its own
+        # transaction (``Projector.apply_inline``) name their tables without one.
+        connect_in_schema(datastore)
         open_pool_at_once(datastore)  # before the library's create_table asks for one
         super().__init__(datastore, **kwargs)
 

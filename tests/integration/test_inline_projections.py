@@ -1,4 +1,5 @@
-"""Inline projections (SQLite, embedded): a write's own events are projected in its transaction.
+"""Inline projections (embedded, both backends): a write's own events are projected in its
+transaction.
 
 The rows must be exactly what the pull loop makes (a rebuild), a failing projection must
 never fail the write and must catch up from the log, and a writer in another process (a
@@ -7,6 +8,7 @@ gap before this write's events) must leave the log to the catch-up, applied once
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -22,9 +24,9 @@ def rebuilt(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_a_write_is_projected_in_its_own_transaction(
-    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet = Fleet(env=sqlite_env)
+    fleet = Fleet(env=backend)
     try:
         assert fleet.projector.can_apply_inline()
         pulls: list[int] = []
@@ -40,9 +42,9 @@ def test_a_write_is_projected_in_its_own_transaction(
 
 
 def test_a_failing_projection_lags_and_never_fails_the_write(
-    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fleet = Fleet(env=sqlite_env)
+    fleet = Fleet(env=backend)
     try:
         work = fleet.projector.projections["work"]
         real = work.apply_page
@@ -67,9 +69,9 @@ def test_a_failing_projection_lags_and_never_fails_the_write(
         fleet.close()
 
 
-def test_a_gap_left_by_another_writer_is_caught_up_once(sqlite_env: dict[str, str]) -> None:
-    fleet = Fleet(env=sqlite_env)
-    other = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})  # another process's writes
+def test_a_gap_left_by_another_writer_is_caught_up_once(backend: dict[str, str]) -> None:
+    fleet = Fleet(env=backend)
+    other = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})  # another process's writes
     try:
         some_work(fleet)
         other.register_specialist("elsewhere", "E", capabilities=["x"])
@@ -86,9 +88,9 @@ def test_a_gap_left_by_another_writer_is_caught_up_once(sqlite_env: dict[str, st
 
 
 def test_inline_projections_can_be_turned_off(
-    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet = Fleet(env={**sqlite_env, "FLEET_INLINE_PROJECTIONS": "0"})
+    fleet = Fleet(env={**backend, "FLEET_INLINE_PROJECTIONS": "0"})
     try:
         pulls: list[int] = []
         real = fleet.projector.catch_up
@@ -101,9 +103,9 @@ def test_inline_projections_can_be_turned_off(
 
 
 def test_a_projection_that_takes_none_of_a_writes_events_only_moves_its_position(
-    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fleet = Fleet(env=sqlite_env)
+    fleet = Fleet(env=backend)
     try:
         fleet.register_specialist("s-1", "S", capabilities=["code"])
         work = fleet.projector.projections["work"]
@@ -132,8 +134,8 @@ def test_a_projection_that_takes_none_of_a_writes_events_only_moves_its_position
         fleet.close()
 
 
-def test_capability_rows_follow_registrations_not_heartbeats(sqlite_env: dict[str, str]) -> None:
-    fleet = Fleet(env=sqlite_env)
+def test_capability_rows_follow_registrations_not_heartbeats(backend: dict[str, str]) -> None:
+    fleet = Fleet(env=backend)
     try:
         fleet.register_specialist("s-1", "S", capabilities=["code", "review"])
         fleet.heartbeat("s-1", status="busy")
@@ -144,5 +146,34 @@ def test_capability_rows_follow_registrations_not_heartbeats(sqlite_env: dict[st
         assert fleet.list_specialists(capability="deploy")[1] == 1
         incremental = table_contents(fleet)
         assert rebuilt(fleet) == incremental
+    finally:
+        fleet.close()
+
+
+@pytest.mark.parametrize("inline", ["1", "0"])
+def test_transactions_that_write_projections_queue_on_one_lock(
+    postgres_env: dict[str, str], inline: str
+) -> None:
+    """PostgreSQL: a write applied inline and a catch-up page each take the schema's
+    projecting lock before any tracking row, so two of them never deadlock on those rows."""
+    import psycopg
+
+    from tests.conftest import pg_conninfo
+
+    fleet = Fleet(env={**postgres_env, "FLEET_INLINE_PROJECTIONS": inline})
+    try:
+        assert fleet.projector.can_apply_inline()
+        key = f"fleet projections {postgres_env['POSTGRES_SCHEMA']}"
+        with psycopg.connect(**pg_conninfo()) as holder:
+            holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+            writer = threading.Thread(target=fleet.register_specialist, args=("q-1", "Q"))
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive()  # its projections wait for the lock
+            holder.rollback()  # lets go of it
+            writer.join(10)
+        assert not writer.is_alive()
+        assert fleet.list_specialists()[1] == 1
+        assert fleet.projector.min_position() == fleet.head_position()
     finally:
         fleet.close()

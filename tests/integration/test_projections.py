@@ -361,7 +361,9 @@ def test_a_position_a_rival_moved_first_stays_and_the_other_projections_apply(
         with work.view.transaction() as tx:
             work.view.track(tx, Tracking(fleet.app.name, fleet.head_position()))
         monkeypatch.setattr(
-            late, "_positions_in", lambda tx: {**stale(tx), "work": fleet.head_position() - 1}
+            late,
+            "_positions_in",
+            lambda tx, **kw: {**stale(tx, **kw), "work": fleet.head_position() - 1},
         )
         before = late._positions  # the first read, outside the write transaction, too
         monkeypatch.setattr(
