@@ -6,8 +6,8 @@
   wait, blocked on an event without using CPU; the store's connection pools, not the thread
   count, bound the work done at once. ``FLEET_MAX_WAITERS`` (default: threads - 16) caps the
   waits of a worker so that ordinary requests always find threads (docs/work-loop.md).
-- A graceful stop (SIGTERM) ends the open waits and feeds at once (``post_worker_init``), so
-  the worker exits well within ``graceful_timeout``.
+- A graceful stop (SIGTERM) ends the open waits and feeds at once and starts no other sweep
+  pass (``post_worker_init``), so the worker exits well within ``graceful_timeout``.
 - Logs: gunicorn's own lines in Fleet's format (``FLEET_LOG_FORMAT``, ``FLEET_LOG_LEVEL``);
   each worker's app adds one access line per request with its ids (``web.logs``).
 - Metrics: with more than one worker, prometheus-client's multiprocess mode needs a directory
@@ -94,6 +94,7 @@ def post_worker_init(worker: Any) -> None:
         fleet = getattr(worker.wsgi, "extensions", {}).get("fleet")
         if fleet is not None:
             fleet.stop_waits()
+            fleet.stop_sweeper(timeout=0)  # a stopping worker starts no other sweep pass
 
     def stop_waits_then_exit(signum: int, frame: Any) -> None:
         stop_waits()

@@ -19,9 +19,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 class StoppableFleet:
     def __init__(self) -> None:
         self.stopped = 0
+        self.sweeps_stopped: list[float] = []
 
     def stop_waits(self) -> None:
         self.stopped += 1
+
+    def stop_sweeper(self, timeout: float = 10.0) -> None:
+        self.sweeps_stopped.append(timeout)
 
 
 @pytest.fixture
@@ -58,4 +62,6 @@ def test_a_quick_stop_clears_alive_without_touching_the_thread_pool(
 def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any) -> None:
     signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
     assert worker.wsgi.extensions["fleet"].stopped == 1
+    # ... and starts no other sweep pass, without waiting for one under way
+    assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
     assert worker.terms == [signal.SIGTERM]

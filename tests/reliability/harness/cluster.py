@@ -142,9 +142,13 @@ class Cluster:
         raise RuntimeError(f"gunicorn did not replace worker {victim}:\n{tail(self.workdir)}")
 
     def stop(self) -> None:
-        """A clean stop (SIGTERM, then SIGKILL if it lingers)."""
-        self._signal_running(signal.SIGTERM)
-        for process in self.processes.values():
+        """A clean stop (SIGTERM, then SIGKILL if it lingers): the server first, then the
+        projector, as ``make run-postgres`` stops them. The workers sweep too, and a pass
+        under way when both were signalled at once could write after the projector had
+        applied its last page, leaving the projections behind a rebuild."""
+        for process in self.processes.values():  # gunicorn, then the projector
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
