@@ -185,7 +185,11 @@ class Fleet:
         self.health_service = HealthService(base)
         if embedded:
             self.projector.catch_up()
-            if flag(settings.get("FLEET_INLINE_PROJECTIONS"), default=True) and (
+            # On by default on SQLite only: on PostgreSQL, projecting under the events
+            # table's lock made a worker's concurrent writes queue longer than the pull
+            # loop, which covers several of them in one transaction (bench/findings.md).
+            inline_by_default = self.app.backend == "sqlite"
+            if flag(settings.get("FLEET_INLINE_PROJECTIONS"), default=inline_by_default) and (
                 self.projector.can_apply_inline()
             ):
                 self.app.events.inline = self.projector.apply_inline  # type: ignore[attr-defined]

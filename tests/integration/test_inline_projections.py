@@ -17,6 +17,11 @@ from application import Fleet
 from tests.integration.test_projections import some_work, table_contents
 
 
+def inline(env: dict[str, str]) -> dict[str, str]:
+    """Inline on both backends (on PostgreSQL it is off unless asked for)."""
+    return {**env, "FLEET_INLINE_PROJECTIONS": "1"}
+
+
 def rebuilt(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
     for name in fleet.projector.projections:
         fleet.projector.rebuild(name)
@@ -26,7 +31,7 @@ def rebuilt(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
 def test_a_write_is_projected_in_its_own_transaction(
     backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet = Fleet(env=backend)
+    fleet = Fleet(env=inline(backend))
     try:
         assert fleet.projector.can_apply_inline()
         pulls: list[int] = []
@@ -44,7 +49,7 @@ def test_a_write_is_projected_in_its_own_transaction(
 def test_a_failing_projection_lags_and_never_fails_the_write(
     backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fleet = Fleet(env=backend)
+    fleet = Fleet(env=inline(backend))
     try:
         work = fleet.projector.projections["work"]
         real = work.apply_page
@@ -70,7 +75,7 @@ def test_a_failing_projection_lags_and_never_fails_the_write(
 
 
 def test_a_gap_left_by_another_writer_is_caught_up_once(backend: dict[str, str]) -> None:
-    fleet = Fleet(env=backend)
+    fleet = Fleet(env=inline(backend))
     other = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})  # another process's writes
     try:
         some_work(fleet)
@@ -84,6 +89,17 @@ def test_a_gap_left_by_another_writer_is_caught_up_once(backend: dict[str, str])
         assert rebuilt(fleet) == incremental
     finally:
         other.close()
+        fleet.close()
+
+
+def test_postgres_projects_after_the_commit_unless_asked(postgres_env: dict[str, str]) -> None:
+    fleet = Fleet(env=postgres_env)
+    try:
+        assert fleet.projector.can_apply_inline()
+        fleet.register_specialist("s-1", "S")
+        assert fleet.projector.applied_inline == 0  # the pull loop applied it
+        assert fleet.list_specialists()[1] == 1
+    finally:
         fleet.close()
 
 
@@ -105,7 +121,7 @@ def test_inline_projections_can_be_turned_off(
 def test_a_projection_that_takes_none_of_a_writes_events_only_moves_its_position(
     backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fleet = Fleet(env=backend)
+    fleet = Fleet(env=inline(backend))
     try:
         fleet.register_specialist("s-1", "S", capabilities=["code"])
         work = fleet.projector.projections["work"]
@@ -135,7 +151,7 @@ def test_a_projection_that_takes_none_of_a_writes_events_only_moves_its_position
 
 
 def test_capability_rows_follow_registrations_not_heartbeats(backend: dict[str, str]) -> None:
-    fleet = Fleet(env=backend)
+    fleet = Fleet(env=inline(backend))
     try:
         fleet.register_specialist("s-1", "S", capabilities=["code", "review"])
         fleet.heartbeat("s-1", status="busy")
@@ -150,9 +166,9 @@ def test_capability_rows_follow_registrations_not_heartbeats(backend: dict[str, 
         fleet.close()
 
 
-@pytest.mark.parametrize("inline", ["1", "0"])
+@pytest.mark.parametrize("inline_setting", ["1", "0"])
 def test_transactions_that_write_projections_queue_on_one_lock(
-    postgres_env: dict[str, str], inline: str
+    postgres_env: dict[str, str], inline_setting: str
 ) -> None:
     """PostgreSQL: a write applied inline and a catch-up page each take the schema's
     projecting lock before any tracking row, so two of them never deadlock on those rows."""
@@ -160,7 +176,7 @@ def test_transactions_that_write_projections_queue_on_one_lock(
 
     from tests.conftest import pg_conninfo
 
-    fleet = Fleet(env={**postgres_env, "FLEET_INLINE_PROJECTIONS": inline})
+    fleet = Fleet(env={**postgres_env, "FLEET_INLINE_PROJECTIONS": inline_setting})
     try:
         assert fleet.projector.can_apply_inline()
         key = f"fleet projections {postgres_env['POSTGRES_SCHEMA']}"
