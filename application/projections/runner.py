@@ -262,13 +262,11 @@ class Projector:
             for number, projection, events in todo:
                 if projection in idle:
                     continue
-                savepoint = f"projection_{number}"
-                tx.execute(f"SAVEPOINT {savepoint}")
                 try:
-                    projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
-                    projection.apply_page(tx, events)
+                    with savepoint(tx, f"projection_{number}"):
+                        projection.view.track(tx, Tracking(self.app.name, events[-1][0]))
+                        projection.apply_page(tx, events)
                 except IntegrityError:
-                    tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                     log.info("projection %s: another projector applied this page", projection.name)
                 except STORE_FAILURES:
                     # The store itself fails (locked past its timeout, connection lost):
@@ -276,10 +274,8 @@ class Projector:
                     # error reaches the caller as the library's OperationalError.
                     raise
                 except Exception as error:  # noqa: BLE001 - re-raised below, after the others commit
-                    tx.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                     failure = error
                     break
-                tx.execute(f"RELEASE SAVEPOINT {savepoint}")
         if failure is not None:
             raise failure
 
