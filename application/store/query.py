@@ -58,26 +58,23 @@ class EventFilter:
         return self.from_sequence is not None or self.to_sequence is not None
 
     @property
-    def by_type_only(self) -> bool:
-        """Totals of type-only filters come from the per-type counters."""
+    def _types_and_after_only(self) -> bool:
         return (
             not self.needs_join
             and self.stream_id is None
             and self.correlation_id is None
-            and self.after is None
             and self.position is None
         )
 
     @property
+    def by_type_only(self) -> bool:
+        """Totals of type-only filters come from the per-type counters."""
+        return self._types_and_after_only and self.after is None
+
+    @property
     def by_type_after(self) -> bool:
         """Totals past ``after`` with no other filter than types come from the blocks."""
-        return (
-            self.after is not None
-            and not self.needs_join
-            and self.stream_id is None
-            and self.correlation_id is None
-            and self.position is None
-        )
+        return self._types_and_after_only and self.after is not None
 
     def where(self, p: str) -> tuple[str, list[object]]:
         """A WHERE clause over the index (alias ``i``) and events (alias ``e``)."""
