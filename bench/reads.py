@@ -85,80 +85,72 @@ def http_reads(store: LargeStore, scale: Scale) -> dict[str, Any]:
     return results
 
 
-def queries(store: LargeStore, scale: Scale) -> list[dict[str, Any]]:
-    from application.fleet import Fleet
+def queries(fleet: Any, scale: Scale) -> list[dict[str, Any]]:
+    """``fleet.events(type=…, limit=100, offset=…)`` and its SQL alone, at growing offsets."""
     from application.store.query import EventFilter
 
-    fleet = Fleet(env={"SQLITE_DBNAME": str(store.path), "FLEET_PROJECTOR": "external"})
-    try:
-        recorder: Any = fleet.app.recorder
-        totals = {t: fleet.events(type=t, limit=1)[1] for t in (RARE, COMMON)}
-        cases = [(RARE, 0), (RARE, totals[RARE] // 2), (COMMON, 0)]
-        cases += [(COMMON, min(10_000, totals[COMMON] // 4)), (COMMON, totals[COMMON] // 2)]
-        results = []
-        for event_type, offset in cases:
-            flt = EventFilter(types=(event_type,))
-            api = timed(
-                lambda t=event_type, o=offset: fleet.events(type=t, limit=100, offset=o),
-                scale.query_runs,
-            )
-            sql = timed(
-                lambda f=flt, o=offset: recorder.select_event_page(f, 100, o), scale.query_runs
-            )
-            results.append(
-                {
-                    "type": event_type,
-                    "matching": totals[event_type],
-                    "offset": offset,
-                    "fleet_events": api,
-                    "select_event_page": sql,
-                }
-            )
-            log(
-                f"  fleet.events type={event_type} offset {offset:,}: p50 {api['p50_ms']:.2f}, "
-                f"p99 {api['p99_ms']:.2f} ms (SQL p50 {sql['p50_ms']:.2f} ms)"
-            )
-        return results
-    finally:
-        fleet.close()
+    recorder: Any = fleet.app.recorder
+    totals = {t: fleet.events(type=t, limit=1)[1] for t in (RARE, COMMON)}
+    cases = [(RARE, 0), (RARE, totals[RARE] // 2), (COMMON, 0)]
+    cases += [(COMMON, min(10_000, totals[COMMON] // 4)), (COMMON, totals[COMMON] // 2)]
+    results = []
+    for event_type, offset in cases:
+        flt = EventFilter(types=(event_type,))
+        api = timed(
+            lambda t=event_type, o=offset: fleet.events(type=t, limit=100, offset=o),
+            scale.query_runs,
+        )
+        sql = timed(lambda f=flt, o=offset: recorder.select_event_page(f, 100, o), scale.query_runs)
+        results.append(
+            {
+                "type": event_type,
+                "matching": totals[event_type],
+                "offset": offset,
+                "fleet_events": api,
+                "select_event_page": sql,
+            }
+        )
+        log(
+            f"  fleet.events type={event_type} offset {offset:,}: p50 {api['p50_ms']:.2f}, "
+            f"p99 {api['p99_ms']:.2f} ms (SQL p50 {sql['p50_ms']:.2f} ms)"
+        )
+    return results
 
 
 KEYSET_DEPTHS = (0.0, 0.25, 0.5, 0.75, 0.99)
 
 
-def keyset_pages(store: LargeStore, scale: Scale) -> list[dict[str, Any]]:
+def keyset_pages(fleet: Any, scale: Scale) -> list[dict[str, Any]]:
     """``fleet.events(type=COMMON, after=…, limit=100)`` at growing depths of the log: the
     page is an index range read, and its total must not grow with what lies past ``after``."""
-    from application.fleet import Fleet
-
-    fleet = Fleet(env={"SQLITE_DBNAME": str(store.path), "FLEET_PROJECTOR": "external"})
-    try:
-        head = fleet.head_position()
-        results = []
-        for depth in KEYSET_DEPTHS:
-            after = int(head * depth)
-            total = fleet.events(type=COMMON, after=after, limit=1)[1]
-            api = timed(
-                lambda a=after: fleet.events(type=COMMON, after=a, limit=100), scale.query_runs
-            )
-            results.append({"type": COMMON, "after": after, "matching": total, "fleet_events": api})
-            log(
-                f"  fleet.events type={COMMON} after {after:,}: p50 {api['p50_ms']:.2f}, "
-                f"p99 {api['p99_ms']:.2f} ms ({total:,} past it)"
-            )
-        return results
-    finally:
-        fleet.close()
+    head = fleet.head_position()
+    results = []
+    for depth in KEYSET_DEPTHS:
+        after = int(head * depth)
+        total = fleet.events(type=COMMON, after=after, limit=1)[1]
+        api = timed(lambda a=after: fleet.events(type=COMMON, after=a, limit=100), scale.query_runs)
+        results.append({"type": COMMON, "after": after, "matching": total, "fleet_events": api})
+        log(
+            f"  fleet.events type={COMMON} after {after:,}: p50 {api['p50_ms']:.2f}, "
+            f"p99 {api['p99_ms']:.2f} ms ({total:,} past it)"
+        )
+    return results
 
 
 def run(scale: Scale) -> dict[str, Any]:
+    from application.fleet import Fleet
+
     store = large_store(scale.store_events, scale.seed)
     log(f"HTTP reads on {store.info['events']:,} events, one connection")
     http = http_reads(store, scale)
     log(f"in-process event queries, {scale.query_runs} runs each")
-    return {
-        "store": store.info,
-        "http": http,
-        "queries": queries(store, scale),
-        "keyset": keyset_pages(store, scale),
-    }
+    fleet = Fleet(env={"SQLITE_DBNAME": str(store.path), "FLEET_PROJECTOR": "external"})
+    try:
+        return {
+            "store": store.info,
+            "http": http,
+            "queries": queries(fleet, scale),
+            "keyset": keyset_pages(fleet, scale),
+        }
+    finally:
+        fleet.close()
