@@ -10,8 +10,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import EventStore, Notification, Recording
+from eventsourcing.persistence import EventStore, InfrastructureFactory, Notification, Recording
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.utils import Environment
 
 from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
 from application.settings import backend_name, build_env, flag
@@ -19,7 +20,7 @@ from application.store.archive import Archive, PostgresArchive, SQLiteArchive
 from application.store.history import IndexingEventStore, merge_notifications
 from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
 from application.store.reindex import reindex_events
-from application.store.sqlite import wait_in_pool_as_long_as_for_the_lock
+from application.store.sqlite import keep_prepared_statements, wait_in_pool_as_long_as_for_the_lock
 from domain.aggregates import AGGREGATE_TYPES
 from domain.base import FleetAggregate
 
@@ -92,6 +93,11 @@ class FleetApplication(Application[UUID]):
         self.upgraded_at_start = flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True)
         if self.upgraded_at_start:
             self.migrate()
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        factory = super().construct_factory(env)
+        keep_prepared_statements(factory.datastore)  # type: ignore[attr-defined]
+        return factory
 
     def migrator(self) -> Migrator:
         """The schema runner for this store (``FLEET_MIGRATIONS_DIR`` replaces the package's)."""

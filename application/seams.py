@@ -20,12 +20,24 @@ documentation says).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    StoredEvent,
+    Tracking,
+    TrackingRecorder,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+)
 from psycopg.sql import SQL, Composable, Identifier
 
 if TYPE_CHECKING:
@@ -46,6 +58,54 @@ def share_writer_lock(pool: Any, leader: Any) -> None:
     hands the file over at once. The pool has no public way to share its lock.
     """
     pool._writer_lock = leader._writer_lock
+
+
+class StatementCachingPool(SQLiteConnectionPool):
+    """The library's SQLite pool, with connections that keep their prepared statements.
+
+    The library opens each connection with ``cached_statements=True``, which ``sqlite3``
+    reads as a cache of *one* statement, so every statement but a repeat of the last is
+    compiled again: a command runs 15-20 different ones. With sqlite3's own default (128)
+    a command costs 15-20 % less CPU (same process, alternating batches). The pool's
+    ``_create_connection`` is its abstract hook for subclasses, but the library's body has
+    to be repeated here to change that one argument.
+    """
+
+    STATEMENTS = 128
+
+    @classmethod
+    def like(cls, pool: SQLiteConnectionPool) -> StatementCachingPool:
+        """A pool with ``pool``'s settings (before it opened a connection)."""
+        return cls(
+            db_name=pool.db_name,
+            lock_timeout=pool.lock_timeout,
+            pool_size=pool.pool_size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.pool_timeout,
+            max_age=pool.max_age,
+            pre_ping=pool.pre_ping,
+        )
+
+    def _create_connection(self) -> SQLiteConnection:
+        try:
+            connection = sqlite3.connect(
+                database=self.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                cached_statements=self.STATEMENTS,
+                timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+            )
+        except (sqlite3.Error, TypeError) as error:
+            raise InterfaceError(error) from error
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+            if mode.lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+                self.journal_mode_was_changed_to_wal = True
+            self.is_journal_mode_wal = True
+        connection.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
 
 
 # ---- eventsourcing: tracking inside the caller's transaction -----------------------------

@@ -7,10 +7,20 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore
 
-from application.seams import SQLiteInsertSeam, share_writer_lock
+from application.seams import SQLiteInsertSeam, StatementCachingPool, share_writer_lock
 from application.store.indexing import IndexingRecorder
 from application.store.keys import IDEMPOTENCY_TABLE, PURGE_KEYS_IN_ORDER
 from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
+
+
+def keep_prepared_statements(datastore: object) -> None:
+    """Give a new SQLite datastore a pool whose connections keep their prepared statements
+    (``StatementCachingPool``: the library's keep one). Call it before the datastore
+    opens a connection: those it already opened would keep the small cache."""
+    if isinstance(datastore, SQLiteDatastore) and not isinstance(
+        datastore.pool, StatementCachingPool
+    ):
+        datastore.pool = StatementCachingPool.like(datastore.pool)
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:

@@ -8,6 +8,7 @@ the private name or changes what Fleet relies on it for; the fix then goes in
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,48 @@ def test_a_shared_writer_lock_lets_one_writer_of_both_pools_through(tmp_path: Pa
     finally:
         leader.close()
         follower.close()
+
+
+# ---- eventsourcing: SQLite connections that keep their prepared statements -----------------
+
+
+def test_a_statement_caching_pool_opens_connections_as_the_librarys_do_with_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[dict[str, Any]] = []
+    connect = sqlite3.connect
+
+    def spy(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(kwargs)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(seams.sqlite3, "connect", spy)
+    library = SQLiteDatastore(str(tmp_path / "library.sqlite3"), lock_timeout=7, pool_size=3)
+    ours = SQLiteDatastore(str(tmp_path / "ours.sqlite3"), lock_timeout=7, pool_size=3)
+    ours.pool = seams.StatementCachingPool.like(ours.pool)
+    try:
+        looks = []
+        for datastore in (library, ours):
+            with datastore.transaction(commit=True) as cursor:
+                cursor.execute("CREATE TABLE t (a)")
+                cursor.execute("INSERT INTO t VALUES (1)")
+            with datastore.transaction(commit=False) as cursor:
+                cursor.execute("SELECT a FROM t")
+                row = cursor.fetchone()
+                cursor.execute("PRAGMA journal_mode")
+                looks.append((row["a"], cursor.fetchone()[0], datastore.pool.is_journal_mode_wal))
+        assert looks[0] == looks[1] == (1, "wal", True)
+        # The library's connection caches one statement (when this fails, it changed and
+        # the seam may be unneeded); ours, sqlite3's default.
+        assert [kwargs["cached_statements"] for kwargs in opened] == [True, 128]
+        assert opened[0] == {
+            **opened[1],
+            "cached_statements": True,
+            "database": str(tmp_path / "library.sqlite3"),
+        }
+    finally:
+        library.close()
+        ours.close()
 
 
 # ---- eventsourcing: tracking in the caller's transaction -----------------------------------
