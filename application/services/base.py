@@ -7,8 +7,8 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
@@ -78,6 +78,11 @@ class Foundation:
     min_position_timeout: float = 5.0
     embedded: bool = True
     clock: Callable[[], datetime] | None = None
+    # Held by each attempt of a command (load, decide, save, project). On SQLite, ``Fleet``
+    # makes it a lock: the file takes one writer and the interpreter runs one thread at a
+    # time, so concurrent commands of a process gain nothing from each other and lose to
+    # the hand-overs (three times the context switches, a fifth more CPU a command).
+    command_turn: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
 
 
 def utc_now() -> datetime:
@@ -212,37 +217,50 @@ class Service:
         claim = active_claim()
         with ensure_scope():
             for attempt in range(attempts):
-                try:
-                    aggregates = decide()
-                except DomainError as exc:
-                    raise Conflict(str(exc)) from None
-                options: dict[str, Any] = {}
-                result = view() if claim is not None and view is not None else None
-                if claim is not None and view is not None:
-                    options["idempotency"] = key_record(
-                        claim, result, _creates(aggregates), self._key_ttl(), probe=result is None
-                    )
-                try:
-                    recordings = self.app.save(*aggregates, **options)
-                except IntegrityError:
-                    if claim is not None and self._remembered(claim) is not None:
-                        raise _KeyTaken from None
-                    if expected_version is not None:  # another writer got there first
-                        current = self._stored_version(aggregates[0].id)
-                        raise PreconditionFailed(expected_version, current) from None
-                    time.sleep(retry_pause(attempt))
-                    continue
-                if claim is not None and recordings:
-                    claim.wrote = True
-                    if result is not None:
-                        claim.recorded, claim.result = True, result
-                elif claim is not None and self._remembered(claim) is not None:
-                    raise _KeyTaken  # a repeat that had nothing left to write
-                position = recordings[-1].notification.id if recordings else self._head()
-                note_position(position)
-                self._after_write(position)
-                return Recorded(position, created=bool(recordings) and _began(recordings[0]))
+                with self.foundation.command_turn:
+                    recorded = self._attempt(decide, claim, expected_version, view)
+                if recorded is not None:
+                    return recorded
+                time.sleep(retry_pause(attempt))  # outside the turn: others go meanwhile
         raise Conflict("too many concurrent writers on this resource; try again")
+
+    def _attempt(
+        self,
+        decide: Callable[[], Sequence[FleetAggregate]],
+        claim: Claim | None,
+        expected_version: int | None,
+        view: View | None,
+    ) -> Recorded | None:
+        """One try of ``_write``: None when another writer got to a stream first."""
+        try:
+            aggregates = decide()
+        except DomainError as exc:
+            raise Conflict(str(exc)) from None
+        options: dict[str, Any] = {}
+        result = view() if claim is not None and view is not None else None
+        if claim is not None and view is not None:
+            options["idempotency"] = key_record(
+                claim, result, _creates(aggregates), self._key_ttl(), probe=result is None
+            )
+        try:
+            recordings = self.app.save(*aggregates, **options)
+        except IntegrityError:
+            if claim is not None and self._remembered(claim) is not None:
+                raise _KeyTaken from None
+            if expected_version is not None:  # another writer got there first
+                current = self._stored_version(aggregates[0].id)
+                raise PreconditionFailed(expected_version, current) from None
+            return None
+        if claim is not None and recordings:
+            claim.wrote = True
+            if result is not None:
+                claim.recorded, claim.result = True, result
+        elif claim is not None and self._remembered(claim) is not None:
+            raise _KeyTaken  # a repeat that had nothing left to write
+        position = recordings[-1].notification.id if recordings else self._head()
+        note_position(position)
+        self._after_write(position)
+        return Recorded(position, created=bool(recordings) and _began(recordings[0]))
 
     # Idempotency keys (``application.idempotency``)
 
