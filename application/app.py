@@ -193,11 +193,9 @@ class FleetApplication(Application[UUID]):
         to the recorder): ``IndexingEventStore`` needs each event's aggregate for the stream
         type of its index row.
         """
-        kwargs["aggregates"] = {
-            obj.id: obj
-            for obj in objs
-            if obj is not None and not isinstance(obj, DomainEventProtocol)
-        }
+        # A class check, not the library's runtime Protocol (DomainEventProtocol): an
+        # isinstance against a Protocol inspects its members each time.
+        kwargs["aggregates"] = {obj.id: obj for obj in objs if isinstance(obj, FleetAggregate)}
         return super().save(*objs, **kwargs)
 
     def _committed(self, rows: Sequence[IndexRow], recordings: list[Recording[UUID]]) -> None:

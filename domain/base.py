@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import KW_ONLY, field
 from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
@@ -81,6 +82,16 @@ class FleetAggregate(Aggregate):
     class Created(Event, Aggregate.Created):
         pass
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> FleetAggregate:
+        """The copy the library's aggregate cache hands each command (it deep-copies, so a
+        command that fails half-way leaves the cached one intact). Attributes are plain
+        data: containers are copied all the way down, the rest (strings, numbers, times,
+        ids, frozen events) are immutable and shared. ``copy.deepcopy``'s general walk
+        (memo, ``__reduce_ex__``, a dispatch per value) was 4 % of a command's CPU."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update({key: _plain_copy(value) for key, value in vars(self).items()})
+        return clone
+
     def record_compaction(self, from_sequence: int, to_sequence: int) -> None:
         """Mark that events ``from_sequence..to_sequence`` are folded into a snapshot taken
         at the version this event gets (``snapshot_version``)."""
@@ -105,6 +116,24 @@ class FleetAggregate(Aggregate):
             if key in self.DATETIME_FIELDS and isinstance(value, str):
                 value = datetime.fromisoformat(value)
             setattr(self, key, value)
+
+
+_SHARED = (str, int, float, bool, type(None), datetime, UUID, frozenset)
+
+
+def _plain_copy(value: Any) -> Any:
+    """A deep copy of plain data (``FleetAggregate.__deepcopy__``)."""
+    if isinstance(value, _SHARED):
+        return value
+    if isinstance(value, dict):
+        return {key: _plain_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_copy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain_copy(item) for item in value)
+    if isinstance(value, set):
+        return {_plain_copy(item) for item in value}
+    return copy.deepcopy(value)
 
 
 def _shared_event(cls: type[FleetAggregate.Event]) -> type[FleetAggregate.Event]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
@@ -343,3 +343,13 @@ def test_the_live_feed_announces_new_events(client: FlaskClient) -> None:
         }
     finally:
         answer.close()
+
+
+def test_only_the_console_opens_its_session_cookie(shown_app: tuple[Flask, Scenario]) -> None:
+    app, _ = shown_app
+    sessions = app.session_interface
+    for path, console in (("/ui/", True), ("/ui/missions", True), ("/api/v1/specialists", False)):
+        with app.test_request_context(path):
+            opened = sessions.open_session(app, request)
+            assert opened is not None
+            assert sessions.is_null_session(opened) is not console, path

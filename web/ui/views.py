@@ -63,6 +63,7 @@ Redirect = BaseResponse
 
 def init_app(app: Flask) -> None:
     app.secret_key = auth.secret_key(app)
+    app.session_interface = auth.ConsoleSessions(f"{blueprint.url_prefix}/")
     app.register_blueprint(blueprint)
 
 
