@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import runpy
 import signal
 import threading
@@ -65,3 +66,32 @@ def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any)
     # ... and starts no other sweep pass, without waiting for one under way
     assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
     assert worker.terms == [signal.SIGTERM]
+
+
+def test_gunicorn_builds_no_access_line_the_app_writes_itself() -> None:
+    from gunicorn.glogging import Logger
+
+    config = runpy.run_path(str(CONFIG))
+    cfg = SimpleNamespace(
+        accesslog=None,
+        logconfig=None,
+        logconfig_dict=config["logconfig_dict"],
+        logconfig_json=None,
+        syslog=False,
+        access_log_format="%(h)s",
+    )
+    built: list[type] = []
+
+    def spy(cls: type) -> Any:
+        class Spy(cls):  # type: ignore[misc, valid-type]
+            def atoms(self, *args: Any) -> dict[str, Any]:
+                built.append(cls)
+                return {}
+
+        logger = Spy.__new__(Spy)
+        logger.cfg, logger.access_log = cfg, logging.getLogger("test.gunicorn.access")
+        return logger
+
+    spy(Logger).access(SimpleNamespace(), SimpleNamespace(), {}, 0.001)
+    spy(config["logger_class"]).access(SimpleNamespace(), SimpleNamespace(), {}, 0.001)
+    assert built == [Logger]  # gunicorn's builds one under our logconfig_dict; ours does not
