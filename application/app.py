@@ -12,6 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import EventStore, InfrastructureFactory, Notification, Recording
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment
 
 from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
@@ -20,7 +21,12 @@ from application.store.archive import Archive, PostgresArchive, SQLiteArchive
 from application.store.history import IndexingEventStore, merge_notifications
 from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
 from application.store.reindex import reindex_events
-from application.store.sqlite import keep_prepared_statements, wait_in_pool_as_long_as_for_the_lock
+from application.store.sqlite import (
+    WalCheckpointer,
+    checkpoint_interval,
+    keep_prepared_statements,
+    wait_in_pool_as_long_as_for_the_lock,
+)
 from domain.aggregates import AGGREGATE_TYPES
 from domain.base import FleetAggregate
 
@@ -93,10 +99,23 @@ class FleetApplication(Application[UUID]):
         self.upgraded_at_start = flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True)
         if self.upgraded_at_start:
             self.migrate()
+        self.checkpointer = self._start_checkpointer()
+
+    def _start_checkpointer(self) -> WalCheckpointer | None:
+        """On a SQLite file, WAL checkpoints run in a thread, not in the commit of a request
+        (``WalCheckpointer``; ``FLEET_WAL_CHECKPOINT_INTERVAL=0`` leaves them to SQLite)."""
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        every = checkpoint_interval(self.env)
+        if not isinstance(datastore, SQLiteDatastore) or every == 0:
+            return None
+        if datastore.pool.is_sqlite_memory_mode:
+            return None
+        timeout = float(self.env.get("SQLITE_LOCK_TIMEOUT") or 15)
+        return WalCheckpointer(datastore.pool.db_name, every, timeout)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         factory = super().construct_factory(env)
-        keep_prepared_statements(factory.datastore)  # type: ignore[attr-defined]
+        keep_prepared_statements(factory.datastore, env)  # type: ignore[attr-defined]
         return factory
 
     def migrator(self) -> Migrator:
@@ -166,6 +185,9 @@ class FleetApplication(Application[UUID]):
         return merge_notifications(live, archive.select_notifications(start, limit), limit)
 
     def close(self) -> None:
+        checkpointer: WalCheckpointer | None = getattr(self, "checkpointer", None)
+        if checkpointer is not None:  # None too when __init__ failed before it started
+            checkpointer.stop()
         if "archive" in vars(self) and self.archive is not None:
             self.archive.close()
         super().close()

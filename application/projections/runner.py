@@ -70,7 +70,7 @@ class Projector:
         self.page_size = page_size
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
-        keep_prepared_statements(self.datastore)
+        keep_prepared_statements(self.datastore, app.env)
         connect_in_schema(self.datastore)
         open_pool_at_once(self.datastore)
         wait_in_pool_as_long_as_for_the_lock(self.datastore, app.env)

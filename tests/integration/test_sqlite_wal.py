@@ -118,3 +118,46 @@ def test_event_and_projection_writers_queue_behind_one_lock(fleet_sqlite: Fleet)
     handler, which sleeps between retries (see ``queue_writers_together``)."""
     events_pool = fleet_sqlite.app.recorder.datastore.pool  # type: ignore[attr-defined]
     assert fleet_sqlite.projector.datastore.pool._writer_lock is events_pool._writer_lock
+
+
+def autocheckpoint_of_the_pools(fleet: Fleet) -> set[int]:
+    pages = set()
+    for datastore in (fleet.app.recorder.datastore, fleet.projector.datastore):  # type: ignore[attr-defined]
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            pages.add(cursor.fetchone()[0])
+    return pages
+
+
+def test_a_thread_checkpoints_the_log_not_the_commits(sqlite_env: dict[str, str]) -> None:
+    fleet = Fleet(env={**sqlite_env, "FLEET_WAL_CHECKPOINT_INTERVAL": "0.05"})
+    try:
+        checkpointer = fleet.app.checkpointer
+        assert checkpointer is not None
+        assert autocheckpoint_of_the_pools(fleet) == {0}  # no commit copies the log
+        for number in range(40):
+            fleet.register_specialist(f"wal-{number}", "Agent", ["code"], {})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            last = checkpointer.last
+            if last is not None and last[1] > 0 and last[2] == last[1]:
+                break
+            time.sleep(0.02)
+        assert last is not None and last[0] == 0 and last[1] > 0 and last[2] == last[1], last
+    finally:
+        fleet.close()
+    assert not checkpointer._thread.thread.is_alive()
+
+
+def test_an_interval_of_zero_leaves_checkpoints_to_sqlite(sqlite_env: dict[str, str]) -> None:
+    fleet = Fleet(env={**sqlite_env, "FLEET_WAL_CHECKPOINT_INTERVAL": "0"})
+    try:
+        assert fleet.app.checkpointer is None
+        assert autocheckpoint_of_the_pools(fleet) == {1000}  # SQLite's default
+    finally:
+        fleet.close()
+
+
+def test_a_negative_checkpoint_interval_fails_the_start(sqlite_env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="FLEET_WAL_CHECKPOINT_INTERVAL must be 0"):
+        Fleet(env={**sqlite_env, "FLEET_WAL_CHECKPOINT_INTERVAL": "-1"})
