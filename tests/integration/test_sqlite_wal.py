@@ -13,8 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from application.app import FleetApplication
 from application.fleet import Fleet
 from application.store.query import EventFilter
+from application.store.sqlite import WalCheckpointer
 
 
 @pytest.fixture
@@ -161,3 +163,31 @@ def test_an_interval_of_zero_leaves_checkpoints_to_sqlite(sqlite_env: dict[str, 
 def test_a_negative_checkpoint_interval_fails_the_start(sqlite_env: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="FLEET_WAL_CHECKPOINT_INTERVAL must be 0"):
         Fleet(env={**sqlite_env, "FLEET_WAL_CHECKPOINT_INTERVAL": "-1"})
+
+
+def test_an_in_memory_store_has_no_log_to_checkpoint() -> None:
+    app = FleetApplication(env={"SQLITE_DBNAME": "file:wal_test?mode=memory&cache=shared"})
+    try:
+        assert app.checkpointer is None
+    finally:
+        app.close()
+
+
+def test_a_failed_checkpoint_is_logged_and_the_next_pass_tries_again(
+    sqlite_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    checkpointer = WalCheckpointer(sqlite_env["SQLITE_DBNAME"], every=3600, timeout=1)
+    try:
+        closed = sqlite3.connect(":memory:")
+        closed.close()
+        checkpointer._checkpoint(closed)
+        assert checkpointer.last is None
+        assert "WAL checkpoint of" in caplog.text
+        live = sqlite3.connect(sqlite_env["SQLITE_DBNAME"], isolation_level=None)
+        try:
+            checkpointer._checkpoint(live)
+        finally:
+            live.close()
+        assert checkpointer.last is not None
+    finally:
+        checkpointer.stop()

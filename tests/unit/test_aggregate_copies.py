@@ -70,3 +70,15 @@ def test_a_copied_sortie_equals_it_and_a_change_to_the_copy_stays_there(data: An
     clone.dependencies.append("b")
     assert "added" not in sortie.metadata
     assert sortie.dependencies == ["a"]
+
+
+def test_tuples_and_sets_in_an_aggregate_are_copied_too() -> None:
+    specialist = Specialist.register("agent-1", "Agent", ["code"], {})
+    specialist.collect_events()
+    specialist.pair = ({"a": [1]}, "b")  # type: ignore[attr-defined]
+    specialist.tags = {"x", "y"}  # type: ignore[attr-defined]
+    check_copy(specialist)
+    clone = copy.deepcopy(specialist)
+    clone.pair[0]["a"].append(2)  # type: ignore[attr-defined]
+    assert specialist.pair == ({"a": [1]}, "b")  # type: ignore[attr-defined]
+    assert clone.tags == {"x", "y"} and clone.tags is not specialist.tags  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ import pytest
 from eventsourcing.persistence import (
     ConnectionUnavailableError,
     IntegrityError,
+    InterfaceError,
     PersistenceError,
     StoredEvent,
     Tracking,
@@ -111,6 +112,12 @@ def test_a_statement_caching_pool_opens_connections_as_the_librarys_do_with_a_ca
     finally:
         library.close()
         ours.close()
+
+
+def test_a_statement_caching_pool_that_cannot_open_its_file_says_so(tmp_path: Path) -> None:
+    pool = seams.StatementCachingPool(db_name=str(tmp_path / "no such folder" / "x.sqlite3"))
+    with pytest.raises(InterfaceError):
+        pool.get_connection()
 
 
 # ---- eventsourcing: tracking in the caller's transaction -----------------------------------
