@@ -24,7 +24,7 @@ from application.store.reindex import reindex_events
 from application.store.sqlite import (
     WalCheckpointer,
     checkpoint_interval,
-    keep_prepared_statements,
+    prepare_sqlite_pool,
     wait_in_pool_as_long_as_for_the_lock,
 )
 from domain.aggregates import AGGREGATE_TYPES
@@ -115,7 +115,7 @@ class FleetApplication(Application[UUID]):
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         factory = super().construct_factory(env)
-        keep_prepared_statements(factory.datastore, env)  # type: ignore[attr-defined]
+        prepare_sqlite_pool(factory.datastore, env)  # type: ignore[attr-defined]
         return factory
 
     def migrator(self) -> Migrator:
