@@ -12,7 +12,6 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import EventStore, InfrastructureFactory, Notification, Recording
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment
 
 from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
@@ -23,7 +22,7 @@ from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRo
 from application.store.reindex import reindex_events
 from application.store.sqlite import (
     WalCheckpointer,
-    checkpoint_interval,
+    background_checkpoint_interval,
     prepare_sqlite_pool,
     wait_in_pool_as_long_as_for_the_lock,
 )
@@ -105,10 +104,8 @@ class FleetApplication(Application[UUID]):
         """On a SQLite file, WAL checkpoints run in a thread, not in the commit of a request
         (``WalCheckpointer``; ``FLEET_WAL_CHECKPOINT_INTERVAL=0`` leaves them to SQLite)."""
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        every = checkpoint_interval(self.env)
-        if not isinstance(datastore, SQLiteDatastore) or every == 0:
-            return None
-        if datastore.pool.is_sqlite_memory_mode:
+        every = background_checkpoint_interval(datastore, self.env)
+        if every == 0:
             return None
         timeout = float(self.env.get("SQLITE_LOCK_TIMEOUT") or 15)
         return WalCheckpointer(datastore.pool.db_name, every, timeout)

@@ -23,10 +23,16 @@ log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_INTERVAL = 0.5
 
 
-def checkpoint_interval(env: Mapping[str, str]) -> float:
+def background_checkpoint_interval(datastore: object, env: Mapping[str, str]) -> float:
+    """Seconds between a ``WalCheckpointer``'s passes over ``datastore``'s file, or 0 when
+    SQLite keeps checkpointing in its commits (PostgreSQL, an in-memory database, or
+    ``FLEET_WAL_CHECKPOINT_INTERVAL=0``). One rule for both halves: the pools' connections
+    stop checkpointing exactly when a thread does it for them."""
     value = float(env.get("FLEET_WAL_CHECKPOINT_INTERVAL") or DEFAULT_CHECKPOINT_INTERVAL)
     if value < 0:
         raise ValueError(f"FLEET_WAL_CHECKPOINT_INTERVAL must be 0 (off) or more, not {value}")
+    if not isinstance(datastore, SQLiteDatastore) or datastore.pool.is_sqlite_memory_mode:
+        return 0.0
     return value
 
 
@@ -40,7 +46,7 @@ def prepare_sqlite_pool(datastore: object, env: Mapping[str, str]) -> None:
     ):
         return
     datastore.pool = StatementCachingPool.like(datastore.pool)
-    if checkpoint_interval(env) > 0 and not datastore.pool.is_sqlite_memory_mode:
+    if background_checkpoint_interval(datastore, env) > 0:
         datastore.pool.on_connect = leave_checkpoints_to_the_checkpointer
 
 

@@ -139,7 +139,7 @@ def test_a_thread_checkpoints_the_log_not_the_commits(sqlite_env: dict[str, str]
         assert autocheckpoint_of_the_pools(fleet) == {0}  # no commit copies the log
         for number in range(40):
             fleet.register_specialist(f"wal-{number}", "Agent", ["code"], {})
-        deadline = time.monotonic() + 10
+        deadline, last = time.monotonic() + 10, None
         while time.monotonic() < deadline:
             last = checkpointer.last
             if last is not None and last[1] > 0 and last[2] == last[1]:
