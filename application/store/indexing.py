@@ -10,7 +10,9 @@ affected-row count read.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -62,6 +64,11 @@ class IndexingRecorder:
         """A stored ``originator_id`` as the library's notifications carry it."""
         raise NotImplementedError
 
+    def _answered(self, cursor: Any) -> AbstractContextManager[Any]:
+        """A block whose statements have all been answered when it ends, a failure
+        raised then at the latest (SQLite answers each at once)."""
+        return contextlib.nullcontext()
+
     # In the events' transaction
 
     def events_inserted(
@@ -79,9 +86,14 @@ class IndexingRecorder:
             cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
             cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
         key: KeyRecord | None = kwargs.get("idempotency")
-        if key is not None and positions:
-            self._claim_key(cursor, key, positions[-1])
         inline = kwargs.get("inline")
+        if key is not None and positions:
+            # A key another write holds fails its insert. When more statements follow it
+            # (a probe's delete, the projections), the failure must be known before they
+            # go out; last, it is known at the commit.
+            followed = key.probe or inline is not None
+            with self._answered(cursor) if followed else contextlib.nullcontext():
+                self._claim_key(cursor, key, positions[-1])
         if inline is not None and positions:  # the projections, last: they never fail it
             inline(cursor, positions)
 

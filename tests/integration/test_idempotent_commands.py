@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from application.errors import ValidationError
 from application.fleet import Fleet
 from application.idempotency import KeyReused
+from application.store.indexing import IndexingRecorder
 
 
 def events(fleet: Fleet) -> int:
@@ -130,3 +132,66 @@ def test_sixteen_threads_with_one_key_record_one_command(fleet: Fleet) -> None:
     assert all(isinstance(r, dict) for r in results), results
     assert len({r["id"] for r in results}) == 1
     assert events(fleet) == 1
+
+
+class AnswerBeforeNext:
+    """A recorder's cursor that lets each statement's answer reach the client before the
+    next statement is sent: a failed statement is then read while sending the next one,
+    not at the sync the library makes before its commit (on PostgreSQL, pipelined)."""
+
+    def __init__(self, cursor: Any):
+        self.cursor = cursor
+
+    def execute(self, *args: Any) -> Any:
+        result = self.cursor.execute(*args)
+        time.sleep(0.05)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+
+def test_a_repeat_refused_after_its_key_was_read_early_answers_the_first_result(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repeat of a keyed lock acquisition records a refusal (the lock is its own now)
+    that probes the key: the key's insert fails, and its failure is read while the next
+    statement goes out. It must still be the key's conflict (the remembered result), not
+    a 503: on PostgreSQL the library's commit used to meet an aborted pipeline there."""
+    fleet.register_specialist("s1", "S")
+    first = fleet.acquire_lock("src/app.py", "s1", idempotency_key="take")
+    claim = IndexingRecorder._claim_key
+    monkeypatch.setattr(
+        IndexingRecorder,
+        "_claim_key",
+        lambda self, cursor, key, position: claim(self, AnswerBeforeNext(cursor), key, position),
+    )
+    recorded = events(fleet)
+    again = fleet.acquire_lock("src/app.py", "s1", idempotency_key="take")
+    assert (again, again.replayed) == (first, True)
+    assert events(fleet) == recorded
+
+
+@pytest.mark.parametrize("inline", ["0", "1"])
+def test_a_repeat_whose_key_is_read_early_by_the_projections_answers_the_first_result(
+    backend: dict[str, str], inline: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeat that writes new events again (a mission is created anew) meets its key in
+    the insert; with the projections applied in the same transaction, their statements
+    come after it, and the first of them reads the failure."""
+    fleet = Fleet(env={**backend, "FLEET_INLINE_PROJECTIONS": inline})
+    try:
+        first = fleet.create_mission(title="T", idempotency_key="m")
+        claim = IndexingRecorder._claim_key
+        monkeypatch.setattr(
+            IndexingRecorder,
+            "_claim_key",
+            lambda self, cursor, key, position: claim(
+                self, AnswerBeforeNext(cursor), key, position
+            ),
+        )
+        again = fleet.create_mission(title="T", idempotency_key="m")
+        assert (again, again.replayed) == (first, True)
+        assert events(fleet) == 1
+    finally:
+        fleet.close()
