@@ -78,9 +78,14 @@ class PostgresStore:
 
         self.psycopg = psycopg
         self.local = threading.local()
-        with self.connect().transaction():
+        conn = self.connect()
+        with conn.transaction():
+            # Each worker of a multi-worker server creates the tables at import, at the same
+            # moment: concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's
+            # unique index, so they take turns (the lock ends with the transaction).
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('bench.ceiling'))")
             for sql in POSTGRES_TABLES:
-                self.connect().execute(sql)  # type: ignore[arg-type]
+                conn.execute(sql)
 
     def connect(self) -> Any:
         conn = getattr(self.local, "conn", None)

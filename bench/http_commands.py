@@ -8,6 +8,11 @@ For each backend, in one run:
    in-progress sorties), for register, heartbeat, create sortie and sortie PATCH: the maximum
    rate (wrk), then the latency at half that rate (constant-rate client);
 3. the worker's CPU share and its peak RSS over the whole session.
+
+On PostgreSQL, also ``make run-postgres`` as it serves (``postgres_scaled``): the ceiling under
+the same 4-worker gunicorn, then Fleet's 4 workers with ``FLEET_PROJECTOR=external`` beside
+one ``fleet projector --sweep-every 5``; the maximum rate of each route, and the CPU share of
+the workers together and of the projector.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from bench.server import (
     CEILING_APP,
     FLEET_APP,
     Server,
+    cpu_seconds,
     gunicorn,
     postgres_available,
     postgres_schema,
+    projector,
 )
 from bench.workloads import CAPABILITIES, preload
 from domain.base import PRIORITIES
@@ -116,10 +123,13 @@ def latency_seconds(rate: float, scale: Scale) -> float:
     return max(scale.http_seconds, scale.latency_requests / rate)
 
 
-def ceiling(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
+def ceiling(
+    env: dict[str, str], scale: Scale, folder: Path, workers: int = 1, half_rate: bool = True
+) -> dict[str, Any]:
+    """The ceiling's maximum rates, then (``half_rate``) the insert latency at half its rate."""
     count = request_budget(scale) * 2
     results: dict[str, Any] = {}
-    with gunicorn(CEILING_APP, env, folder / "ceiling.log") as server:
+    with gunicorn(CEILING_APP, env, folder / "ceiling.log", workers) as server:
         for route in ("noop", "insert"):
             rng = random.Random(f"{scale.seed}-ceiling-{route}")  # noqa: S311
             requests = registrations(route, count, rng, f"/{route}")
@@ -127,6 +137,8 @@ def ceiling(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
             run = loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
             results[route] = run
             log(f"  ceiling {route:7} {describe(run)}")
+        if not half_rate:
+            return results
         # The same constant-rate client at half the insert ceiling: the latency floor here.
         half = results["insert"]["requests_per_s"] / 2
         seconds = latency_seconds(half, scale)
@@ -153,12 +165,7 @@ def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str,
         loadgen.max_rate(server.url, warm, 1, folder)
         cpu_before, began = server.cpu_seconds(), time.perf_counter()
         for command in COMMANDS:
-            maximum = loadgen.max_rate(
-                server.url,
-                requests_for(command, "max", count, ids, scale.seed),
-                scale.http_seconds,
-                folder,
-            )
+            maximum = command_max(server, command, count, ids, scale, folder)
             half = maximum["requests_per_s"] / 2
             seconds = latency_seconds(half, scale)
             steady = loadgen.at_rate(
@@ -172,6 +179,83 @@ def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str,
             log(f"  fleet {command:13} at {half:,.0f}/s: {describe(steady)}")
         results["worker"] = worker_figures(server, cpu_before, began)
     return results
+
+
+def command_max(
+    server: Server,
+    command: str,
+    count: int,
+    ids: dict[str, list[str]],
+    scale: Scale,
+    folder: Path,
+) -> dict[str, Any]:
+    """wrk at full speed on one command, with the request list of its "max" phase."""
+    requests = requests_for(command, "max", count, ids, scale.seed)
+    return loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
+
+
+# As the Makefile's run-postgres target runs gunicorn: WEB_CONCURRENCY=$(WORKERS), 4 unless
+# told otherwise, beside one `fleet projector --sweep-every 5` that applies every write.
+SCALED_WORKERS = 4
+SCALED_KEY = f"postgres_{SCALED_WORKERS}_workers"  # bench.report reads it under this name
+EXTERNAL_PROJECTOR = {"FLEET_PROJECTOR": "external", "FLEET_SWEEP_INTERVAL": "0"}
+
+
+def fleet_with_projector(
+    env: dict[str, str], scale: Scale, folder: Path, workers: int
+) -> dict[str, Any]:
+    """Fleet as ``make run-postgres`` serves it: the maximum rate of each command.
+
+    The store is preloaded as for ``fleet_commands`` (which also upgrades it, as the target's
+    ``fleet db upgrade`` does). The projector gets the store's env, the workers also the
+    target's ``FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0``: writes answer without
+    applying projections, and the projector alone sweeps. No half-rate runs: this shape is
+    measured for what it can take, next to a ceiling on as many workers.
+    """
+    env = {**env, **QUIET_FOR_TEN_YEARS}  # the projector's sweep must spare them too
+    log(f"  preloading {scale.preload:,} specialists and in-progress sorties")
+    ids = preload(env, scale.preload)
+    count = request_budget(scale)
+    results: dict[str, Any] = {}
+    served = {**env, **EXTERNAL_PROJECTOR}
+    with (
+        projector(env, folder / "projector.log") as projector_process,
+        gunicorn(FLEET_APP, served, folder / "fleet.log", workers) as server,
+    ):
+        warm = requests_for("register", "warmup", 500, ids, scale.seed)
+        loadgen.max_rate(server.url, warm, 1, folder)
+        cpu_before, began = server.cpu_seconds(), time.perf_counter()
+        projector_before = cpu_seconds(projector_process)
+        for command in COMMANDS:
+            maximum = command_max(server, command, count, ids, scale, folder)
+            results[command] = {"max": maximum}
+            log(f"  fleet {command:13} max {describe(maximum)}")
+        results["worker"] = worker_figures(server, cpu_before, began)
+        elapsed = time.perf_counter() - began
+        results["projector"] = {
+            "cpu_share": round((cpu_seconds(projector_process) - projector_before) / elapsed, 3)
+        }
+    log(
+        f"  {workers} workers used {results['worker']['cpu_share']:.0%} of a core together, "
+        f"the projector {results['projector']['cpu_share']:.0%}"
+    )
+    return results
+
+
+def postgres_scaled(scale: Scale, folder: Path, workers: int = SCALED_WORKERS) -> dict[str, Any]:
+    """``make run-postgres`` and its ceiling, each on a fresh schema.
+
+    The single-worker runs say what one process makes of a request; this says what an
+    operator gets from the PostgreSQL deployment the docs recommend, where the workers share
+    the cores with each other, the projector and the database.
+    """
+    log(f"HTTP commands on postgres, {workers} workers: the Flask ceiling")
+    with postgres_schema(f"ceiling{workers}") as env:
+        ceiling_figures = ceiling(env, scale, folder, workers, half_rate=False)
+    log(f"HTTP commands on postgres, {workers} workers: Fleet and its projector")
+    with postgres_schema(f"fleet{workers}") as env:
+        fleet_figures = fleet_with_projector(env, scale, folder, workers)
+    return {"ceiling": ceiling_figures, "fleet": fleet_figures, "workers": workers}
 
 
 def worker_figures(server: Server, cpu_before: float, began: float) -> dict[str, Any]:
@@ -231,4 +315,5 @@ def run(scale: Scale) -> dict[str, Any]:
         results["postgres"] = backend_run(
             "postgres", ceiling_env, fleet_env, scale, folder / "postgres"
         )
+    results[SCALED_KEY] = postgres_scaled(scale, folder / SCALED_KEY)
     return results

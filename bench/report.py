@@ -25,6 +25,9 @@ READ_LABELS = {
     "events_by_type_common": "`GET /events?type=specialist_active&limit=100` (common)",
     "stream_events": "one stream's events (`GET /streams/{id}/events`)",
 }
+# http_commands.SCALED_KEY (not imported: rendering needs none of the servers' code): the run
+# in `make run-postgres`'s shape, 4 workers beside one projector.
+SCALED_KEY = "postgres_4_workers"
 READ_LIMITS_MS = {
     "get_specialist": 5.0,
     "list_specialists_filtered": 5.0,
@@ -73,6 +76,7 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                     "p99 ≤ 10 ms (ratio: p99 / 10 ms)",
                 )
             )
+    rows += scaled_targets(http.get(SCALED_KEY, {}))
     reads = sections.get("reads", {})
     events = reads.get("store", {}).get("events", 0)
     for name, limit in READ_LIMITS_MS.items():
@@ -176,6 +180,28 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def scaled_targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """`make run-postgres` against the ceiling under as many workers: the same 0.5 target as
+    one worker, now that the workers, the projector and PostgreSQL share the cores."""
+    if "fleet" not in figures:  # results from before this run existed, or no PostgreSQL
+        return []
+    workers = figures["workers"]
+    ceiling = figures["ceiling"]["insert"]["requests_per_s"]
+    rows = []
+    for command in COMMAND_LABELS:
+        rate = figures["fleet"][command]["max"]["requests_per_s"]
+        rows.append(
+            target(
+                f"command throughput, {command}, postgres, {workers} workers + projector",
+                f"{rate:,.0f} req/s vs ceiling {ceiling:,.0f} req/s",
+                rate / ceiling,
+                rate >= 0.5 * ceiling,
+                f"≥ 0.5 x Flask + raw insert, {workers} workers",
+            )
+        )
+    return rows
+
+
 def work_loop_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     """One server holding idle waiters: /health, the write rate, and wake-up latency."""
     rows = []
@@ -221,10 +247,10 @@ def work_loop_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def worker_peaks(sections: dict[str, Any]) -> dict[str, float]:
     peaks = {}
-    for backend in ("sqlite", "postgres"):
+    for backend in ("sqlite", "postgres", SCALED_KEY):
         worker = sections.get("http_commands", {}).get(backend, {}).get("fleet", {}).get("worker")
-        if worker:
-            peaks[f"commands on {backend}"] = worker["peak_rss_mb"]
+        if worker:  # with several workers, the largest one's peak
+            peaks[f"commands on {backend.replace('_', ' ')}"] = worker["peak_rss_mb"]
     worker = sections.get("reads", {}).get("http", {}).get("worker")
     if worker:
         peaks["reads on the large store"] = worker["peak_rss_mb"]
@@ -404,6 +430,51 @@ def http_section(data: dict[str, Any]) -> list[str]:
             f"peak RSS was {worker['peak_rss_mb']:.0f} MB. Error responses: {errors}.",
             "",
         ]
+    out += scaled_section(data.get(SCALED_KEY, {}))
+    return out
+
+
+def scaled_section(figures: dict[str, Any]) -> list[str]:
+    """The `make run-postgres` run: maximum rates only, next to the ceiling on as many
+    workers; the CPU shares say how the two cores were split."""
+    if "fleet" not in figures:
+        return []
+    workers = figures["workers"]
+    ceiling = figures["ceiling"]
+    insert = ceiling["insert"]["requests_per_s"]
+    runs = [(f"ceiling: Flask {route}", run) for route, run in ceiling.items()]
+    runs += [(f"Fleet: {label}", figures["fleet"][c]["max"]) for c, label in COMMAND_LABELS.items()]
+    rows = [
+        [
+            name,
+            f"{run['requests_per_s']:,.0f}",
+            lat(run),
+            f"{run['requests_per_s'] / insert:.2f}",
+            f"{run['loadgen_cpu_share']:.0%}",
+        ]
+        for name, run in runs
+    ]
+    fleet = figures["fleet"]
+    errors = sum(fleet[c]["max"]["errors"] for c in COMMAND_LABELS)
+    projector = fleet.get("projector", {}).get("cpu_share")
+    out = [
+        f"### Postgres, {workers} workers and the projector (`make run-postgres`)",
+        "",
+        f"The same gunicorn command with `WEB_CONCURRENCY={workers}`, on fresh schemas: the "
+        "ceiling, then Fleet with `FLEET_PROJECTOR=external FLEET_SWEEP_INTERVAL=0` beside one "
+        "`fleet projector --sweep-every 5` (writes answer before their projections are applied;"
+        " the projector applies them and sweeps). Maximum rate only, wrk as above.",
+        "",
+    ]
+    out += table(["route", "max req/s", "latency at max", "vs Flask + insert", "wrk CPU"], rows)
+    out += [
+        f"Fleet's {workers} workers used {fleet['worker']['cpu_share']:.0%} of a core together "
+        "over the command runs"
+        + (f", the projector {projector:.0%}" if projector is not None else "")
+        + f"; the largest worker's peak RSS was {fleet['worker']['peak_rss_mb']:.0f} MB. "
+        f"Error responses: {errors}.",
+        "",
+    ]
     return out
 
 

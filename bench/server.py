@@ -3,7 +3,9 @@
 ``GUNICORN`` is the one place the benchmark's server command is defined; it must stay the
 ``make run`` command (same worker class, workers and threads), so that the figures are the
 ones an operator gets. Fleet runs in its default, embedded projector mode: every write
-applies its events to the projections before the response is sent.
+applies its events to the projections before the response is sent; except beside
+``projector()``, which starts the separate projector ``make run-postgres`` runs next to its
+workers (``gunicorn(..., workers=4)``, as its ``WEB_CONCURRENCY``).
 """
 
 from __future__ import annotations
@@ -51,31 +53,49 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running gunicorn: its URL and its single worker process."""
+    """A running gunicorn: its URL and its worker processes (one unless asked for more)."""
 
     url: str
     master: subprocess.Popen[bytes]
-    worker: psutil.Process
+    workers: list[psutil.Process]
 
     def cpu_seconds(self) -> float:
-        times = self.worker.cpu_times()
-        return float(times.user + times.system)
+        """CPU time of the workers so far; with several, their sum (the load they put on the
+        machine together, which may exceed one core)."""
+        return sum(cpu_seconds(worker) for worker in self.workers)
 
     def peak_rss_mb(self) -> float:
-        """The worker's peak resident set size so far (VmHWM), in MB."""
-        status = Path(f"/proc/{self.worker.pid}/status").read_text()
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-        return round(self.worker.memory_info().rss / 1e6, 1)
+        """The largest worker's peak resident set size so far (VmHWM), in MB: what one worker
+        needs, whatever their number."""
+        return max(peak_rss_mb(worker) for worker in self.workers)
 
     def rss_mb(self) -> float:
-        return round(self.worker.memory_info().rss / 2**20, 1)
+        """The largest worker's resident set size now, in MB."""
+        return max(round(float(worker.memory_info().rss) / 2**20, 1) for worker in self.workers)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def peak_rss_mb(process: psutil.Process) -> float:
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(float(process.memory_info().rss) / 1e6, 1)
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], log_path: Path) -> Iterator[Server]:
-    """Start gunicorn on a free port, wait until it answers, stop it afterwards."""
+def gunicorn(app: str, env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[Server]:
+    """Start gunicorn on a free port with ``workers`` workers, wait until they all serve, stop
+    it afterwards.
+
+    The worker count goes through ``WEB_CONCURRENCY``, as ``make run-postgres`` sets it (and
+    gunicorn.conf.py reads it), and overrides any in the caller's environment: a figure is
+    only worth the worker count it was measured with.
+    """
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
@@ -87,22 +107,90 @@ def gunicorn(app: str, env: dict[str, str], log_path: Path) -> Iterator[Server]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as output:
         master = subprocess.Popen(  # noqa: S603 - our own command line
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=output, stderr=output
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env, "WEB_CONCURRENCY": str(workers)},
+            stdout=output,
+            stderr=output,
         )
     url = f"http://{HOST}:{port}"
     try:
         wait_ready(url, master, log_path)
-        workers = psutil.Process(master.pid).children()
-        if len(workers) != 1:
-            raise RuntimeError(f"expected one gunicorn worker, found {len(workers)}")
-        yield Server(url, master, workers[0])
+        processes = wait_workers(master, workers, log_path)
+        yield Server(url, master, processes)
     finally:
-        master.terminate()
-        try:
-            master.wait(15)
-        except subprocess.TimeoutExpired:
-            master.kill()
-            master.wait()
+        stop(master)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL if it has not exited within ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_workers(
+    master: subprocess.Popen[bytes], workers: int, log_path: Path
+) -> list[psutil.Process]:
+    """The master's ``workers`` worker processes, once every one of them has booted.
+
+    One worker answering ``/health`` says the others exist or soon will, not that they serve:
+    each loads the app itself (gunicorn.conf.py: no ``preload_app``), and a run begun while
+    some still import would measure fewer workers than it names. A booted gthread worker
+    waits on the socket without using CPU, so the workers are taken as ready once they have
+    used almost none (under 4 % of a core together) for a second.
+    """
+    deadline = time.monotonic() + 120
+    found: list[psutil.Process] = psutil.Process(master.pid).children()
+    while len(found) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = psutil.Process(master.pid).children()
+    if len(found) != workers:
+        raise RuntimeError(f"expected {workers} gunicorn workers, found {len(found)}")
+    if workers == 1:
+        return found  # it answered /health: it has booted
+    quiet, last = 0, sum(cpu_seconds(worker) for worker in found)
+    while quiet < 4:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn's workers were still busy after 120 s; see {log_path}")
+        time.sleep(0.25)
+        used = sum(cpu_seconds(worker) for worker in found)
+        quiet = quiet + 1 if used - last < 0.01 else 0
+        last = used
+    return found
+
+
+@contextmanager
+def projector(
+    env: dict[str, str], log_path: Path, sweep_every: float = 5
+) -> Iterator[psutil.Process]:
+    """``fleet projector --sweep-every 5`` beside the server, as ``make run-postgres`` runs it
+    (with its env: the store, not the server's ``FLEET_PROJECTOR``), stopped afterwards.
+
+    Stopped the way the Makefile's trap stops it (SIGTERM: it finishes the page under way
+    and its sweep pass), killed only if that takes too long. A projector that exits during
+    the run fails it: its figures would describe a server whose projections stand still.
+    """
+    command = [
+        str(Path(sys.executable).with_name("fleet")),
+        "projector",
+        "--sweep-every",
+        f"{sweep_every:g}",
+    ]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=output, stderr=output
+        )
+    try:
+        yield psutil.Process(process.pid)
+        if process.poll() is not None:
+            raise RuntimeError(f"the projector exited during the run; see {log_path}")
+    finally:
+        stop(process)
 
 
 def wait_ready(url: str, master: subprocess.Popen[bytes], log_path: Path) -> None:
