@@ -3,6 +3,7 @@
 ``POST /noop`` parses the JSON body and answers it; ``POST /insert`` also writes what Fleet
 writes for a one-event command, an event row and its index row, in one transaction, with
 plain ``sqlite3`` or ``psycopg`` (the store named by ``PERSISTENCE_MODULE``, as for Fleet).
+``POST /insert-queued`` is that insert with the process's threads taking turns.
 No validation, no aggregate, no projection: the most any Flask service on this server, this
 database and this disk could do.
 """
@@ -136,6 +137,21 @@ def create_app() -> Flask:
         body = request.get_json()
         stream = str(uuid.uuid4())
         position = store.insert(stream, "specialist_registered", json.dumps(body).encode())
+        return {"id": stream, "position": position, "received": body}, 201
+
+    # The same insert, one thread of the process at a time, as Fleet's commands take turns
+    # on SQLite. ``/insert`` lets the threads race for SQLite's lock through its busy
+    # handler, which sleeps 1-100 ms between tries: its rate swings between runs and its
+    # tail is that sleep. Measured beside it, as data for choosing the baseline; the
+    # targets stay against ``/insert``.
+    turn = threading.Lock()
+
+    @app.post("/insert-queued")
+    def insert_queued() -> tuple[dict[str, Any], int]:
+        body = request.get_json()
+        stream = str(uuid.uuid4())
+        with turn:
+            position = store.insert(stream, "specialist_registered", json.dumps(body).encode())
         return {"id": stream, "position": position, "received": body}, 201
 
     return app
