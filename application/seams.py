@@ -20,10 +20,12 @@ documentation says).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -43,6 +45,8 @@ from psycopg.sql import SQL, Composable, Identifier
 if TYPE_CHECKING:
     import marshmallow as ma
     from marshmallow.fields import Field
+
+log = logging.getLogger(__name__)
 
 
 # ---- eventsourcing: the SQLite connection pool -------------------------------------------
@@ -226,7 +230,12 @@ class PostgresInsertSeam(PostgresApplicationRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self.events_inserted(curs, stored_events, positions, kwargs)
+        try:
+            self.events_inserted(curs, stored_events, positions, kwargs)
+        except Exception as error:
+            if not failed_on_the_server(error):
+                abort_transaction(curs, error)
+            raise
         return positions
 
     def events_inserted(
@@ -237,6 +246,35 @@ class PostgresInsertSeam(PostgresApplicationRecorder):
         kwargs: Mapping[str, Any],
     ) -> None:
         """Called in the events' transaction once they are inserted at ``positions``."""
+
+
+def failed_on_the_server(error: Exception) -> bool:
+    """Whether PostgreSQL itself refused a statement, which aborts its transaction (an
+    error psycopg raises before sending, such as a value it cannot adapt, does not)."""
+    return isinstance(error, psycopg.errors.PipelineAborted) or (
+        isinstance(error, psycopg.Error) and error.sqlstate is not None
+    )
+
+
+# The statement that fails the transaction on purpose; its message names why.
+ABORT_TRANSACTION = (
+    "DO $$ BEGIN RAISE EXCEPTION 'Fleet rolled this write back: its own statements failed "
+    "in the client; see the log'; END $$"
+)
+
+
+def abort_transaction(cursor: Any, error: Exception) -> None:
+    """Make the library's commit of this insert a rollback.
+
+    The library's pipelined insert catches what is raised inside its transaction and
+    re-raises it after the transaction block ends, which commits: an error raised in
+    Python (not by the database) left the events committed without Fleet's index rows or
+    key, and the caller, told it failed, could retry and record them twice. A statement
+    that fails on the server aborts the transaction, so the commit rolls back and raises
+    that failure (a 500: the original error is logged here).
+    """
+    log.error("Fleet's statements in an insert failed; rolling it back", exc_info=error)
+    cursor.execute(ABORT_TRANSACTION)
 
 
 # ---- flask-smorest: the OpenAPI document --------------------------------------------------

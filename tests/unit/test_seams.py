@@ -234,14 +234,15 @@ class Heard:
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[int], dict[str, Any]]] = []
-        self.fail = False
+        self.fail: str | None = None  # "database" or "python"
 
     def __call__(
         self, cursor: Any, positions: Sequence[int] | None, kwargs: Mapping[str, Any]
     ) -> None:
         self.calls.append((list(positions or ()), dict(kwargs)))
-        # As Fleet's taken idempotency key does: the database refuses a statement. (On
-        # PostgreSQL, an error raised in Python would not roll the events back.)
+        if self.fail == "python":  # a bug, or a value the driver cannot send
+            raise ValueError("failed before reaching the database")
+        # As Fleet's taken idempotency key does: the database refuses a statement.
         cursor.execute("INSERT INTO no_such_table VALUES (1)" if self.fail else "SELECT 1")
 
 
@@ -272,11 +273,16 @@ def check_insert_seam(recorder: Any) -> None:
 
     positions = recorder.insert_events([event(1), event(1)], marker="m")
     assert recorder.heard.calls == [(list(positions), {"marker": "m"})]
-    recorder.heard.fail = True
+    recorder.heard.fail = "database"
     with pytest.raises(PersistenceError):
         recorder.insert_events([event(1)], marker="x")
-    assert len(recorder.heard.calls) == 2
-    # What the hook wrote fails the whole write: the event went with it.
+    # Raised in Python: the library's PostgreSQL insert would commit the events anyway
+    # (it re-raises after its transaction block), unless the seam aborts the transaction.
+    recorder.heard.fail = "python"
+    with pytest.raises(Exception):  # noqa: B017 - the backend's own error type
+        recorder.insert_events([event(1)], marker="y")
+    assert len(recorder.heard.calls) == 3
+    # A failure in the hook fails the whole write: the event went with it.
     assert [n.id for n in recorder.select_notifications(start=None, limit=10)] == list(positions)
 
 
