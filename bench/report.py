@@ -359,9 +359,10 @@ def http_section(data: dict[str, Any]) -> list[str]:
     out = [
         "## HTTP commands",
         "",
-        "gunicorn exactly as `make run` starts it (`--workers 1 --threads 8 --worker-class "
-        "gthread`), Fleet in its default embedded mode (each write's projections are applied "
-        "before the response). Maximum rate: Debian's wrk, one thread, 8 keep-alive connections, "
+        "gunicorn exactly as `make run` starts it (`gunicorn -c gunicorn.conf.py`: one gthread "
+        "worker, 256 threads), Fleet in its default embedded mode (each write's projections are "
+        "applied before the response). Maximum rate: Debian's wrk, one thread, 8 keep-alive "
+        "connections, "
         f"{data['seconds']:g} s, replaying seeded request files (unique ids per request). Latency "
         "at half the maximum: a constant-rate client that sends request *i* at *start + i/rate* "
         "and times it from that scheduled moment (no coordinated omission; Debian's wrk cannot "
