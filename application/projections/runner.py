@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,9 +131,14 @@ class Projector:
         # projection): only their positions move, all with one statement.
         idle = [p for p in ready if not any(p.takes(type(event)) for event in domain_events)]
         if idle:
+            # A savepoint on PostgreSQL, where a failed statement fails the transaction; a
+            # failed SQLite statement is undone alone.
+            contained = savepoint(tx, "inline_positions") if tx.postgres else nullcontext()
             try:
-                moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
-            except Exception:  # the write goes on; they catch up from the log
+                with contained:
+                    moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
+            except Exception as error:  # the write goes on; they catch up from the log
+                survive_or_fail_the_write(tx, error)
                 log.exception(
                     "projections %s could not track a write inline", [p.name for p in idle]
                 )
@@ -146,7 +151,8 @@ class Projector:
                 with savepoint(tx, f"inline_projection_{number}"):
                     projection.view.track(tx, tracking)
                     projection.apply_page(tx, events, new_streams_have_no_rows=True)
-            except Exception:  # the write goes on; the projection catches up from the log
+            except Exception as error:  # the write goes on; the projection catches up
+                survive_or_fail_the_write(tx, error)
                 log.exception("projection %s could not apply a write inline", projection.name)
                 complete = False
         if complete:
@@ -401,6 +407,25 @@ class Projector:
 
     def close(self) -> None:
         self.datastore.close()
+
+
+def survive_or_fail_the_write(tx: ViewTx, error: Exception) -> None:
+    """Called with a failure caught inside a write's transaction: raise it again unless
+    the transaction can still commit the write.
+
+    A failure inside a savepoint is rolled back to it, and the write goes on. One that
+    left the transaction itself failed must fail the write: on PostgreSQL the commit of
+    a failed transaction rolls it back without an error, so the write would be answered
+    as recorded and be lost; on SQLite, an I/O or full-disk error rolls the transaction
+    back, and the statements after it would commit on their own.
+    """
+    if tx.postgres:
+        status = tx.cursor.connection.info.transaction_status
+        usable = status == psycopg.pq.TransactionStatus.INTRANS
+    else:
+        usable = bool(tx.cursor.sqlite_cursor.connection.in_transaction)
+    if not usable:
+        raise error
 
 
 @contextmanager

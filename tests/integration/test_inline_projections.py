@@ -9,11 +9,14 @@ gap before this write's events) must leave the log to the catch-up, applied once
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from application import Fleet
+from application.projections import runner
 from tests.integration.test_projections import some_work, table_contents
 
 
@@ -70,6 +73,63 @@ def test_a_failing_projection_lags_and_never_fails_the_write(
         assert fleet.projector.min_position() == fleet.head_position()
         incremental = table_contents(fleet)
         assert rebuilt(fleet) == incremental
+    finally:
+        fleet.close()
+
+
+def test_a_database_error_moving_the_idle_positions_lags_them_and_keeps_the_write(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database refuses the statement that moves the positions of the projections a
+    write does not touch. It is rolled back alone: the write is recorded and answered, those
+    projections catch up from the log. (On PostgreSQL the failure used to abort the whole
+    transaction unseen, and its commit then rolled the write back after it was answered.)"""
+    fleet = Fleet(env=inline(backend))
+    try:
+        fleet.register_specialist("s-1", "S")
+        real = runner.insert_trackings
+
+        def refused(recorders: Any, cursor: Any, tracking: Any) -> list[bool]:
+            cursor.execute("INSERT INTO no_such_table VALUES (1)")
+            return real(recorders, cursor, tracking)
+
+        monkeypatch.setattr(runner, "insert_trackings", refused)
+        head = fleet.head_position()
+        answered = fleet.heartbeat("s-1")  # only the specialists projection takes it
+        assert answered.position == head + 1 == fleet.head_position()
+        assert "could not track a write inline" in caplog.text
+        monkeypatch.setattr(runner, "insert_trackings", real)
+        fleet.heartbeat("s-1")
+        assert fleet.projector.min_position() == fleet.head_position()
+    finally:
+        fleet.close()
+
+
+def test_a_failure_that_ends_the_writes_transaction_fails_the_write(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure caught outside any savepoint that left the transaction unable to commit
+    (PostgreSQL: aborted by an error; SQLite: rolled back, as an I/O or full-disk error
+    does) must fail the write, not be answered as recorded."""
+    fleet = Fleet(env=inline(backend))
+    try:
+        fleet.register_specialist("s-1", "S")
+        postgres = fleet.app.backend == "postgres"
+
+        @contextmanager
+        def broken(tx: Any, name: str) -> Iterator[None]:
+            tx.cursor.execute("SELECT * FROM no_such_table" if postgres else "ROLLBACK")
+            if postgres:  # inside the library's pipelined insert: the failure comes at a sync
+                with tx.cursor.connection.pipeline() as pipeline:
+                    pipeline.sync()
+            raise RuntimeError("the transaction ended under the projection")
+            yield  # pragma: no cover - never reached
+
+        monkeypatch.setattr(runner, "savepoint", broken)
+        head = fleet.head_position()
+        with pytest.raises(Exception):  # noqa: B017 - the backend's own error, or ours
+            fleet.heartbeat("s-1")
+        assert fleet.head_position() == head  # nothing recorded, nothing answered
     finally:
         fleet.close()
 
