@@ -21,8 +21,6 @@ from application.store.history import IndexingEventStore, merge_notifications
 from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
 from application.store.reindex import reindex_events
 from application.store.sqlite import (
-    WalCheckpointer,
-    background_checkpoint_interval,
     prepare_sqlite_pool,
     wait_in_pool_as_long_as_for_the_lock,
 )
@@ -98,21 +96,10 @@ class FleetApplication(Application[UUID]):
         self.upgraded_at_start = flag(self.env.get("FLEET_AUTO_MIGRATE"), default=True)
         if self.upgraded_at_start:
             self.migrate()
-        self.checkpointer = self._start_checkpointer()
-
-    def _start_checkpointer(self) -> WalCheckpointer | None:
-        """On a SQLite file, WAL checkpoints run in a thread, not in the commit of a request
-        (``WalCheckpointer``; ``FLEET_WAL_CHECKPOINT_INTERVAL=0`` leaves them to SQLite)."""
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        every = background_checkpoint_interval(datastore, self.env)
-        if every == 0:
-            return None
-        timeout = float(self.env.get("SQLITE_LOCK_TIMEOUT") or 15)
-        return WalCheckpointer(datastore.pool.db_name, every, timeout)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         factory = super().construct_factory(env)
-        prepare_sqlite_pool(factory.datastore, env)  # type: ignore[attr-defined]
+        prepare_sqlite_pool(factory.datastore)  # type: ignore[attr-defined]
         return factory
 
     def migrator(self) -> Migrator:
@@ -182,9 +169,6 @@ class FleetApplication(Application[UUID]):
         return merge_notifications(live, archive.select_notifications(start, limit), limit)
 
     def close(self) -> None:
-        checkpointer: WalCheckpointer | None = getattr(self, "checkpointer", None)
-        if checkpointer is not None:  # None too when __init__ failed before it started
-            checkpointer.stop()
         if "archive" in vars(self) and self.archive is not None:
             self.archive.close()
         super().close()

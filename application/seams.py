@@ -76,9 +76,6 @@ class StatementCachingPool(SQLiteConnectionPool):
     """
 
     STATEMENTS = 128
-    # Run on each new connection before the pool hands it out (``application.store.sqlite``
-    # turns SQLite's automatic checkpoints off there).
-    on_connect: Callable[[sqlite3.Connection], object] | None = None
 
     @classmethod
     def like(cls, pool: SQLiteConnectionPool) -> StatementCachingPool:
@@ -112,8 +109,6 @@ class StatementCachingPool(SQLiteConnectionPool):
                 self.journal_mode_was_changed_to_wal = True
             self.is_journal_mode_wal = True
         connection.row_factory = sqlite3.Row
-        if self.on_connect is not None:
-            self.on_connect(connection)
         return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
 
 

@@ -70,7 +70,7 @@ class Projector:
         self.page_size = page_size
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
-        prepare_sqlite_pool(self.datastore, app.env)
+        prepare_sqlite_pool(self.datastore)
         connect_in_schema(self.datastore)
         open_pool_at_once(self.datastore)
         wait_in_pool_as_long_as_for_the_lock(self.datastore, app.env)
