@@ -21,7 +21,7 @@ from application.store.history import IndexingEventStore, merge_notifications
 from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
 from application.store.reindex import reindex_events
 from application.store.sqlite import (
-    prepare_sqlite_pool,
+    keep_prepared_statements,
     wait_in_pool_as_long_as_for_the_lock,
 )
 from domain.aggregates import AGGREGATE_TYPES
@@ -99,7 +99,7 @@ class FleetApplication(Application[UUID]):
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         factory = super().construct_factory(env)
-        prepare_sqlite_pool(factory.datastore)  # type: ignore[attr-defined]
+        keep_prepared_statements(factory.datastore)  # type: ignore[attr-defined]
         return factory
 
     def migrator(self) -> Migrator:

@@ -36,7 +36,7 @@ from application.projections.view import View, ViewTx
 from application.seams import insert_trackings
 from application.store.postgres import connect_in_schema, open_pool_at_once, same_database
 from application.store.sqlite import (
-    prepare_sqlite_pool,
+    keep_prepared_statements,
     queue_writers_together,
     wait_in_pool_as_long_as_for_the_lock,
 )
@@ -70,7 +70,7 @@ class Projector:
         self.page_size = page_size
         factory = InfrastructureFactory.construct(Environment(app.name, app.env))
         self.datastore = factory.datastore  # type: ignore[attr-defined]
-        prepare_sqlite_pool(self.datastore)
+        keep_prepared_statements(self.datastore)
         connect_in_schema(self.datastore)
         open_pool_at_once(self.datastore)
         wait_in_pool_as_long_as_for_the_lock(self.datastore, app.env)

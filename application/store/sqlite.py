@@ -13,21 +13,14 @@ from application.store.keys import IDEMPOTENCY_TABLE, PURGE_KEYS_IN_ORDER
 from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
 
 
-def prepare_sqlite_pool(datastore: object) -> None:
-    """Give a new SQLite datastore Fleet's pool, whose connections keep their prepared
-    statements (``StatementCachingPool``; the library's keep one). Call it before the
-    datastore opens a connection: those it already opened would keep the library's.
-
-    Checkpoints of the write-ahead log stay SQLite's: inside the commit that takes the log
-    past 1,000 pages. A thread that checkpointed instead (``PASSIVE``, from a connection
-    of its own) never let a writer start the log again from its beginning, so the log
-    grew by every write (bench/findings.md).
-    """
-    if not isinstance(datastore, SQLiteDatastore) or isinstance(
+def keep_prepared_statements(datastore: object) -> None:
+    """Give a new SQLite datastore a pool whose connections keep their prepared statements
+    (``StatementCachingPool``: the library's keep one). Call it before the datastore
+    opens a connection: those it already opened would keep the small cache."""
+    if isinstance(datastore, SQLiteDatastore) and not isinstance(
         datastore.pool, StatementCachingPool
     ):
-        return
-    datastore.pool = StatementCachingPool.like(datastore.pool)
+        datastore.pool = StatementCachingPool.like(datastore.pool)
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:
