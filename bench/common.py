@@ -173,3 +173,9 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+# ``make run-postgres``'s shape (the Makefile's WORKERS): its workers beside one projector.
+# The results key is shared by bench.http_commands, which writes it, and bench.report.
+SCALED_WORKERS = 4
+SCALED_KEY = f"postgres_{SCALED_WORKERS}_workers"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.common import SCRATCH, Scale, log
+from bench.common import SCALED_KEY, SCALED_WORKERS, SCRATCH, Scale, log
 from bench.loadgen import Request
 from bench.server import (
     CEILING_APP,
@@ -199,10 +199,6 @@ def command_max(
     return loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
 
 
-# As the Makefile's run-postgres target runs gunicorn: WEB_CONCURRENCY=$(WORKERS), 4 unless
-# told otherwise, beside one `fleet projector --sweep-every 5` that applies every write.
-SCALED_WORKERS = 4
-SCALED_KEY = f"postgres_{SCALED_WORKERS}_workers"  # bench.report reads it under this name
 EXTERNAL_PROJECTOR = {"FLEET_PROJECTOR": "external", "FLEET_SWEEP_INTERVAL": "0"}
 
 

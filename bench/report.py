@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import BENCH
+from bench.common import BENCH, SCALED_KEY
 
 COMMAND_LABELS = {
     "register": "register (`POST /specialists/register`)",
@@ -30,9 +30,6 @@ READ_LABELS = {
     "events_by_type_common": "`GET /events?type=specialist_active&limit=100` (common)",
     "stream_events": "one stream's events (`GET /streams/{id}/events`)",
 }
-# http_commands.SCALED_KEY (not imported: rendering needs none of the servers' code): the run
-# in `make run-postgres`'s shape, 4 workers beside one projector.
-SCALED_KEY = "postgres_4_workers"
 READ_LIMITS_MS = {
     "get_specialist": 5.0,
     "list_specialists_filtered": 5.0,
