@@ -9,6 +9,7 @@ import pytest
 
 from application import Conflict, Fleet, NotFound, PreconditionFailed, ValidationError
 from application.errors import Unavailable
+from tests.integration.test_projections import table_contents
 
 MESSAGE_KEYS = {
     "id",
@@ -41,14 +42,7 @@ def types(fleet: Fleet, stream_id: str) -> list[str]:
 
 
 def message_tables(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
-    with fleet.projector.read() as tx:
-        return {
-            table: sorted(
-                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-                for row in tx.fetchall(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
-            )
-            for table in MESSAGE_TABLES
-        }
+    return table_contents(fleet, MESSAGE_TABLES)
 
 
 def test_a_message_goes_from_pending_to_archived(fleet: Fleet) -> None:

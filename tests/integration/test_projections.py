@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,23 @@ TABLES = (
 )
 
 
-def table_contents(fleet: Fleet) -> dict[str, list[tuple[Any, ...]]]:
+def row_values(row: Any) -> tuple[Any, ...]:
+    """A row's values, blobs as bytes: PostgreSQL's rows are dicts (iterating one gives its
+    keys), SQLite's are sequences."""
+    values = row.values() if isinstance(row, dict) else row
+    return tuple(bytes(v) if isinstance(v, memoryview) else v for v in values)
+
+
+def table_contents(
+    fleet: Fleet, tables: Sequence[str] = TABLES
+) -> dict[str, list[tuple[Any, ...]]]:
     with fleet.projector.read() as tx:
         return {
             table: sorted(
-                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                row_values(row)
                 for row in tx.fetchall(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
             )
-            for table in TABLES
+            for table in tables
         }
 
 
