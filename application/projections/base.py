@@ -8,7 +8,7 @@ position (``View.track``), which is what makes each event count exactly once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
@@ -79,14 +79,25 @@ class RowProjection(Projection[Any]):
             self.apply_page(tx, [(tracking.notification_id, domain_event)])
 
     def apply_page(
-        self, tx: ViewTx, events: Sequence[tuple[int, Any]], new_streams_have_no_rows: bool = False
+        self,
+        tx: ViewTx,
+        events: Sequence[tuple[int, Any]],
+        new_streams_have_no_rows: bool = False,
+        written: Mapping[UUID, Any] | None = None,
     ) -> None:
         """Fold a page into the rows. A row skips events it already holds, so two
         projectors racing over overlapping pages (their tracking inserts serialise
         them) still apply each event to each row once. ``new_streams_have_no_rows``: the
         caller knows that no row exists for a stream whose first event is in this page (a
-        rebuild, which emptied the table; a write applied inline, which holds the writer
-        and whose projection stands right before it), so that row is not read."""
+        rebuild, which emptied the table), so that row is not read. ``written``: the page
+        is one write's events, applied inline by a projection that stands right before
+        them, and these are the aggregates the write saved: each is its row's state after
+        the page, so no row is read and no event folded."""
+        if written is not None:
+            changed = self._rows_written(events, written)
+            self._save_all(tx, changed)
+            self.after_page(tx, changed)
+            return
         touched: dict[UUID, Touched | None] = {}
         for position, event in events:
             stream = event.originator_id
@@ -110,6 +121,26 @@ class RowProjection(Projection[Any]):
         changed = [t for t in touched.values() if t is not None and t.dirty]
         self._save_all(tx, changed)
         self.after_page(tx, changed)
+
+    def _rows_written(
+        self, events: Sequence[tuple[int, Any]], written: Mapping[UUID, Any]
+    ) -> list[Touched]:
+        """The rows a write's events change, each holding the aggregate the write saved."""
+        touched: dict[UUID, Touched | None] = {}
+        for position, event in events:
+            stream = event.originator_id
+            if stream not in touched:
+                aggregate = written[stream]
+                table = next(
+                    (t for t in self.tables if isinstance(aggregate, t.aggregate_type)), None
+                )
+                touched[stream] = None if table is None else Touched(table, aggregate, position)
+            current = touched[stream]
+            if current is not None:
+                current.position = position
+                current.dirty = True
+                current.applied.append(event)
+        return [t for t in touched.values() if t is not None]
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
         """Derived updates that depend on several rows (counters, blocked_by...)."""

@@ -11,8 +11,9 @@ row maps a lock id to its path stream, which is how ``/locks/{id}`` finds it;
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from application.projections.base import RowProjection, RowTable, Touched
 from application.projections.view import ViewTx
@@ -50,16 +51,22 @@ class LocksProjection(RowProjection):
     owned_tables = ("locks_projection", "lock_paths")
 
     def apply_page(
-        self, tx: ViewTx, events: Sequence[tuple[int, Any]], new_streams_have_no_rows: bool = False
+        self,
+        tx: ViewTx,
+        events: Sequence[tuple[int, Any]],
+        new_streams_have_no_rows: bool = False,
+        written: Mapping[UUID, Any] | None = None,
     ) -> None:
-        chunk: list[tuple[int, Any]] = []
+        """In chunks that end before each new acquisition (see the module). A write's saved
+        aggregates (``written``) hold the path's last lock only: a page of one chunk."""
+        chunks: list[list[tuple[int, Any]]] = []
         for item in events:
-            if chunk and _replaces_lock(item[1]):
-                super().apply_page(tx, chunk, new_streams_have_no_rows)
-                chunk = []
-            chunk.append(item)
-        if chunk:
-            super().apply_page(tx, chunk, new_streams_have_no_rows)
+            if not chunks or _replaces_lock(item[1]):
+                chunks.append([])
+            chunks[-1].append(item)
+        whole = written if len(chunks) == 1 else None
+        for chunk in chunks:
+            super().apply_page(tx, chunk, new_streams_have_no_rows, whole)
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
         rows = []

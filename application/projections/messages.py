@@ -16,7 +16,7 @@ The sent position also orders a mailbox's messages exactly, whatever the clocks 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -55,7 +55,11 @@ class MessagesProjection(RowProjection):
         self._restored: set[UUID] = set()
 
     def apply_page(
-        self, tx: ViewTx, events: Sequence[tuple[int, Any]], new_streams_have_no_rows: bool = False
+        self,
+        tx: ViewTx,
+        events: Sequence[tuple[int, Any]],
+        new_streams_have_no_rows: bool = False,
+        written: Mapping[UUID, Any] | None = None,
     ) -> None:
         """Note which messages the page names, then fold the mailboxes.
 
@@ -80,7 +84,7 @@ class MessagesProjection(RowProjection):
         )
         self._named, self._restored = named, restored
         try:
-            super().apply_page(tx, events, new_streams_have_no_rows)
+            super().apply_page(tx, events, new_streams_have_no_rows, written)
         finally:
             self._named, self._restored = {}, set()
 

@@ -13,10 +13,11 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
@@ -107,11 +108,18 @@ class Projector:
         )
 
     def apply_inline(
-        self, domain_events: Sequence[Any], cursor: Any, positions: Sequence[int]
+        self,
+        domain_events: Sequence[Any],
+        aggregates: Mapping[UUID, Any],
+        cursor: Any,
+        positions: Sequence[int],
     ) -> None:
         """Apply a write's own events in its transaction, from the events in hand.
 
-        No read of the log and no decoding, and one commit for events and projections. A
+        No read of the log and no decoding, and one commit for events and projections. The
+        rows are the saved ``aggregates`` themselves: a ready projection's rows stand right
+        before the write, so its events leave them exactly as the command left the
+        aggregates, and nothing is read back or folded again. A
         projection applies them only when it is at the position right before them (else it
         lags, and catches up from the log after the commit); each runs in a savepoint, so a
         failing projection rolls back alone and never fails the write. Called by the
@@ -150,7 +158,7 @@ class Projector:
             try:
                 with savepoint(tx, f"inline_projection_{number}"):
                     projection.view.track(tx, tracking)
-                    projection.apply_page(tx, events, new_streams_have_no_rows=True)
+                    projection.apply_page(tx, events, written=aggregates)
             except Exception as error:  # the write goes on; the projection catches up
                 survive_or_fail_the_write(tx, error)
                 log.exception("projection %s could not apply a write inline", projection.name)

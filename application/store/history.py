@@ -7,7 +7,7 @@ a stream's newest event never move, so any archived range is a gap between live 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -52,8 +52,11 @@ class HistoryEventStore(EventStore[UUID]):
         return iter(events if limit is None else events[:limit])
 
 
-# (events in hand, the transaction's cursor, their positions) -> None
-InlineApplier = Callable[[Sequence[DomainEventProtocol[UUID]], Any, Sequence[int]], None]
+# (events in hand, the aggregates saved with them by id, the transaction's cursor, their
+# positions) -> None
+InlineApplier = Callable[
+    [Sequence[DomainEventProtocol[UUID]], Mapping[UUID, Any], Any, Sequence[int]], None
+]
 
 
 class IndexingEventStore(HistoryEventStore):
@@ -75,7 +78,8 @@ class IndexingEventStore(HistoryEventStore):
         super().__init__(mapper, recorder, archive)
         self._committed = committed
         # Set by an embedded projector that can write in the events' transaction
-        # (``Projector.apply_inline``): called there with the events and their positions.
+        # (``Projector.apply_inline``): called there with the events, the saved aggregates
+        # and the events' positions.
         self.inline: InlineApplier | None = None
 
     def put(
@@ -93,7 +97,7 @@ class IndexingEventStore(HistoryEventStore):
             for event in domain_events
         ]
         if self.inline is not None:
-            kwargs["inline"] = partial(self.inline, domain_events)
+            kwargs["inline"] = partial(self.inline, domain_events, aggregates)
         recordings = super().put(domain_events, event_index=rows, **kwargs)
         self._committed(rows, recordings)
         return recordings
