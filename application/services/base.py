@@ -363,9 +363,11 @@ class Service:
         offset: int,
         min_position: int | None,
         join: str = "",
-        columns: str = "t.*",
+        columns: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One filtered page of rows and the total; the SQL is built from fixed names only."""
+        """One filtered page of rows and the total; the SQL is built from fixed names only.
+
+        ``columns``: what to select (default: what ``row_resource`` reads of ``table``)."""
         check_page(limit, offset)
         check_filters(**{column.split(".")[-1]: value for column, value in filters})
         if min_position is not None:
@@ -376,7 +378,8 @@ class Service:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self.projector.read() as tx:
             rows = tx.fetchall(
-                f"SELECT {columns} FROM {table} t{join}{clause} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT {columns or resource_columns(table)} FROM {table} t{join}{clause} "  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             )
             count = f"SELECT COUNT(*) AS n FROM {table} t{join}{clause}"  # noqa: S608 - fixed names
@@ -420,13 +423,23 @@ def check_filters(**filters: object) -> None:
         raise ValidationError({name: ["must not contain NUL characters"] for name in bad})
 
 
+# The columns ``row_resource`` reads beside the resource, by table. A page selects only
+# these: a row's other columns (its aggregate's encoded state, above all) are several
+# times the resource's size.
+KEPT_BESIDE = {"missions_projection": "progress", "sorties_projection": "blocked_by"}
+
+
+def resource_columns(table: str) -> str:
+    kept = KEPT_BESIDE.get(table)
+    return "t.resource" if kept is None else f"t.resource, t.{kept}"
+
+
 def row_resource(table: str, row: Any) -> dict[str, Any]:
     """The resource a projection row holds, with the columns kept beside it."""
     resource: dict[str, Any] = json.loads(row["resource"])
-    if table == "missions_projection":
-        resource["progress"] = json.loads(row["progress"])
-    elif table == "sorties_projection":
-        resource["blocked_by"] = json.loads(row["blocked_by"])
+    kept = KEPT_BESIDE.get(table)
+    if kept is not None:
+        resource[kept] = json.loads(row[kept])
     elif table == "messages_projection":
         resource["version"] = row["mailbox_version"]  # the mailbox's, now
     return resource

@@ -115,7 +115,7 @@ class MessageService(Service):
                 offset,
                 max(min_position or 0, seen) or None,
                 join=" JOIN mailboxes_projection m ON m.stream_id = t.stream_id",
-                columns="t.*, m.version AS mailbox_version",
+                columns="t.resource, m.version AS mailbox_version",
             )
 
         return self.watcher.first(
