@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from copy import deepcopy
 from functools import cached_property
 from typing import Any, ClassVar, cast
 from uuid import UUID
@@ -198,8 +199,26 @@ class FleetApplication(Application[UUID]):
         """
         # A class check, not the library's runtime Protocol (DomainEventProtocol): an
         # isinstance against a Protocol inspects its members each time.
-        kwargs["aggregates"] = {obj.id: obj for obj in objs if isinstance(obj, FleetAggregate)}
-        return super().save(*objs, **kwargs)
+        aggregates = {obj.id: obj for obj in objs if isinstance(obj, FleetAggregate)}
+        recordings = super().save(*objs, aggregates=aggregates, **kwargs)
+        self._cache_saved(aggregates.values())
+        return recordings
+
+    def _cache_saved(self, aggregates: Iterable[FleetAggregate]) -> None:
+        """Put a copy of each saved aggregate in the library's aggregate cache.
+
+        With fast-forward on, the library leaves a saved aggregate out of the cache, so the
+        next command on the stream read, decoded and applied this write's own events again
+        to bring the cached copy up to date. A copy (the caller keeps its object) taken
+        after the commit is never ahead of the log. When it falls behind (another process
+        wrote, or a slower thread put an older copy last) the next load fast-forwards it
+        from the log as before.
+        """
+        cache = self.repository.cache
+        if cache is None or not self.repository.fastforward:
+            return  # no cache, or the library caches saved aggregates itself
+        for aggregate in aggregates:
+            cache.put(aggregate.id, deepcopy(aggregate))
 
     def _committed(self, rows: Sequence[IndexRow], recordings: list[Recording[UUID]]) -> None:
         """A write committed: tell the listeners (``IndexingEventStore`` calls this)."""
