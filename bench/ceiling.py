@@ -6,10 +6,15 @@ plain ``sqlite3`` or ``psycopg`` (the store named by ``PERSISTENCE_MODULE``, as 
 ``POST /insert-queued`` is that insert with the process's threads taking turns.
 No validation, no aggregate, no projection: the most any Flask service on this server, this
 database and this disk could do.
+
+``POST /library-save`` saves a one-event aggregate with the library's bare
+``Application.save()`` instead, taking turns on SQLite as Fleet's commands do: the most a
+Flask service built on the library could do, before any of Fleet's own work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -17,7 +22,10 @@ import threading
 import uuid
 from typing import Any
 
+from eventsourcing.application import Application
 from flask import Flask, request
+
+from bench.bare import BareSpecialist
 
 SQLITE_TABLES = (
     "CREATE TABLE IF NOT EXISTS ceiling_events (originator_id TEXT, originator_version INTEGER, "
@@ -119,10 +127,27 @@ class PostgresStore:
         return int(position)
 
 
+class LibraryOnly(Application[Any]):
+    """The library's application with its defaults, on the ceiling's store (its own tables)."""
+
+
+def library_only(store: SQLiteStore | PostgresStore) -> LibraryOnly:
+    """Built by one worker at a time: each creates the library's tables at start-up."""
+    if isinstance(store, SQLiteStore):
+        return LibraryOnly()
+    conn = store.connect()
+    conn.execute("SELECT pg_advisory_lock(hashtext('bench.ceiling'))")
+    try:
+        return LibraryOnly()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('bench.ceiling'))")
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     postgres = os.environ.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
     store = PostgresStore() if postgres else SQLiteStore()
+    library = library_only(store)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -153,6 +178,16 @@ def create_app() -> Flask:
         with turn:
             position = store.insert(stream, "specialist_registered", json.dumps(body).encode())
         return {"id": stream, "position": position, "received": body}, 201
+
+    save_turn = threading.Lock() if not postgres else contextlib.nullcontext()
+
+    @app.post("/library-save")
+    def library_save() -> tuple[dict[str, Any], int]:
+        body = request.get_json()
+        specialist = BareSpecialist(body["specialist_id"], body["name"], body["capabilities"])
+        with save_turn:
+            position = library.save(specialist)[-1].notification.id
+        return {"id": str(specialist.id), "position": position, "received": body}, 201
 
     return app
 

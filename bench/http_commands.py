@@ -2,8 +2,9 @@
 
 For each backend, in one run:
 
-1. the ceiling (``bench.ceiling``) under the same gunicorn command: ``POST /noop`` and
-   ``POST /insert`` (one raw event row + index row a request), at wrk's full speed;
+1. the ceiling (``bench.ceiling``) under the same gunicorn command: ``POST /noop``,
+   ``POST /insert`` (one raw event row + index row a request), the same insert taking turns,
+   and ``POST /library-save`` (the library's bare save), at wrk's full speed;
 2. Fleet (``wsgi:app``, embedded projections, a fresh store with ``preload`` specialists and
    in-progress sorties), for register, heartbeat, create sortie and sortie PATCH: the maximum
    rate (wrk), then the latency at half that rate (constant-rate client);
@@ -124,8 +125,9 @@ def latency_seconds(rate: float, scale: Scale) -> float:
 
 
 # bench.ceiling's routes by their results' names (``insert_queued`` is ``/insert-queued``):
-# ``insert`` is the baseline of the targets; the queued insert is measured beside it.
-CEILING_ROUTES = ("noop", "insert", "insert_queued")
+# ``insert`` is the baseline of the targets; the queued insert and the library's bare save
+# are measured beside it.
+CEILING_ROUTES = ("noop", "insert", "insert_queued", "library_save")
 
 
 def ceiling(

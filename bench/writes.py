@@ -20,22 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
 
 from application.app import FleetApplication
 from application.fleet import Fleet
+from bench.bare import BareSpecialist
 from bench.common import SCRATCH, Scale, log
 from domain.specialist import Specialist
-
-
-class BareSpecialist(Aggregate):
-    """The library's own aggregate style, with a payload like Fleet's registration."""
-
-    @event("Registered")
-    def __init__(self, specialist_id: str, name: str, capabilities: list[str]) -> None:
-        self.specialist_id = specialist_id
-        self.name = name
-        self.capabilities = capabilities
 
 
 def rate(call: Callable[[int], Any], rows: int) -> dict[str, float]:
