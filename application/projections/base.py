@@ -138,7 +138,6 @@ class RowProjection(Projection[Any]):
             current = touched[stream]
             if current is not None:
                 current.position = position
-                current.dirty = True
                 current.applied.append(event)
         return [t for t in touched.values() if t is not None]
 

@@ -33,10 +33,8 @@ def test_a_save_caches_a_copy_at_the_saved_version(backend: dict[str, str]) -> N
         assert copy is not specialist
         assert (copy.version, copy.status) == (2, "busy")
         specialist.heartbeat("idle")  # the caller's object, changed and not saved
-        assert (cached(app, specialist.id).version, cached(app, specialist.id).status) == (
-            2,
-            "busy",
-        )
+        after = cached(app, specialist.id)
+        assert (after.version, after.status) == (2, "busy")
         assert app.get(specialist.id).status == "busy"
     finally:
         app.close()
