@@ -7,7 +7,6 @@ position (``View.track``), which is what makes each event count exactly once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ from eventsourcing.persistence import Tracking, Transcoder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic, resolve_topic
 
+from application.projections.row_json import RowJson
 from application.projections.view import View, ViewTx
 from domain.base import SHARED_EVENTS, FleetAggregate
 
@@ -52,6 +52,7 @@ class RowProjection(Projection[Any]):
     def __init__(self, view: View, transcoder: Transcoder):
         super().__init__(view)
         self.transcoder = transcoder
+        self.json = RowJson(transcoder)
         self._wanted: dict[str, bool] = {}
         self._takes: dict[type, bool] = {}
 
@@ -208,7 +209,7 @@ class RowProjection(Projection[Any]):
             "id": item.table.public_id(aggregate),
             "version": aggregate.version,
             "position": item.position,
-            "state": self.transcoder.encode(Snapshot.take(aggregate).state),
-            "resource": json.dumps(item.table.render(aggregate)),
+            "state": self.json.state(aggregate),
+            "resource": self.json.resource(item.table.render(aggregate)),
             **item.table.columns(aggregate),
         }

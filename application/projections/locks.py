@@ -10,7 +10,6 @@ row maps a lock id to its path stream, which is how ``/locks/{id}`` finds it;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -83,7 +82,7 @@ class LocksProjection(RowProjection):
                     utc_text(lock.expires_at),
                     lock.version,
                     item.position,
-                    json.dumps(lock_resource(lock)),
+                    self.json.resource(lock_resource(lock)),
                 )
             )
         tx.executemany(UPSERT_LOCK, rows)

@@ -15,7 +15,6 @@ The sent position also orders a mailbox's messages exactly, whatever the clocks 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -104,7 +103,7 @@ class MessagesProjection(RowProjection):
                         str(mailbox.id),
                         mailbox.mailbox_id,
                         mailbox.messages[message_id]["status"],
-                        json.dumps(_resource(mailbox, message_id)),
+                        self.json.resource(_resource(mailbox, message_id)),
                         message_id,
                     )
                     for message_id in sorted(message_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,8 +13,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, Tracking
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -97,6 +100,31 @@ def test_each_row_records_its_last_event_position(fleet: Fleet) -> None:
         )
     last = fleet.stream_events(made["first"]["stream_id"])[-1]["id"]
     assert rows[0]["position"] == last
+
+
+def test_each_row_holds_its_aggregates_state_and_resource(fleet: Fleet) -> None:
+    """A row's state reads back as the library's transcoder writes the stored aggregate's,
+    and its resource is the aggregate rendered: every table that keeps an aggregate."""
+    some_work(fleet)
+    fleet.send_message("inbox", "task", {"n": 1, "big": 10**30, "text": "é✓"})
+    fleet.acquire_lock("src/a.py", "sp-0")
+    transcoder = fleet.app.mapper.transcoder
+    checked = 0
+    for projection in fleet.projector.projections.values():
+        for table in projection.tables:
+            with fleet.projector.read() as tx:
+                rows = tx.fetchall(f"SELECT stream_id, state, resource FROM {table.table}")  # noqa: S608
+            for row in rows:
+                aggregate = fleet.app.repository.get(UUID(row["stream_id"]))
+                stored = Snapshot.take(aggregate).state
+                assert transcoder.decode(bytes(row["state"])) == transcoder.decode(
+                    transcoder.encode(stored)
+                ), table.table
+                assert json.loads(row["resource"]) == json.loads(
+                    json.dumps(table.render(aggregate))
+                ), table.table
+                checked += 1
+    assert checked == 9  # 3 specialists, a mission, 2 sorties, a checkpoint, a mailbox, a lock
 
 
 def test_a_page_applied_twice_counts_once(fleet: Fleet) -> None:
