@@ -33,6 +33,9 @@ class RowTable:
     render: Callable[[Any], dict[str, Any]]
 
 
+UNSEEN: Any = object()  # a stream not yet met in a page (``None``: met, and has no row)
+
+
 @dataclass
 class Touched:
     table: RowTable
@@ -102,13 +105,14 @@ class RowProjection(Projection[Any]):
         touched: dict[UUID, Touched | None] = {}
         for position, event in events:
             stream = event.originator_id
-            if stream not in touched:
-                touched[stream] = (
+            # One lookup per event: ids are UUIDs, whose hash and equality run in Python.
+            current = touched.get(stream, UNSEEN)
+            if current is UNSEEN:
+                current = touched[stream] = (
                     None
                     if new_streams_have_no_rows and self._starts_stream(event)
                     else self._load(tx, event)
                 )
-            current = touched[stream]
             if current is None:
                 if (table := self._table_for_created(event)) is None:
                     continue
