@@ -272,6 +272,29 @@ def abort_transaction(cursor: Any, error: Exception) -> None:
     cursor.execute(ABORT_TRANSACTION)
 
 
+# ---- eventsourcing: an aggregate's snapshot state -----------------------------------------
+
+# The attributes of the library's ``Aggregate`` that ``Snapshot.take`` leaves out of a state.
+NOT_STATE = ("_id", "_version", "_pending_events")
+
+
+def snapshot_state(aggregate: Any) -> dict[str, Any]:
+    """``Snapshot.take(aggregate).state``, without making the snapshot around it.
+
+    Every projection row keeps its aggregate's state, and ``take`` also stamps the snapshot
+    with the time and resolves its topic: most of its 3.7 µs, for each row a write or a
+    rebuild writes. What the state holds is the library's rule: the aggregate's attributes
+    but its private id, version and pending events, and its ``class_version`` above 1.
+    """
+    state = dict(vars(aggregate))
+    for name in NOT_STATE:
+        del state[name]
+    class_version = getattr(type(aggregate), "class_version", 1)
+    if class_version > 1:
+        state["class_version"] = class_version
+    return state
+
+
 # ---- flask-smorest: the OpenAPI document --------------------------------------------------
 
 

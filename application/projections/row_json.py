@@ -23,8 +23,9 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, Transcoder
+
+from application.seams import snapshot_state
 
 # Datetimes and dataclasses reach ``default`` (the transcoder's forms), not orjson's own.
 STATE_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -38,7 +39,7 @@ class RowJson:
 
     def state(self, aggregate: Any) -> bytes:
         """The aggregate's snapshot state, as ``transcoder.decode`` reads it back."""
-        state = Snapshot.take(aggregate).state
+        state = snapshot_state(aggregate)
         if self.registered is not None and not any(
             value.__class__ is UUID for value in state.values()
         ):

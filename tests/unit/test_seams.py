@@ -12,11 +12,12 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import flask_smorest
 import marshmallow as ma
 import pytest
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     ConnectionUnavailableError,
     IntegrityError,
@@ -40,6 +41,7 @@ from flask.views import MethodView
 
 from application import seams
 from application.projections.view import View
+from domain.specialist import Specialist
 from tests.conftest import pg_conninfo
 
 
@@ -433,3 +435,38 @@ def test_rules_alike_share_builders_that_build_what_werkzeugs_own_build() -> Non
             assert adapter.build(endpoint, values, force_external=True) == plain.build(
                 endpoint, values, force_external=True
             )
+
+
+def test_snapshot_state_is_the_state_a_snapshot_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind of aggregate Fleet stores, and a class version above 1."""
+    from application import Fleet
+    from tests.integration.test_projections import some_work
+
+    fleet = Fleet(env={"SQLITE_DBNAME": str(tmp_path / "seam.db")})
+    try:
+        some_work(fleet)
+        fleet.send_message("inbox", "task", {"n": 1})
+        fleet.acquire_lock("src/a.py", "sp-0")
+        fleet.advance_cursor("sp-0", str(uuid4()), 3)
+        streams = {event["stream_id"] for event in fleet.events(limit=1000)[0]}
+        aggregates = [fleet.app.repository.get(UUID(stream)) for stream in streams]
+    finally:
+        fleet.close()
+    kinds = {type(aggregate).__name__ for aggregate in aggregates}
+    assert kinds >= {
+        "Specialist",
+        "Mission",
+        "Sortie",
+        "Checkpoint",
+        "Mailbox",
+        "FileLock",
+        "Cursor",
+    }
+    for aggregate in aggregates:
+        assert seams.snapshot_state(aggregate) == Snapshot.take(aggregate).state
+    monkeypatch.setattr(Specialist, "class_version", 2, raising=False)  # an upcast class
+    newer = Specialist.register("s-2", "S", ["x"], {})
+    assert seams.snapshot_state(newer) == Snapshot.take(newer).state
+    assert seams.snapshot_state(newer)["class_version"] == 2
