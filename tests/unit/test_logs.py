@@ -47,6 +47,13 @@ def test_an_exception_is_logged_with_its_traceback_inside_the_json() -> None:
     assert "Traceback" in data["exc_info"] and "RuntimeError: boom" in data["exc_info"]
 
 
+def test_what_orjson_refuses_is_still_one_json_line() -> None:
+    line = logs.json_formatter().format(record(position=10**30, counts={1: "one"}))
+    data = json.loads(line)
+    assert "\n" not in line
+    assert data["position"] == 10**30 and data["counts"] == {"1": "one"}
+
+
 def test_a_text_line_shows_the_request_id_or_a_dash() -> None:
     assert "[r-1] hello world" in logs.text_formatter().format(record(request_id="r-1"))
     assert "[-] hello world" in logs.text_formatter().format(record())
