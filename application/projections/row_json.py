@@ -34,13 +34,13 @@ STATE_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLA
 class RowJson:
     def __init__(self, transcoder: Transcoder):
         self.transcoder = transcoder
-        # The library's type -> Transcoding map; None: every state goes to the transcoder.
-        self.registered = transcoder.types if isinstance(transcoder, JSONTranscoder) else None
+        # The library's type -> Transcoding map; empty: every state goes to the transcoder.
+        self.registered = transcoder.types if isinstance(transcoder, JSONTranscoder) else {}
 
     def state(self, aggregate: Any) -> bytes:
         """The aggregate's snapshot state, as ``transcoder.decode`` reads it back."""
         state = snapshot_state(aggregate)
-        if self.registered is not None and not any(
+        if self.registered and not any(
             value.__class__ is UUID for value in state.values()
         ):
             try:
@@ -58,7 +58,7 @@ class RowJson:
             return json.dumps(resource)
 
     def _transcoded(self, value: Any) -> dict[str, Any]:
-        transcoding = self.registered.get(type(value)) if self.registered else None
+        transcoding = self.registered.get(type(value))
         if transcoding is None:
             raise TypeError(type(value).__name__)  # the transcoder reports it, as it would
         return {"_type_": transcoding.name, "_data_": transcoding.encode(value)}
