@@ -40,9 +40,7 @@ class RowJson:
     def state(self, aggregate: Any) -> bytes:
         """The aggregate's snapshot state, as ``transcoder.decode`` reads it back."""
         state = snapshot_state(aggregate)
-        if self.registered and not any(
-            value.__class__ is UUID for value in state.values()
-        ):
+        if self.registered and not any(value.__class__ is UUID for value in state.values()):
             try:
                 return orjson.dumps(state, default=self._transcoded, option=STATE_OPTIONS)
             except TypeError:  # orjson.JSONEncodeError included
