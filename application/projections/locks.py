@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from application.projections.base import RowProjection, RowTable, Touched
+from application.projections.base import Fold, RowProjection, RowTable, Touched
 from application.projections.view import ViewTx
 from application.resources import lock_resource, utc_text
 from domain.base import FleetRecovered
@@ -48,6 +48,10 @@ class LocksProjection(RowProjection):
         ),
     )
     owned_tables = ("locks_projection", "lock_paths")
+
+    def replay(self, tx: ViewTx, fold: Fold, events: Sequence[tuple[int, Any]]) -> None:
+        """Page by page: a page is cut before each new acquisition (``apply_page``)."""
+        self.apply_page(tx, events, new_streams_have_no_rows=True)
 
     def apply_page(
         self,

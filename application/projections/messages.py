@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from application.projections.base import RowProjection, RowTable, Touched
+from application.projections.base import Fold, RowProjection, RowTable, Touched
 from application.projections.view import ViewTx
 from application.resources import common, message_resource
 from domain.base import FleetRecovered
@@ -52,6 +52,10 @@ class MessagesProjection(RowProjection):
         super().__init__(*args, **kwargs)
         self._named: dict[UUID, set[str]] = {}
         self._restored: set[UUID] = set()
+
+    def replay(self, tx: ViewTx, fold: Fold, events: Sequence[tuple[int, Any]]) -> None:
+        """Page by page: the messages a page names are noted per page (``apply_page``)."""
+        self.apply_page(tx, events, new_streams_have_no_rows=True)
 
     def apply_page(
         self,

@@ -32,7 +32,7 @@ from eventsourcing.utils import Environment
 
 from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
-from application.projections.base import RowProjection
+from application.projections.base import Fold, RowProjection
 from application.projections.view import View, ViewTx
 from application.seams import insert_trackings
 from application.store.postgres import connect_in_schema, open_pool_at_once, same_database
@@ -379,20 +379,22 @@ class Projector:
             projection.view.forget(tx, self.app.name)
             projection.clear(tx)
             start = 0
+            fold = Fold()  # held across pages (see ``Fold``)
             while notes := self.app.select_history(start, self.page_size, fresh=True):
-                projection.apply_page(
+                projection.replay(
                     tx,
+                    fold,
                     [
                         (n.id, self.app.mapper.to_domain_event(n))
                         for n in notes
                         if projection.wants(n.topic)
                     ],
-                    new_streams_have_no_rows=True,
                 )
                 start = notes[-1].id
                 applied += len(notes)
                 if progress:
                     progress(len(notes))
+            projection.flush(tx, fold)
             if start:
                 projection.view.track(tx, Tracking(self.app.name, start))
             tx.execute("DELETE FROM fleet_projection_versions WHERE name = ?", [name])

@@ -37,7 +37,7 @@ class SpecialistsProjection(RowProjection):
         specialists: list[Any] = [
             item.aggregate
             for item in changed
-            if any(isinstance(event, CHANGES_CAPABILITIES) for event in item.applied)
+            if any(issubclass(cls, CHANGES_CAPABILITIES) for cls in item.applied)
         ]
         if not specialists:
             return
