@@ -5,6 +5,9 @@
 2. Baseline: the library's own ``select_notifications`` in pages of 500 plus
    ``mapper.to_domain_event`` for every event (what any follower must at least do).
 3. Rebuilds each projection from position 0 and reports events/s and the ratio to (2).
+   Then the specialists projection again, on a log of as many events from 2,000 agents
+   heartbeating in turn: what a running fleet writes, where each page of the log touches
+   most of the rows (in (1) each aggregate's events are saved together).
 4. Live lag: one thread writes commands at a steady rate through ``Fleet`` while a
    ``Projector`` follows in another thread (the ``fleet projector`` loop); the lag
    (head position minus the slowest projection's position) is sampled every 20 ms.
@@ -53,6 +56,32 @@ def seed(fleet: Fleet, events: int, rng: random.Random) -> int:
         batch += 1
         if batch % 100 == 0:
             log(f"  seeded {stored:,} events")
+    return stored
+
+
+# The agents of the interleaved log: each heartbeats in turn, as a live fleet's do.
+INTERLEAVED_AGENTS = 2_000
+
+
+def seed_interleaved(fleet: Fleet, events: int, rng: random.Random) -> int:
+    """A log as a running fleet writes it: ``INTERLEAVED_AGENTS`` specialists registered,
+    then heartbeating in turn, a hundred per save, so that every page of the log holds a
+    heartbeat of most of them (``seed`` keeps each specialist's events together)."""
+    agents = [
+        Specialist.register(f"i{n}", "Bench", ["code", "review"], {})
+        for n in range(INTERLEAVED_AGENTS)
+    ]
+    batch = 100
+    for start in range(0, len(agents), batch):
+        fleet.app.save(*agents[start : start + batch])
+    stored, turn = len(agents), 0
+    while stored < events:
+        group = [agents[(turn + n) % len(agents)] for n in range(batch)]
+        turn += batch
+        for specialist in group:
+            specialist.heartbeat(rng.choice(LIVE))
+        fleet.app.save(*group)
+        stored += batch
     return stored
 
 
@@ -147,6 +176,16 @@ def run(scale: Scale) -> dict[str, Any]:
             f"{baselines[name]:,.0f} ({rebuilds[name] / baselines[name]:.2f})"
         )
     fleet.close()
+    interleaved = Fleet(env={**env, "SQLITE_DBNAME": f"{folder}/interleaved.sqlite3"})
+    log(f"  seeding {scale.projection_events:,} events of {INTERLEAVED_AGENTS:,} agents in turn")
+    seed_interleaved(interleaved, scale.projection_events, rng)
+    name = "specialists (interleaved log)"
+    rebuilds[name], baselines[name] = paired_rebuild(interleaved, "specialists")
+    log(
+        f"  rebuilt {name}: {rebuilds[name]:,.0f} events/s against a decoded read of "
+        f"{baselines[name]:,.0f} ({rebuilds[name] / baselines[name]:.2f})"
+    )
+    interleaved.close()
     rate, seconds = scale.live_writes_per_second, scale.live_seconds
     log(f"  live lag: {rate} writes/s for {seconds:g} s, a projector following")
     lag = live_lag(env, rate, seconds)

@@ -627,7 +627,9 @@ def projections_section(data: dict[str, Any]) -> list[str]:
     out = [
         "## Projections",
         "",
-        f"{data['events']:,} events (specialists with heartbeats, missions with sorties). "
+        f"{data['events']:,} events (specialists with heartbeats, missions with sorties, each "
+        "aggregate's events saved together), and for `specialists (interleaved log)` as many "
+        "of 2,000 specialists heartbeating in turn, as a live fleet writes them. "
         "Baseline: the library's `select_notifications` in pages of 500 plus "
         f"`mapper.to_domain_event` for each event, {base:,} events/s (median) in the same run. "
         "Each projection is rebuilt three times, each time right after a baseline read; the "
