@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -185,6 +186,30 @@ def test_a_rebuild_holding_rows_across_pages_equals_incremental(
         assert len(written) == len(set(written)) == 3
     else:
         assert len(written) > 3
+
+
+def test_a_catch_up_page_takes_sqlites_write_lock_before_it_reads(
+    sqlite_env: dict[str, str],
+) -> None:
+    """Read first, a page's transaction would hold a snapshot that another connection's
+    commit makes stale, and SQLite refuses such a transaction the write lock at once
+    instead of waiting for it: the positions are read with the lock already held."""
+    fleet = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
+    other = sqlite3.connect(sqlite_env["SQLITE_DBNAME"], isolation_level=None, timeout=0)
+    try:
+        projector = fleet.projector
+        with projector.read() as tx:
+            projector._positions_in(tx)
+            other.execute("BEGIN IMMEDIATE")  # a read leaves the write lock free
+            other.execute("ROLLBACK")
+        view = next(iter(projector.projections.values())).view
+        with view.transaction() as tx:
+            projector._positions_in(tx, serialise=True)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+        fleet.close()
 
 
 def test_a_version_bump_rebuilds_or_is_refused(fleet: Fleet) -> None:
