@@ -210,14 +210,11 @@ class Projector:
         lock every projection-writing transaction of this schema takes (see
         ``PROJECTING_LOCK``). Its snapshot may predate the wait, so the positions can be
         behind: a projection then meets its tracking row already moved, and a row skips
-        the events it holds, as with two projectors racing. On SQLite the write lock is
-        taken first (``SQLITE_WRITE_LOCK``), so the positions are read as they stand.
+        the events it holds, as with two projectors racing.
         """
         if not self.projections:
             return {}
         views = [p.view for p in self.projections.values()]
-        if serialise and not tx.postgres:
-            tx.execute(SQLITE_WRITE_LOCK.format(table=views[0].table))
         columns = [  # one named column a projection: rows are dicts on PostgreSQL
             f"(SELECT MAX(notification_id) FROM {view.table} WHERE application_name = ?) "  # noqa: S608 - fixed names
             f"AS p{number}"
@@ -262,6 +259,8 @@ class Projector:
             return
         failure: Exception | None = None
         with pending[0][0].view.transaction() as tx:
+            if not tx.postgres:
+                tx.execute(SQLITE_WRITE_LOCK.format(table=pending[0][0].view.table))
             # Read again under the write lock: a write may have applied some of this page
             # inline since the positions were read (``apply_inline``).
             at = self._positions_in(tx, serialise=True)

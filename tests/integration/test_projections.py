@@ -189,24 +189,32 @@ def test_a_rebuild_holding_rows_across_pages_equals_incremental(
 
 
 def test_a_catch_up_page_takes_sqlites_write_lock_before_it_reads(
-    sqlite_env: dict[str, str],
+    sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Read first, a page's transaction would hold a snapshot that another connection's
     commit makes stale, and SQLite refuses such a transaction the write lock at once
-    instead of waiting for it: the positions are read with the lock already held."""
+    instead of waiting for it: a page reads its positions with the lock already held."""
     fleet = Fleet(env={**sqlite_env, "FLEET_PROJECTOR": "external"})
     other = sqlite3.connect(sqlite_env["SQLITE_DBNAME"], isolation_level=None, timeout=0)
-    try:
-        projector = fleet.projector
-        with projector.read() as tx:
-            projector._positions_in(tx)
-            other.execute("BEGIN IMMEDIATE")  # a read leaves the write lock free
+    projector = fleet.projector
+    positions_in = projector._positions_in
+    other_writer: list[str] = []
+
+    def try_writing_meanwhile(tx: Any, serialise: bool = False) -> dict[str, int]:
+        try:
+            other.execute("BEGIN IMMEDIATE")
             other.execute("ROLLBACK")
-        view = next(iter(projector.projections.values())).view
-        with view.transaction() as tx:
-            projector._positions_in(tx, serialise=True)
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
+            other_writer.append("could write")
+        except sqlite3.OperationalError as error:
+            other_writer.append(str(error))
+        return positions_in(tx, serialise)
+
+    try:
+        fleet.register_specialist(specialist_id="s", name="S")
+        monkeypatch.setattr(projector, "_positions_in", try_writing_meanwhile)
+        projector.catch_up()
+        assert other_writer[-1] == "database is locked"
+        assert fleet.list_specialists()[1] == 1
     finally:
         other.close()
         fleet.close()
