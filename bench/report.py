@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import BENCH, SCALED_KEY
+from bench.projections import INTERLEAVED_AGENTS
 
 COMMAND_LABELS = {
     "register": "register (`POST /specialists/register`)",
@@ -629,7 +630,8 @@ def projections_section(data: dict[str, Any]) -> list[str]:
         "",
         f"{data['events']:,} events (specialists with heartbeats, missions with sorties, each "
         "aggregate's events saved together), and for `specialists (interleaved log)` as many "
-        "of 2,000 specialists heartbeating in turn, as a live fleet writes them. "
+        f"of {INTERLEAVED_AGENTS:,} specialists heartbeating in turn, as a live fleet writes "
+        "them. "
         "Baseline: the library's `select_notifications` in pages of 500 plus "
         f"`mapper.to_domain_event` for each event, {base:,} events/s (median) in the same run. "
         "Each projection is rebuilt three times, each time right after a baseline read; the "

@@ -58,7 +58,7 @@ PROJECTING_LOCK = "pg_advisory_xact_lock(hashtext(?)) IS NULL AS locked"
 # the file's write lock (waiting up to the lock timeout) before anything is read. The library
 # begins with a deferred BEGIN, so the page's first read took a snapshot; once another
 # connection committed after it, SQLite refused the upgrade to a writer at once ("database is
-# locked", no wait), and the projector paused and retried: 18-25 such failures in ten seconds
+# locked", no wait), and the projector paused and retried: 13-29 such failures in ten seconds
 # of a projector following 200 writes/s from another connection (bench/findings.md).
 SQLITE_WRITE_LOCK = "UPDATE {table} SET notification_id = notification_id WHERE 0"
 
