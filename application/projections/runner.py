@@ -128,8 +128,9 @@ class Projector:
         before the write, so its events leave them exactly as the command left the
         aggregates, and nothing is read back or folded again. A
         projection applies them only when it is at the position right before them (else it
-        lags, and catches up from the log after the commit); each runs in a savepoint, so a
-        failing projection rolls back alone and never fails the write. Called by the
+        lags, and catches up from the log after the commit). They all run in one savepoint;
+        if that fails, they run again one at a time, each in its own, so a failing
+        projection rolls back alone and never fails the write. Called by the
         recorder with the events' write lock held (SQLite's writer, PostgreSQL's table
         lock), so no other write's events can come between.
         """
@@ -140,11 +141,53 @@ class Projector:
         events = list(zip(positions, domain_events, strict=True))
         at = self._positions_in(tx, serialise=True)
         ready = [p for p in self.projections.values() if at[p.name] == positions[0] - 1]
-        complete = len(ready) == len(self.projections)
+        if not ready:  # all lag behind another process's write: the catch-up has them
+            return
         tracking = Tracking(self.app.name, positions[-1])
+        try:
+            self._apply_inline_together(tx, ready, events, aggregates, tracking)
+        except Exception as error:  # noqa: BLE001 - undone; one at a time logs what fails
+            survive_or_fail_the_write(tx, error)
+            applied = self._apply_inline_one_by_one(tx, ready, events, aggregates, tracking)
+        else:
+            applied = True
+        complete = applied and len(ready) == len(self.projections)
+        if complete:
+            self.applied_inline = positions[-1]
+
+    def _apply_inline_together(
+        self,
+        tx: ViewTx,
+        ready: Sequence[RowProjection],
+        events: Sequence[tuple[int, Any]],
+        aggregates: Mapping[UUID, Any],
+        tracking: Tracking,
+    ) -> None:
+        """Every ready projection's position and rows under one savepoint: one nested
+        transaction a write instead of one a projection (each is several round trips in
+        PostgreSQL's pipeline). Raises, rolled back to the savepoint, if any part fails."""
+        with savepoint(tx, "inline_projections"):
+            moved = insert_trackings([p.view.recorder for p in ready], tx.cursor, tracking)
+            if not all(moved):
+                raise NotAdvanced("a projection was already past this write")
+            for projection in ready:
+                if any(projection.takes(type(event)) for _, event in events):
+                    projection.apply_page(tx, events, written=aggregates)
+
+    def _apply_inline_one_by_one(
+        self,
+        tx: ViewTx,
+        ready: Sequence[RowProjection],
+        events: Sequence[tuple[int, Any]],
+        aggregates: Mapping[UUID, Any],
+        tracking: Tracking,
+    ) -> bool:
+        """After a failure of them all together: each projection on its own, so only the
+        failing ones lag (and catch up from the log after the commit). True if all applied."""
+        complete = True
         # Those that take nothing of the write for their rows (a heartbeat, for the work
         # projection): only their positions move, all with one statement.
-        idle = [p for p in ready if not any(p.takes(type(event)) for event in domain_events)]
+        idle = [p for p in ready if not any(p.takes(type(event)) for _, event in events)]
         if idle:
             # A savepoint on PostgreSQL, where a failed statement fails the transaction; a
             # failed SQLite statement is undone alone.
@@ -158,7 +201,7 @@ class Projector:
                     "projections %s could not track a write inline", [p.name for p in idle]
                 )
                 moved = [False]
-            complete = complete and all(moved)
+            complete = all(moved)
         for number, projection in enumerate(ready):
             if projection in idle:
                 continue
@@ -170,8 +213,7 @@ class Projector:
                 survive_or_fail_the_write(tx, error)
                 log.exception("projection %s could not apply a write inline", projection.name)
                 complete = False
-        if complete:
-            self.applied_inline = positions[-1]
+        return complete
 
     def catch_up(self, stop: threading.Event | None = None) -> int:
         """Apply every event recorded so far; returns how many pages were read.
@@ -447,9 +489,13 @@ def survive_or_fail_the_write(tx: ViewTx, error: Exception) -> None:
         raise error
 
 
+class NotAdvanced(Exception):
+    """A projection's position did not move to a write's: it was already past it."""
+
+
 @contextmanager
 def savepoint(tx: ViewTx, name: str) -> Iterator[None]:
-    """A savepoint around one projection's writes: a failure rolls back to it and is raised.
+    """A savepoint around projections' writes: a failure rolls back to it and is raised.
 
     On PostgreSQL it is psycopg's nested transaction, which also works inside the library's
     pipelined insert: it syncs the pipeline around the savepoint, so a statement that failed

@@ -55,6 +55,58 @@ def test_a_write_is_projected_in_its_own_transaction(
         fleet.close()
 
 
+def test_a_write_applies_all_its_projections_under_one_savepoint(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One savepoint a write, whatever the projections it moves: on PostgreSQL each is a
+    nested transaction of several round trips in the insert's pipeline."""
+    fleet = Fleet(env=inline(backend))
+    try:
+        names: list[str] = []
+        real = runner.savepoint
+
+        def counted(tx: Any, name: str) -> Any:
+            names.append(name)
+            return real(tx, name)
+
+        monkeypatch.setattr(runner, "savepoint", counted)
+        fleet.register_specialist("s-1", "S", capabilities=["code"])  # rows and positions
+        fleet.heartbeat("s-1", status="busy")
+        assert names == ["inline_projections", "inline_projections"]
+        assert fleet.projector.min_position() == fleet.head_position()
+        assert fleet.get_specialist("s-1")["status"] == "busy"
+    finally:
+        fleet.close()
+
+
+def test_a_position_that_did_not_move_together_is_moved_one_projection_at_a_time(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All together, a position that did not advance undoes them all; one at a time, each
+    projection then applies the write on its own (here all of them can)."""
+    fleet = Fleet(env=inline(backend))
+    try:
+        fleet.register_specialist("s-1", "S")
+        real = runner.insert_trackings
+        calls: list[int] = []
+
+        def first_not_moved(recorders: Any, cursor: Any, tracking: Any) -> list[bool]:
+            moved = real(recorders, cursor, tracking)
+            calls.append(len(recorders))
+            return [False, *moved[1:]] if len(calls) == 1 else moved
+
+        monkeypatch.setattr(runner, "insert_trackings", first_not_moved)
+        answered = fleet.heartbeat("s-1", status="busy")
+        assert calls == [len(fleet.projector.projections), len(fleet.projector.projections) - 1]
+        assert answered.position == fleet.head_position()
+        assert fleet.projector.applied_inline == answered.position  # nothing left to catch up
+        assert fleet.get_specialist("s-1")["status"] == "busy"
+        monkeypatch.undo()
+        assert rebuilt(fleet) == table_contents(fleet)
+    finally:
+        fleet.close()
+
+
 def test_rows_taken_from_the_saved_aggregates_equal_a_rebuild(
     backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
