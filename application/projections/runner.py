@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -143,51 +144,41 @@ class Projector:
         ready = [p for p in self.projections.values() if at[p.name] == positions[0] - 1]
         if not ready:  # all lag behind another process's write: the catch-up has them
             return
-        tracking = Tracking(self.app.name, positions[-1])
+        write = InlineWrite(tx, events, aggregates, Tracking(self.app.name, positions[-1]))
         try:
-            self._apply_inline_together(tx, ready, events, aggregates, tracking)
+            self._apply_inline_together(write, ready)
         except Exception as error:  # noqa: BLE001 - undone; one at a time logs what fails
             survive_or_fail_the_write(tx, error)
-            applied = self._apply_inline_one_by_one(tx, ready, events, aggregates, tracking)
+            applied = self._apply_inline_one_by_one(write, ready)
         else:
             applied = True
         complete = applied and len(ready) == len(self.projections)
         if complete:
             self.applied_inline = positions[-1]
 
-    def _apply_inline_together(
-        self,
-        tx: ViewTx,
-        ready: Sequence[RowProjection],
-        events: Sequence[tuple[int, Any]],
-        aggregates: Mapping[UUID, Any],
-        tracking: Tracking,
-    ) -> None:
+    @staticmethod
+    def _apply_inline_together(write: InlineWrite, ready: Sequence[RowProjection]) -> None:
         """Every ready projection's position and rows under one savepoint: one nested
         transaction a write instead of one a projection (each is several round trips in
         PostgreSQL's pipeline). Raises, rolled back to the savepoint, if any part fails."""
+        tx = write.tx
         with savepoint(tx, "inline_projections"):
-            moved = insert_trackings([p.view.recorder for p in ready], tx.cursor, tracking)
-            if not all(moved):
+            recorders = [p.view.recorder for p in ready]
+            if not all(insert_trackings(recorders, tx.cursor, write.tracking)):
                 raise NotAdvanced("a projection was already past this write")
             for projection in ready:
-                if any(projection.takes(type(event)) for _, event in events):
-                    projection.apply_page(tx, events, written=aggregates)
+                if write.taken_by(projection):
+                    projection.apply_page(tx, write.events, written=write.aggregates)
 
-    def _apply_inline_one_by_one(
-        self,
-        tx: ViewTx,
-        ready: Sequence[RowProjection],
-        events: Sequence[tuple[int, Any]],
-        aggregates: Mapping[UUID, Any],
-        tracking: Tracking,
-    ) -> bool:
+    @staticmethod
+    def _apply_inline_one_by_one(write: InlineWrite, ready: Sequence[RowProjection]) -> bool:
         """After a failure of them all together: each projection on its own, so only the
         failing ones lag (and catch up from the log after the commit). True if all applied."""
+        tx, tracking = write.tx, write.tracking
         complete = True
         # Those that take nothing of the write for their rows (a heartbeat, for the work
         # projection): only their positions move, all with one statement.
-        idle = [p for p in ready if not any(p.takes(type(event)) for _, event in events)]
+        idle = [p for p in ready if not write.taken_by(p)]
         if idle:
             # A savepoint on PostgreSQL, where a failed statement fails the transaction; a
             # failed SQLite statement is undone alone.
@@ -208,7 +199,7 @@ class Projector:
             try:
                 with savepoint(tx, f"inline_projection_{number}"):
                     projection.view.track(tx, tracking)
-                    projection.apply_page(tx, events, written=aggregates)
+                    projection.apply_page(tx, write.events, written=write.aggregates)
             except Exception as error:  # the write goes on; the projection catches up
                 survive_or_fail_the_write(tx, error)
                 log.exception("projection %s could not apply a write inline", projection.name)
@@ -487,6 +478,21 @@ def survive_or_fail_the_write(tx: ViewTx, error: Exception) -> None:
         usable = bool(tx.cursor.sqlite_cursor.connection.in_transaction)
     if not usable:
         raise error
+
+
+@dataclass(frozen=True)
+class InlineWrite:
+    """One write as its inline projections see it: its transaction, its events at their
+    positions, the aggregates it saved, and the position the projections move to."""
+
+    tx: ViewTx
+    events: Sequence[tuple[int, Any]]
+    aggregates: Mapping[UUID, Any]
+    tracking: Tracking
+
+    def taken_by(self, projection: RowProjection) -> bool:
+        """Whether the projection takes any of the events for its rows."""
+        return any(projection.takes(type(event)) for _, event in self.events)
 
 
 class NotAdvanced(Exception):
