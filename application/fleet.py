@@ -31,7 +31,7 @@ from application.services.missions import MissionService
 from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
 from application.services.sweeps import SweepService
-from application.settings import build_env, flag
+from application.settings import build_env, flag, is_auto
 from application.store.maintenance import StoreMaintenance
 from application.store.startup import startup_lock
 from application.waits import LogWatcher, Seen
@@ -187,13 +187,13 @@ class Fleet:
         self.health_service = HealthService(base)
         if embedded:
             self.projector.catch_up()
-            # On by default on SQLite only: on PostgreSQL, projecting under the events
-            # table's lock made a worker's concurrent writes queue longer than the pull
-            # loop, which covers several of them in one transaction (bench/findings.md).
-            inline_by_default = self.app.backend == "sqlite"
-            if flag(settings.get("FLEET_INLINE_PROJECTIONS"), default=inline_by_default) and (
-                self.projector.can_apply_inline()
-            ):
+            setting = settings.get("FLEET_INLINE_PROJECTIONS")
+            if is_auto(setting) and self.app.backend == "postgres":
+                # On PostgreSQL a write projects under the events table's lock, so the
+                # process's other writes would wait for it: with others under way, the
+                # catch-up after the commits covers them all at once (bench/findings.md).
+                self.projector.defer_inline = self.foundation.writes.others
+            if (is_auto(setting) or flag(setting)) and self.projector.can_apply_inline():
                 self.app.events.inline = self.projector.apply_inline  # type: ignore[attr-defined]
 
     def _command_turn(self) -> AbstractContextManager[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -63,6 +64,29 @@ class _KeyTaken(Exception):
     """A concurrent write with the same key committed first; this one wrote nothing."""
 
 
+class WritesUnderWay:
+    """How many commands of this process are writing now (``Service._write``, retries
+    included). PostgreSQL's default projects a write inline only when it is the only one:
+    the others would wait for the events table's lock while it projects, and one catch-up
+    after their commits covers them all (``FLEET_INLINE_PROJECTIONS=auto``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self.count -= 1
+
+    def others(self) -> bool:
+        """Whether a command besides the caller's is writing now."""
+        return self.count > 1
+
+
 @dataclass
 class Foundation:
     """What every service of ``Fleet`` is built on, shared by all of them.
@@ -83,6 +107,7 @@ class Foundation:
     # time, so concurrent commands of a process gain nothing from each other and lose to
     # the hand-overs (three times the context switches, a fifth more CPU a command).
     command_turn: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
+    writes: WritesUnderWay = field(default_factory=WritesUnderWay)
 
 
 def utc_now() -> datetime:
@@ -215,7 +240,7 @@ class Service:
         ``lock_conflict``) only probes it there, so the write fails if a twin holds it.
         """
         claim = active_claim()
-        with ensure_scope():
+        with self.foundation.writes, ensure_scope():
             for attempt in range(attempts):
                 with self.foundation.command_turn:
                     recorded = self._attempt(decide, claim, expected_version, view)

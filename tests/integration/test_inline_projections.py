@@ -254,13 +254,38 @@ def test_a_gap_left_by_another_writer_is_caught_up_once(backend: dict[str, str])
         fleet.close()
 
 
-def test_postgres_projects_after_the_commit_unless_asked(postgres_env: dict[str, str]) -> None:
+def test_postgres_projects_inline_only_a_write_that_is_alone(
+    postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's default (``auto``): a write projects inline when no other command of
+    the process is writing; otherwise the catch-up after its commit applies it."""
     fleet = Fleet(env=postgres_env)
     try:
         assert fleet.projector.can_apply_inline()
-        fleet.register_specialist("s-1", "S")
-        assert fleet.projector.applied_inline == 0  # the pull loop applied it
-        assert fleet.list_specialists()[1] == 1
+        registered = fleet.register_specialist("s-1", "S")
+        assert fleet.projector.applied_inline == registered.position  # alone: inline
+        pulls: list[int] = []
+        real = fleet.projector.catch_up
+        monkeypatch.setattr(fleet.projector, "catch_up", lambda: pulls.append(1) or real())
+        with fleet.foundation.writes:  # as if another request were writing meanwhile
+            beat = fleet.heartbeat("s-1", status="busy")
+        assert fleet.projector.applied_inline == 0 and pulls == [1]  # the pull loop's
+        assert fleet.get_specialist("s-1")["status"] == "busy"
+        assert fleet.projector.min_position() == beat.position
+        assert rebuilt(fleet) == table_contents(fleet)
+    finally:
+        fleet.close()
+
+
+@pytest.mark.parametrize("setting", ["1", "auto"])
+def test_sqlite_projects_every_write_inline_unless_turned_off(
+    sqlite_env: dict[str, str], setting: str
+) -> None:
+    fleet = Fleet(env={**sqlite_env, "FLEET_INLINE_PROJECTIONS": setting})
+    try:
+        with fleet.foundation.writes:  # another writer does not change that on SQLite
+            registered = fleet.register_specialist("s-1", "S")
+        assert fleet.projector.applied_inline == registered.position
     finally:
         fleet.close()
 
