@@ -278,7 +278,7 @@ def test_postgres_projects_inline_only_a_write_that_is_alone(
 
 
 @pytest.mark.parametrize("setting", ["1", "auto"])
-def test_sqlite_projects_every_write_inline_unless_turned_off(
+def test_sqlite_projects_every_write_inline_beside_other_writers(
     sqlite_env: dict[str, str], setting: str
 ) -> None:
     fleet = Fleet(env={**sqlite_env, "FLEET_INLINE_PROJECTIONS": setting})
