@@ -19,12 +19,14 @@ transcoder itself:
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Transcoder
 
+from application.resources import iso
 from application.seams import snapshot_state
 
 # Datetimes and dataclasses reach ``default`` (the transcoder's forms), not orjson's own.
@@ -59,4 +61,8 @@ class RowJson:
         transcoding = self.registered.get(type(value))
         if transcoding is None:
             raise TypeError(type(value).__name__)  # the transcoder reports it, as it would
+        if transcoding.type is datetime:
+            # The resource's remembered text, which the transcoder's fromisoformat reads back
+            # as the same datetime (it writes isoformat(), without microseconds when zero).
+            return {"_type_": transcoding.name, "_data_": iso(value)}
         return {"_type_": transcoding.name, "_data_": transcoding.encode(value)}

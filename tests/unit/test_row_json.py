@@ -4,7 +4,7 @@ have written it, whatever an agent put in metadata, and a resource is the same J
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from application.projections.row_json import RowJson
+from application.resources import iso
 from domain.specialist import Specialist
 
 # What a JSON request body can carry (the parser refuses NaN and infinities), with integers
@@ -90,3 +91,42 @@ def test_registered_types_keep_their_form_and_others_go_to_the_transcoder() -> N
     aggregate.when = datetime(2026, 1, 2).date()  # registered nowhere: refused, as before
     with pytest.raises(TranscodingNotRegisteredError):
         rows.state(aggregate)
+
+
+# Times as the log stamps them (UTC), in other zones, and naive; with and without microseconds.
+offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+times = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)) | st.builds(
+    lambda when, micro: when.replace(microsecond=micro), st.datetimes(), st.just(0)
+)
+
+
+@given(times, offsets)
+def test_iso_prints_each_time_in_its_own_zone_however_often_asked(
+    when: datetime, zone: timezone
+) -> None:
+    """``iso`` remembers UTC times. The same instant in another zone is equal to it (and
+    hashes alike), yet must print with its own offset, before or after the UTC one."""
+    utc = when.replace(tzinfo=UTC)
+    elsewhere = utc.astimezone(zone)
+    for value in (utc, elsewhere, when, utc, elsewhere):
+        assert iso(value) == value.isoformat(timespec="microseconds")
+
+
+@given(times, offsets)
+def test_a_states_times_read_back_as_the_transcoders(when: datetime, zone: timezone) -> None:
+    """Row states write times as ``iso`` does (microseconds always); the transcoder reads
+    them back as the very times it would have written without them."""
+    coder = transcoder()
+    aggregate = specialist({})
+    aggregate.seen = when.replace(tzinfo=UTC)
+    aggregate.there = when.replace(tzinfo=UTC).astimezone(zone)
+    aggregate.naive = when
+    decoded = coder.decode(RowJson(coder).state(aggregate))
+    assert decoded == libraries(aggregate, coder)
+    assert [decoded[name].utcoffset() for name in ("seen", "there", "naive")] == [
+        timedelta(0),
+        zone.utcoffset(None),
+        None,
+    ]
