@@ -9,6 +9,7 @@ embedded (after each write, in the serving process) or alone (``fleet projector`
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import threading
@@ -420,7 +421,7 @@ class Projector:
         except KeyError:
             raise NotFound(f"no projection named {name!r}") from None
         applied = 0
-        with self._lock, projection.view.transaction() as tx:
+        with self._lock, cyclic_collector_paused(), projection.view.transaction() as tx:
             projection.view.forget(tx, self.app.name)
             projection.clear(tx)
             start = 0
@@ -462,6 +463,27 @@ class Projector:
 
     def close(self) -> None:
         self.datastore.close()
+
+
+@contextmanager
+def cyclic_collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a rebuild runs.
+
+    A rebuild holds thousands of folded aggregates across pages (``Fold``), so they outlive
+    the young collections, and their promotion sets off full collections that walk the
+    whole heap: 11 in a rebuild of 100,000 events, and with the young ones 13 % of its time
+    (more in a larger process). A rebuild makes no cyclic garbage (``gc.collect()`` after
+    one of each projection found none), and reference counting still frees what it drops.
+    The collector runs again as soon as the rebuild ends, however it ends.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def survive_or_fail_the_write(tx: ViewTx, error: Exception) -> None:

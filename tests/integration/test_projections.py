@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -486,6 +487,30 @@ def test_a_position_a_rival_moved_first_stays_and_the_other_projections_apply(
     finally:
         late.close()
         fleet.close()
+
+
+def test_a_rebuild_pauses_the_cyclic_collector_and_restores_it(fleet: Fleet) -> None:
+    """The collector is off while a rebuild replays (its held folds would set off full
+    collections) and is back as it was afterwards: on after a rebuild, on after one that
+    failed, and still off if the caller had turned it off."""
+    some_work(fleet)
+    seen: list[bool] = []
+    fleet.projector.rebuild("specialists", progress=lambda _: seen.append(gc.isenabled()))
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+    def fail(_: int) -> None:
+        raise RuntimeError("progress failed")
+
+    with pytest.raises(RuntimeError, match="progress failed"):
+        fleet.projector.rebuild("specialists", progress=fail)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        fleet.projector.rebuild("specialists")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(
