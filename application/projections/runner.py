@@ -95,9 +95,6 @@ class Projector:
         # The position of the last write whose events every projection applied inline
         # (``apply_inline``): that write's catch-up has nothing to do.
         self.applied_inline = 0
-        # Asked by each write before it projects inline: True leaves the write to the
-        # catch-up after its commit (``Fleet`` sets it for ``FLEET_INLINE_PROJECTIONS=auto``).
-        self.defer_inline: Callable[[], bool] = lambda: False
 
     # Running
 
@@ -140,7 +137,7 @@ class Projector:
         lock), so no other write's events can come between.
         """
         self.applied_inline = 0  # until this write is known to be complete
-        if len(positions) != len(domain_events) or self.defer_inline():
+        if len(positions) != len(domain_events):
             return  # the catch-up after the commit applies it
         tx = ViewTx(cursor, postgres=isinstance(self.datastore, PostgresDatastore))
         events = list(zip(positions, domain_events, strict=True))

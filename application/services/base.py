@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -64,29 +63,6 @@ class _KeyTaken(Exception):
     """A concurrent write with the same key committed first; this one wrote nothing."""
 
 
-class WritesUnderWay:
-    """How many commands of this process are writing now (``Service._write``, retries
-    included). PostgreSQL's default projects a write inline only when it is the only one:
-    the others would wait for the events table's lock while it projects, and one catch-up
-    after their commits covers them all (``FLEET_INLINE_PROJECTIONS=auto``)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self.count += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self.count -= 1
-
-    def others(self) -> bool:
-        """Whether a command besides the caller's is writing now."""
-        return self.count > 1
-
-
 @dataclass
 class Foundation:
     """What every service of ``Fleet`` is built on, shared by all of them.
@@ -102,12 +78,11 @@ class Foundation:
     min_position_timeout: float = 5.0
     embedded: bool = True
     clock: Callable[[], datetime] | None = None
-    # Held by each attempt of a command (load, decide, save, project). On SQLite, ``Fleet``
-    # makes it a lock: the file takes one writer and the interpreter runs one thread at a
-    # time, so concurrent commands of a process gain nothing from each other and lose to
-    # the hand-overs (three times the context switches, a fifth more CPU a command).
+    # Held by each attempt of a command (load, decide, save, project). ``Fleet`` makes it a
+    # lock: the events take one writer at a time (SQLite's file, PostgreSQL's table lock)
+    # and the interpreter runs one thread, so concurrent commands of a process gain nothing
+    # from each other and lose to the hand-overs (``Fleet._command_turn``).
     command_turn: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
-    writes: WritesUnderWay = field(default_factory=WritesUnderWay)
 
 
 def utc_now() -> datetime:
@@ -240,7 +215,7 @@ class Service:
         ``lock_conflict``) only probes it there, so the write fails if a twin holds it.
         """
         claim = active_claim()
-        with self.foundation.writes, ensure_scope():
+        with ensure_scope():
             for attempt in range(attempts):
                 with self.foundation.command_turn:
                     recorded = self._attempt(decide, claim, expected_version, view)

@@ -254,38 +254,28 @@ def test_a_gap_left_by_another_writer_is_caught_up_once(backend: dict[str, str])
         fleet.close()
 
 
-def test_postgres_projects_inline_only_a_write_that_is_alone(
-    postgres_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("setting", [None, "auto", "1"])
+def test_every_write_projects_inline_while_others_wait_their_turn(
+    backend: dict[str, str], setting: str | None
 ) -> None:
-    """PostgreSQL's default (``auto``): a write projects inline when no other command of
-    the process is writing; otherwise the catch-up after its commit applies it."""
-    fleet = Fleet(env=postgres_env)
+    """The default (``auto``) and ``1`` project each write inline on both backends. A
+    command that comes while another holds the process's turn waits for it (it does not
+    run beside it), then projects its own write inline as well."""
+    env = dict(backend) if setting is None else {**backend, "FLEET_INLINE_PROJECTIONS": setting}
+    fleet = Fleet(env=env)
     try:
-        assert fleet.projector.can_apply_inline()
         registered = fleet.register_specialist("s-1", "S")
-        assert fleet.projector.applied_inline == registered.position  # alone: inline
-        pulls: list[int] = []
-        real = fleet.projector.catch_up
-        monkeypatch.setattr(fleet.projector, "catch_up", lambda: pulls.append(1) or real())
-        with fleet.foundation.writes:  # as if another request were writing meanwhile
-            beat = fleet.heartbeat("s-1", status="busy")
-        assert fleet.projector.applied_inline == 0 and pulls == [1]  # the pull loop's
-        assert fleet.get_specialist("s-1")["status"] == "busy"
-        assert fleet.projector.min_position() == beat.position
-        assert rebuilt(fleet) == table_contents(fleet)
-    finally:
-        fleet.close()
-
-
-@pytest.mark.parametrize("setting", ["1", "auto"])
-def test_sqlite_projects_every_write_inline_beside_other_writers(
-    sqlite_env: dict[str, str], setting: str
-) -> None:
-    fleet = Fleet(env={**sqlite_env, "FLEET_INLINE_PROJECTIONS": setting})
-    try:
-        with fleet.foundation.writes:  # another writer does not change that on SQLite
-            registered = fleet.register_specialist("s-1", "S")
         assert fleet.projector.applied_inline == registered.position
+        beats: list[Any] = []
+        with fleet.foundation.command_turn:  # as if another request were writing now
+            waiting = threading.Thread(target=lambda: beats.append(fleet.heartbeat("s-1")))
+            waiting.start()
+            waiting.join(timeout=0.3)
+            assert waiting.is_alive() and not beats  # its turn has not come
+        waiting.join(timeout=10)
+        assert fleet.projector.applied_inline == beats[0].position
+        assert fleet.get_specialist("s-1")["status"] == "active"
+        assert rebuilt(fleet) == table_contents(fleet)
     finally:
         fleet.close()
 

@@ -128,12 +128,9 @@ def test_threads_race_for_one_path(fleet: Fleet, monkeypatch: pytest.MonkeyPatch
         thread.join(timeout=WAIT)
     assert not any(thread.is_alive() for thread in threads)
     check_rounds(fleet, outcomes, f"threads, one Fleet, {len(lost)} lost saves retried")
-    if fleet.backend == "sqlite":
-        # Commands of one process take turns on SQLite: no save can lose to a sibling
-        # thread (the race between processes is test_processes_race_for_one_path).
-        assert not lost
-    else:
-        assert lost  # the store really was contended
+    # Commands of one process take turns: no save can lose to a sibling thread (the race
+    # between processes is test_processes_race_for_one_path).
+    assert not lost
 
 
 @pytest.mark.slow
