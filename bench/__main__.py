@@ -66,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     options = parse(sys.argv[1:] if argv is None else argv)
     results_path, markdown_path, plot_folder = outputs(options.quick)
     rendering = options.render
-    results = json.loads(results_path.read_text()) if rendering else run(options, results_path)
+    if rendering:
+        # The targets are judged from the figures again: a target added since the run is
+        # judged on the run's own figures.
+        results = json.loads(results_path.read_text())
+        results["targets"] = report.judge(results["sections"])
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+    else:
+        results = run(options, results_path)
     made = plots.draw(results["sections"], plot_folder)
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     prefix = plot_folder.relative_to(markdown_path.parent).as_posix()

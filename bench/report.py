@@ -81,6 +81,19 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 )
             )
     rows += scaled_targets(http.get(SCALED_KEY, {}))
+    rates = sections.get("writes", {}).get("rates", {})
+    if {"fleet_command_embedded_projections", "library_application_save"} <= rates.keys():
+        command = rates["fleet_command_embedded_projections"]["us_per_write"]
+        save = rates["library_application_save"]["us_per_write"]
+        rows.append(
+            target(
+                "embedded command in process, sqlite",
+                f"{command:,.0f} µs vs the library's bare save {save:,.0f} µs per write",
+                command / save,
+                command <= 2 * save,
+                "≤ 2 x the library's `save()` (ratio: command / save)",
+            )
+        )
     reads = sections.get("reads", {})
     events = reads.get("store", {}).get("events", 0)
     for name, limit in READ_LIMITS_MS.items():
