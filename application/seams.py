@@ -40,6 +40,7 @@ from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
 )
+from psycopg import pq
 from psycopg.sql import SQL, Composable, Identifier
 
 if TYPE_CHECKING:
@@ -270,6 +271,33 @@ def abort_transaction(cursor: Any, error: Exception) -> None:
     """
     log.error("Fleet's statements in an insert failed; rolling it back", exc_info=error)
     cursor.execute(ABORT_TRANSACTION)
+
+
+# ---- psycopg: results still to be read in pipeline mode ----------------------------------
+
+
+def in_pipeline(connection: Any) -> bool:
+    """Whether a psycopg connection is in pipeline mode (the library's insert runs in one)."""
+    return bool(connection.pgconn.pipeline_status != pq.PipelineStatus.OFF)
+
+
+def unread_pipeline_results(connection: Any) -> bool:
+    """Whether statements sent in pipeline mode have results not read yet.
+
+    A statement that fails in a pipeline says so only when its result is read, and the
+    statements after it are skipped until the next sync. psycopg keeps the results it still
+    expects in its private ``Pipeline.result_queue``; no public call tells whether a
+    failure may still be waiting without reading it (a round trip).
+    """
+    pipeline = connection._pipeline
+    return pipeline is not None and bool(pipeline.result_queue)
+
+
+def sync_pipeline(connection: Any) -> None:
+    """Send a sync and read every result: raises the first failure among them, and leaves
+    the pipeline usable again after one (``Pipeline.sync``, public, on psycopg's private
+    ``_pipeline``: the library's insert holds the ``Pipeline`` object, not Fleet)."""
+    connection._pipeline.sync()
 
 
 # ---- eventsourcing: an aggregate's snapshot state -----------------------------------------

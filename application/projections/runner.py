@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,12 @@ from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
 from application.projections.base import Fold, RowProjection
 from application.projections.view import View, ViewTx
-from application.seams import insert_trackings
+from application.seams import (
+    in_pipeline,
+    insert_trackings,
+    sync_pipeline,
+    unread_pipeline_results,
+)
 from application.store.postgres import connect_in_schema, open_pool_at_once, same_database
 from application.store.sqlite import (
     keep_prepared_statements,
@@ -159,17 +164,19 @@ class Projector:
 
     @staticmethod
     def _apply_inline_together(write: InlineWrite, ready: Sequence[RowProjection]) -> None:
-        """Every ready projection's position and rows under one savepoint: one nested
-        transaction a write instead of one a projection (each is several round trips in
-        PostgreSQL's pipeline). Raises, rolled back to the savepoint, if any part fails."""
+        """Every ready projection's rows and position under one savepoint, one a write
+        rather than one a projection. Raises, rolled back to the savepoint, if any part
+        fails."""
         tx = write.tx
         with savepoint(tx, "inline_projections"):
-            recorders = [p.view.recorder for p in ready]
-            if not all(insert_trackings(recorders, tx.cursor, write.tracking)):
-                raise NotAdvanced("a projection was already past this write")
             for projection in ready:
                 if write.taken_by(projection):
                     projection.apply_page(tx, write.events, written=write.aggregates)
+            # The positions last: reading whether they moved also shows, in PostgreSQL's
+            # pipeline, whether any row above failed (see ``_pipelined_savepoint``).
+            recorders = [p.view.recorder for p in ready]
+            if not all(insert_trackings(recorders, tx.cursor, write.tracking)):
+                raise NotAdvanced("a projection was already past this write")
 
     @staticmethod
     def _apply_inline_one_by_one(write: InlineWrite, ready: Sequence[RowProjection]) -> bool:
@@ -525,12 +532,16 @@ class NotAdvanced(Exception):
 def savepoint(tx: ViewTx, name: str) -> Iterator[None]:
     """A savepoint around projections' writes: a failure rolls back to it and is raised.
 
-    On PostgreSQL it is psycopg's nested transaction, which also works inside the library's
-    pipelined insert: it syncs the pipeline around the savepoint, so a statement that failed
-    is known before the rollback to it.
+    On PostgreSQL inside the library's pipelined insert (where a write projects inline) see
+    ``_pipelined_savepoint``; elsewhere on PostgreSQL it is psycopg's nested transaction.
     """
     if tx.postgres:
-        with tx.cursor.connection.transaction(savepoint_name=name):
+        connection = tx.cursor.connection
+        if in_pipeline(connection):
+            with _pipelined_savepoint(tx, name):
+                yield
+            return
+        with connection.transaction(savepoint_name=name):
             yield
         return
     tx.execute(f"SAVEPOINT {name}")
@@ -539,5 +550,35 @@ def savepoint(tx: ViewTx, name: str) -> Iterator[None]:
     except BaseException:
         tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
         tx.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    tx.execute(f"RELEASE SAVEPOINT {name}")
+
+
+@contextmanager
+def _pipelined_savepoint(tx: ViewTx, name: str) -> Iterator[None]:
+    """A savepoint whose statements ride in the insert's pipeline, with no sync of its own.
+
+    psycopg's nested transaction syncs the pipeline going in and out: three of a
+    heartbeat's eleven round trips (bench/findings.md). Here SAVEPOINT and RELEASE are
+    queued like the other statements. A statement that fails in a pipeline shows only when
+    a later result is read, so a failure must be known before the write commits: a body
+    that reads a result last (``_apply_inline_together`` reads the positions it moved) has
+    shown every failure by then; otherwise one sync reads what is left. On a failure the
+    pipeline is synced out of its aborted state and the transaction rolled back to the
+    savepoint, so the write's own statements stand and the failure is raised.
+    """
+    connection = tx.cursor.connection
+    tx.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+        if unread_pipeline_results(connection):
+            sync_pipeline(connection)
+    except BaseException:
+        # The failure being undone again, or the statements it made the server skip.
+        with suppress(psycopg.Error):
+            sync_pipeline(connection)
+        tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        tx.execute(f"RELEASE SAVEPOINT {name}")
+        sync_pipeline(connection)  # the transaction is usable again, or this says why not
         raise
     tx.execute(f"RELEASE SAVEPOINT {name}")

@@ -13,17 +13,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 
 from application import Fleet
 from application.projections import PROJECTIONS, runner
 from application.projections.base import RowProjection
+from application.projections.view import ViewTx
+from tests.conftest import pg_conninfo
 from tests.integration.test_lock_services import Clock
 from tests.integration.test_projections import TABLES, some_work, table_contents
 
 
 def inline(env: dict[str, str]) -> dict[str, str]:
-    """Inline on both backends (on PostgreSQL it is off unless asked for)."""
+    """Inline asked for by name (the default on both backends too)."""
     return {**env, "FLEET_INLINE_PROJECTIONS": "1"}
 
 
@@ -58,21 +61,25 @@ def test_a_write_is_projected_in_its_own_transaction(
 def test_a_write_applies_all_its_projections_under_one_savepoint(
     backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One savepoint a write, whatever the projections it moves: on PostgreSQL each is a
-    nested transaction of several round trips in the insert's pipeline."""
+    """One savepoint a write, whatever the projections it moves, and on PostgreSQL one that
+    costs the insert's pipeline no sync (psycopg's nested transaction took three round
+    trips): reading the moved positions last shows any failure."""
     fleet = Fleet(env=inline(backend))
     try:
         names: list[str] = []
-        real = runner.savepoint
+        syncs: list[int] = []
+        real, real_sync = runner.savepoint, runner.sync_pipeline
 
         def counted(tx: Any, name: str) -> Any:
             names.append(name)
             return real(tx, name)
 
         monkeypatch.setattr(runner, "savepoint", counted)
+        monkeypatch.setattr(runner, "sync_pipeline", lambda c: syncs.append(1) or real_sync(c))
         fleet.register_specialist("s-1", "S", capabilities=["code"])  # rows and positions
         fleet.heartbeat("s-1", status="busy")
         assert names == ["inline_projections", "inline_projections"]
+        assert syncs == []
         assert fleet.projector.min_position() == fleet.head_position()
         assert fleet.get_specialist("s-1")["status"] == "busy"
     finally:
@@ -177,6 +184,57 @@ def test_a_failing_projection_lags_and_never_fails_the_write(
         assert rebuilt(fleet) == incremental
     finally:
         fleet.close()
+
+
+def test_a_row_the_database_refuses_lags_its_projection_and_keeps_the_write(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A projection's row statement fails on the server. In PostgreSQL's pipeline that shows
+    only when a later result is read: it must be known and rolled back before the commit, or
+    the commit of the aborted transaction would drop the write after it was answered."""
+    fleet = Fleet(env=inline(backend))
+    try:
+        fleet.register_specialist("s-1", "S")
+        specialists = fleet.projector.projections["specialists"]
+        real = specialists._save_all
+
+        def refused(tx: Any, changed: Any) -> None:
+            real(tx, changed)
+            tx.execute("INSERT INTO no_such_table VALUES (1)")  # queued, not read
+
+        monkeypatch.setattr(specialists, "_save_all", refused)
+        head = fleet.head_position()
+        answered = fleet.heartbeat("s-1", status="busy")
+        assert answered.position == head + 1 == fleet.head_position()
+        assert fleet.get_specialist("s-1")["status"] == "busy"  # read from the aggregate
+        assert "could not apply a write inline" in caplog.text
+        assert fleet.list_specialists(status="busy")[1] == 0  # the row lags
+        monkeypatch.setattr(specialists, "_save_all", real)
+        fleet.heartbeat("s-1", status="busy")  # catches up first
+        assert fleet.list_specialists(status="busy")[1] == 1
+        assert fleet.projector.min_position() == fleet.head_position()
+        assert rebuilt(fleet) == table_contents(fleet)
+    finally:
+        fleet.close()
+
+
+@pytest.mark.postgres
+def test_a_pipelined_savepoint_shows_a_failure_nothing_read_and_undoes_it_alone() -> None:
+    """The savepoint in the insert's pipeline: a failing statement whose result nobody read
+    is raised at the savepoint's end and rolled back to it; what came before stands, and
+    the transaction goes on."""
+    with psycopg.connect(**pg_conninfo(), autocommit=True) as connection:
+        connection.execute("CREATE TEMPORARY TABLE kept (n int PRIMARY KEY)")
+        with connection.pipeline(), connection.transaction():
+            tx = ViewTx(connection.cursor(), postgres=True)
+            tx.execute("INSERT INTO kept VALUES (1)")  # the write's own statement
+            with pytest.raises(psycopg.errors.UndefinedTable), runner.savepoint(tx, "first"):
+                tx.execute("INSERT INTO kept VALUES (2)")
+                tx.execute("INSERT INTO no_such_table VALUES (1)")
+            with runner.savepoint(tx, "second"):
+                tx.execute("INSERT INTO kept VALUES (3)")
+        rows = connection.execute("SELECT n FROM kept ORDER BY n").fetchall()
+    assert rows == [(1,), (3,)]
 
 
 def test_a_database_error_moving_the_idle_positions_lags_them_and_keeps_the_write(

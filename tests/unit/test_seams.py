@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 import flask_smorest
 import marshmallow as ma
+import psycopg
 import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
@@ -470,3 +471,33 @@ def test_snapshot_state_is_the_state_a_snapshot_takes(
     newer = Specialist.register("s-2", "S", ["x"], {})
     assert seams.snapshot_state(newer) == Snapshot.take(newer).state
     assert seams.snapshot_state(newer)["class_version"] == 2
+
+
+# ---- psycopg: results still to be read in pipeline mode -----------------------------------
+
+
+@pytest.mark.postgres
+def test_pipeline_mode_its_unread_results_and_a_sync_that_shows_their_failure() -> None:
+    """What the pipelined savepoint relies on: psycopg's ``_pipeline`` and its
+    ``result_queue`` hold what was sent and not read; ``sync`` reads it, raising the first
+    failure, and leaves the pipeline usable (the transaction then waits for a rollback)."""
+    with psycopg.connect(**pg_conninfo(), autocommit=True) as connection:
+        assert not seams.in_pipeline(connection)
+        with connection.pipeline(), connection.transaction():
+            cursor = connection.cursor()
+            assert seams.in_pipeline(connection)
+            assert not seams.unread_pipeline_results(connection)
+            cursor.execute("SAVEPOINT probe")
+            assert seams.unread_pipeline_results(connection)
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)  # reading the last result reads those before it
+            assert not seams.unread_pipeline_results(connection)
+            cursor.execute("SELECT * FROM no_such_table")
+            cursor.execute("SELECT 2")  # skipped by the server after the failure
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                seams.sync_pipeline(connection)
+            assert not seams.unread_pipeline_results(connection)
+            cursor.execute("ROLLBACK TO SAVEPOINT probe")
+            cursor.execute("SELECT 3")
+            assert cursor.fetchone() == (3,)
+        assert not seams.in_pipeline(connection)
