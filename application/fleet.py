@@ -31,7 +31,7 @@ from application.services.missions import MissionService
 from application.services.sorties import SortieService
 from application.services.specialists import SpecialistService
 from application.services.sweeps import SweepService
-from application.settings import build_env, flag, is_auto
+from application.settings import build_env, flag
 from application.store.maintenance import StoreMaintenance
 from application.store.startup import startup_lock
 from application.waits import LogWatcher, Seen
@@ -187,8 +187,8 @@ class Fleet:
         self.health_service = HealthService(base)
         if embedded:
             self.projector.catch_up()
-            setting = settings.get("FLEET_INLINE_PROJECTIONS")
-            if (is_auto(setting) or flag(setting)) and self.projector.can_apply_inline():
+            inline = flag(settings.get("FLEET_INLINE_PROJECTIONS"), default=True)
+            if inline and self.projector.can_apply_inline():
                 self.app.events.inline = self.projector.apply_inline  # type: ignore[attr-defined]
 
     def _command_turn(self) -> AbstractContextManager[Any]:

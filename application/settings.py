@@ -71,11 +71,6 @@ def backend_name(env: Mapping[str, str]) -> str:
 YES_WORDS = frozenset({"1", "y", "yes", "t", "true", "on"})
 
 
-def is_auto(value: object) -> bool:
-    """Whether a setting that also takes ``auto`` is left to Fleet: unset, blank or ``auto``."""
-    return value is None or (isinstance(value, str) and value.strip().lower() in {"", "auto"})
-
-
 def flag(value: object, default: bool = False) -> bool:
     """A yes/no setting, from the environment or from a Flask config.
 

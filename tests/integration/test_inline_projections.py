@@ -312,11 +312,11 @@ def test_a_gap_left_by_another_writer_is_caught_up_once(backend: dict[str, str])
         fleet.close()
 
 
-@pytest.mark.parametrize("setting", [None, "auto", "1"])
+@pytest.mark.parametrize("setting", [None, "1"])
 def test_every_write_projects_inline_while_others_wait_their_turn(
     backend: dict[str, str], setting: str | None
 ) -> None:
-    """The default (``auto``) and ``1`` project each write inline on both backends. A
+    """The default and ``1`` project each write inline on both backends. A
     command that comes while another holds the process's turn waits for it (it does not
     run beside it), then projects its own write inline as well."""
     env = dict(backend) if setting is None else {**backend, "FLEET_INLINE_PROJECTIONS": setting}
