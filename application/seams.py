@@ -20,6 +20,7 @@ documentation says).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -138,6 +139,44 @@ def max_tracking_id(recorder: TrackingRecorder, application_name: str, cursor: A
     return found
 
 
+# ---- eventsourcing on psycopg: statements rendered once ----------------------------------
+
+# The library's PostgreSQL recorders keep their statements as psycopg ``Composed`` objects
+# (public attributes, but the library's SQL), their schema and table names as identifiers.
+LIBRARY_STATEMENTS = (
+    "insert_events_statement",
+    "select_events_statement",
+    "max_notification_id_statement",
+    "insert_tracking_statement",
+    "max_tracking_id_statement",
+)
+
+
+def plain(statement: Composable) -> SQL:
+    """``statement`` rendered once, as SQL text.
+
+    psycopg renders a ``Composed`` again at every execution, escaping each identifier in it
+    anew: 6 % of a PostgreSQL heartbeat's time (bench/findings.md). As text, rendering is an
+    encode, and the statement is the same (``tests/unit/test_seams.py`` compares each with
+    its rendering on a live connection).
+    """
+    return SQL(statement.as_string(None))  # type: ignore[arg-type]  # rendered from fixed SQL
+
+
+def render_library_statements(recorder: object) -> None:
+    """Replace a library recorder's statements (``LIBRARY_STATEMENTS`` and its table locks)
+    with their text, rendered once (``plain``)."""
+    for name in LIBRARY_STATEMENTS:
+        statement = getattr(recorder, name, None)
+        if isinstance(statement, Composable):
+            setattr(recorder, name, plain(statement))
+    locks = getattr(recorder, "lock_table_statements", None)
+    if locks:
+        recorder.lock_table_statements = [  # type: ignore[attr-defined]
+            plain(lock) if isinstance(lock, Composable) else lock for lock in locks
+        ]
+
+
 def insert_trackings(
     recorders: Sequence[TrackingRecorder], cursor: Any, tracking: Tracking
 ) -> list[bool]:
@@ -164,15 +203,9 @@ def insert_trackings(
             else:
                 advanced.append(True)
         return advanced
-    names = [Identifier(f"t{number}") for number in range(len(recorders))]
-    upserts: list[Composable] = [
-        SQL("{} AS ({})").format(name, recorder.insert_tracking_statement)  # type: ignore[attr-defined]
-        for name, recorder in zip(names, recorders, strict=True)
-    ]
-    counts: list[Composable] = [
-        SQL("(SELECT count(*) FROM {}) AS {}").format(name, name) for name in names
-    ]
-    statement = SQL("WITH {} SELECT {}").format(SQL(", ").join(upserts), SQL(", ").join(counts))
+    statement = _trackings_statement(
+        tuple(r.insert_tracking_statement.as_string(None) for r in recorders)  # type: ignore[attr-defined]
+    )
     cursor.execute(
         statement,
         {
@@ -220,7 +253,18 @@ class PostgresInsertSeam(PostgresApplicationRecorder):
     As ``SQLiteInsertSeam``: ``_fetch_ids_after_insert_events`` is where the library has
     the events' positions, in their transaction (it is not called when the library's
     ``POSTGRES_ENABLE_DB_FUNCTIONS`` inserts through a database function instead).
+
+    Its statements are rendered once (``render_library_statements``), the ``NOTIFY`` of
+    each insert too: the library's ``_notify_channel`` composes that one anew each time.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        render_library_statements(self)
+        self._notify_statement = plain(SQL("NOTIFY {}").format(Identifier(self.channel_name)))
+
+    def _notify_channel(self, curs: Any) -> None:
+        curs.execute(self._notify_statement)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -242,6 +286,20 @@ class PostgresInsertSeam(PostgresApplicationRecorder):
         kwargs: Mapping[str, Any],
     ) -> None:
         """Called in the events' transaction once they are inserted at ``positions``."""
+
+
+@functools.lru_cache(maxsize=64)
+def _trackings_statement(upserts: tuple[str, ...]) -> SQL:
+    """``insert_trackings``' statement for these upserts, built and rendered once."""
+    names = [Identifier(f"t{number}") for number in range(len(upserts))]
+    ctes: list[Composable] = [
+        SQL("{} AS ({})").format(name, SQL(upsert))  # type: ignore[arg-type]  # the library's
+        for name, upsert in zip(names, upserts, strict=True)
+    ]
+    counts: list[Composable] = [
+        SQL("(SELECT count(*) FROM {}) AS {}").format(name, name) for name in names
+    ]
+    return plain(SQL("WITH {} SELECT {}").format(SQL(", ").join(ctes), SQL(", ").join(counts)))
 
 
 def failed_on_the_server(error: Exception) -> bool:

@@ -17,7 +17,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.seams import insert_tracking, max_tracking_id
+from application.seams import insert_tracking, max_tracking_id, render_library_statements
 from application.store.portable import PortableCursor
 from application.store.postgres import connects_in_schema
 
@@ -66,6 +66,7 @@ class View:
             self.recorder: TrackingRecorder = PostgresTrackingRecorder(
                 datastore, tracking_table_name=self.table
             )
+            render_library_statements(self.recorder)
         else:
             cls = type(
                 f"{name}_view", (NamedSQLiteTrackingRecorder,), {"tracking_table": self.table}

@@ -8,9 +8,9 @@ from typing import Any, cast
 import psycopg
 from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
-from application.seams import PostgresInsertSeam
+from application.seams import PostgresInsertSeam, plain
 from application.store import keys
 from application.store.indexing import IndexingRecorder
 from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
@@ -71,6 +71,11 @@ def connects_in_schema(datastore: PostgresDatastore) -> bool:
     )
 
 
+# Bounds the statements ``_sql`` keeps: the fixed ones and the event filters' combinations
+# are far fewer.
+RENDERED_TEMPLATES = 512
+
+
 class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
     """Writes each event's index row beside it, inside the library's insert transaction."""
 
@@ -82,18 +87,27 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
         # transaction (``Projector.apply_inline``) name their tables without one.
         connect_in_schema(datastore)
         open_pool_at_once(datastore)  # before the library's create_table asks for one
+        self._rendered: dict[str, SQL] = {}
         super().__init__(datastore, **kwargs)
 
-    def _sql(self, template: str) -> SQL | Composed:
-        schema = self.datastore.schema
-        return SQL(template.replace("{p}", "%s")).format(
-            index=Identifier(schema, EVENT_INDEX_TABLE),
-            events=Identifier(schema, self.events_table_name),
-            counts=Identifier(schema, EVENT_COUNTS_TABLE),
-            blocks=Identifier(schema, EVENT_BLOCKS_TABLE),
-            keys=Identifier(schema, keys.IDEMPOTENCY_TABLE),
-            pos=Identifier("notification_id"),
-        )
+    def _sql(self, template: str) -> SQL:
+        """The template with this schema's names, rendered once (see ``seams.plain``)."""
+        statement = self._rendered.get(template)
+        if statement is None:
+            schema = self.datastore.schema
+            statement = plain(
+                SQL(template.replace("{p}", "%s")).format(  # type: ignore[arg-type]
+                    index=Identifier(schema, EVENT_INDEX_TABLE),
+                    events=Identifier(schema, self.events_table_name),
+                    counts=Identifier(schema, EVENT_COUNTS_TABLE),
+                    blocks=Identifier(schema, EVENT_BLOCKS_TABLE),
+                    keys=Identifier(schema, keys.IDEMPOTENCY_TABLE),
+                    pos=Identifier("notification_id"),
+                )
+            )
+            if len(self._rendered) < RENDERED_TEMPLATES:
+                self._rendered[template] = statement
+        return statement
 
     def _rowcount(self, cursor: Any) -> int:
         return int(cursor.rowcount)

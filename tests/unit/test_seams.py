@@ -223,6 +223,57 @@ def test_several_trackings_are_one_postgres_statement(
     check_trackings_in_one_statement(views)
 
 
+# ---- eventsourcing on psycopg: statements rendered once -----------------------------------
+
+
+class NotifyHeard:
+    """A cursor that keeps what it is asked to execute."""
+
+    def __init__(self) -> None:
+        self.statements: list[Any] = []
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.mark.postgres
+def test_statements_rendered_once_are_the_librarys_statements(
+    postgres_datastore: PostgresDatastore,
+) -> None:
+    """Each statement the library composes, rendered once as text, reads as psycopg renders
+    it on a live connection; the seam's NOTIFY is the one ``_notify_channel`` composes."""
+    schema = postgres_datastore.schema
+    library = PostgresApplicationRecorder(postgres_datastore, events_table_name="seam_events")
+    tracking = PostgresTrackingRecorder(postgres_datastore, tracking_table_name="seam_tracking")
+    rendered = seams.PostgresInsertSeam(postgres_datastore, events_table_name="seam_events")
+    rendered_tracking = PostgresTrackingRecorder(
+        postgres_datastore, tracking_table_name="seam_tracking"
+    )
+    seams.render_library_statements(rendered_tracking)
+    with psycopg.connect(**pg_conninfo()) as connection:
+        for original, plain in ((library, rendered), (tracking, rendered_tracking)):
+            names = [n for n in seams.LIBRARY_STATEMENTS if hasattr(original, n)]
+            assert names  # every recorder has some of them
+            for name in names:
+                composed = getattr(original, name)
+                assert isinstance(composed, psycopg.sql.Composed), name
+                text = composed.as_string(connection)
+                assert isinstance(getattr(plain, name), psycopg.sql.SQL), name  # text now
+                assert getattr(plain, name).as_string(connection) == text, name
+                assert schema in text, name  # the schema's name is in the rendered text
+        locks = [lock.as_string(connection) for lock in library.lock_table_statements]
+        assert [lock.as_string(connection) for lock in rendered.lock_table_statements] == locks
+        assert all(isinstance(lock, psycopg.sql.SQL) for lock in rendered.lock_table_statements)
+        assert any("LOCK TABLE" in lock for lock in locks)
+        composed_notify, plain_notify = NotifyHeard(), NotifyHeard()
+        PostgresApplicationRecorder._notify_channel(library, composed_notify)  # type: ignore[arg-type]
+        rendered._notify_channel(plain_notify)
+        assert all(isinstance(s, psycopg.sql.SQL) for s in plain_notify.statements)
+        assert [s.as_string(connection) for s in plain_notify.statements] == [
+            s.as_string(connection) for s in composed_notify.statements
+        ]
+
+
 # ---- eventsourcing: the insert seams -------------------------------------------------------
 
 
