@@ -160,7 +160,7 @@ def plain(statement: Composable) -> SQL:
     encode, and the statement is the same (``tests/unit/test_seams.py`` compares each with
     its rendering on a live connection).
     """
-    return SQL(statement.as_string(None))  # type: ignore[arg-type]  # rendered from fixed SQL
+    return SQL(statement.as_string(None))
 
 
 def render_library_statements(recorder: object) -> None:
@@ -293,7 +293,7 @@ def _trackings_statement(upserts: tuple[str, ...]) -> SQL:
     """``insert_trackings``' statement for these upserts, built and rendered once."""
     names = [Identifier(f"t{number}") for number in range(len(upserts))]
     ctes: list[Composable] = [
-        SQL("{} AS ({})").format(name, SQL(upsert))  # type: ignore[arg-type]  # the library's
+        SQL("{} AS ({})").format(name, SQL(upsert))
         for name, upsert in zip(names, upserts, strict=True)
     ]
     counts: list[Composable] = [

@@ -96,7 +96,7 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
         if statement is None:
             schema = self.datastore.schema
             statement = plain(
-                SQL(template.replace("{p}", "%s")).format(  # type: ignore[arg-type]
+                SQL(template.replace("{p}", "%s")).format(
                     index=Identifier(schema, EVENT_INDEX_TABLE),
                     events=Identifier(schema, self.events_table_name),
                     counts=Identifier(schema, EVENT_COUNTS_TABLE),
