@@ -20,16 +20,18 @@ documentation says).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    OperationalError,
     StoredEvent,
     Tracking,
     TrackingRecorder,
@@ -41,6 +43,7 @@ from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
 )
+from eventsourcing.utils import retry
 from psycopg import pq
 from psycopg.sql import SQL, Composable, Identifier
 
@@ -256,6 +259,14 @@ class PostgresInsertSeam(PostgresApplicationRecorder):
 
     Its statements are rendered once (``render_library_statements``), the ``NOTIFY`` of
     each insert too: the library's ``_notify_channel`` composes that one anew each time.
+
+    ``insert_events`` runs the library's own steps (``_insert_events``,
+    ``_insert_stored_events``, ``_fetch_ids_after_insert_events``) in one pipeline, as the
+    library's does, but opens and ends the transaction with ``BEGIN`` and ``COMMIT``
+    statements of that pipeline. The library's uses psycopg's ``transaction()``, which in
+    pipeline mode nests two more pipelines, each synced going in or out: three of a
+    heartbeat's eight round trips, waited for with the events' table lock held
+    (bench/findings.md).
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -266,16 +277,38 @@ class PostgresInsertSeam(PostgresApplicationRecorder):
     def _notify_channel(self, curs: Any) -> None:
         curs.execute(self._notify_statement)
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions or not stored_events:
+            return cast(Sequence[int] | None, super().insert_events(stored_events, **kwargs))
+        with self.datastore.get_connection() as connection, connection.pipeline() as pipeline:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(BEGIN)
+                self._insert_events(cursor, stored_events, **kwargs)
+                self._insert_stored_events(cursor, stored_events, **kwargs)
+                # Synced here so that a clash of versions is the insert's IntegrityError.
+                pipeline.sync()
+                positions = self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):  # what the failure made it skip
+                    pipeline.sync()
+                with contextlib.suppress(psycopg.Error):  # a lost connection is not reused
+                    cursor.execute(ROLLBACK, prepare=False)
+                    pipeline.sync()
+                    forget_prepared_statements(connection)
+                    pipeline.sync()
+                raise
+            cursor.execute(COMMIT)  # answered, or its failure raised, as the pipeline ends
+        return positions
+
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        try:
-            self.events_inserted(curs, stored_events, positions, kwargs)
-        except Exception as error:
-            if not failed_on_the_server(error):
-                abort_transaction(curs, error)
-            raise
+        self.events_inserted(curs, stored_events, positions, kwargs)
         return positions
 
     def events_inserted(
@@ -302,33 +335,23 @@ def _trackings_statement(upserts: tuple[str, ...]) -> SQL:
     return plain(SQL("WITH {} SELECT {}").format(SQL(", ").join(ctes), SQL(", ").join(counts)))
 
 
-def failed_on_the_server(error: Exception) -> bool:
-    """Whether PostgreSQL itself refused a statement, which aborts its transaction (an
-    error psycopg raises before sending, such as a value it cannot adapt, does not)."""
-    return isinstance(error, psycopg.errors.PipelineAborted) or (
-        isinstance(error, psycopg.Error) and error.sqlstate is not None
-    )
+BEGIN, COMMIT, ROLLBACK = SQL("BEGIN"), SQL("COMMIT"), SQL("ROLLBACK")
 
 
-# The statement that fails the transaction on purpose; its message names why.
-ABORT_TRANSACTION = (
-    "DO $$ BEGIN RAISE EXCEPTION 'Fleet rolled this write back: its own statements failed "
-    "in the client; see the log'; END $$"
-)
+def forget_prepared_statements(connection: Any) -> None:
+    """After a rollback, what psycopg's own transaction does after one: forget the
+    statements it prepared, on the server too, at once.
 
-
-def abort_transaction(cursor: Any, error: Exception) -> None:
-    """Make the library's commit of this insert a rollback.
-
-    The library's pipelined insert catches what is raised inside its transaction and
-    re-raises it after the transaction block ends, which commits: an error raised in
-    Python (not by the database) left the events committed without Fleet's index rows or
-    key, and the caller, told it failed, could retry and record them twice. A statement
-    that fails on the server aborts the transaction, so the commit rolls back and raises
-    that failure (a 500: the original error is logged here).
+    psycopg prepares the statements run often or asked to be (``_prepared``, its cache)
+    and, seeing a rollback, empties its cache and marks the server's for a ``DEALLOCATE
+    ALL``. Left to psycopg, that one is sent after the connection's next statement: when
+    that one is prepared again on the spot (the library's ``select_events`` asks for it),
+    the server drops it too, and its next run fails ("prepared statement ... does not
+    exist"). In pipeline mode ``maintain_gen`` queues the ``DEALLOCATE ALL``; the caller
+    syncs.
     """
-    log.error("Fleet's statements in an insert failed; rolling it back", exc_info=error)
-    cursor.execute(ABORT_TRANSACTION)
+    connection._prepared.clear()
+    connection.wait(connection._prepared.maintain_gen(connection))
 
 
 # ---- psycopg: results still to be read in pipeline mode ----------------------------------

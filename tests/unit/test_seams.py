@@ -280,8 +280,18 @@ def test_statements_rendered_once_are_the_librarys_statements(
 def test_the_private_insert_steps_take_cursor_events_and_the_saves_kwargs() -> None:
     sqlite_step = SQLiteApplicationRecorder._insert_events
     assert [kind for _, kind in params(sqlite_step)] == [POSITIONAL] * 3 + [VAR_KEYWORD]
-    pg_step = PostgresApplicationRecorder._fetch_ids_after_insert_events
-    assert [kind for _, kind in params(pg_step)] == [POSITIONAL] * 3 + [VAR_KEYWORD]
+    # The PostgreSQL seam runs these three steps of the library in its own pipeline.
+    for pg_step in (
+        PostgresApplicationRecorder._insert_events,
+        PostgresApplicationRecorder._insert_stored_events,
+        PostgresApplicationRecorder._fetch_ids_after_insert_events,
+    ):
+        assert [kind for _, kind in params(pg_step)] == [POSITIONAL] * 3 + [VAR_KEYWORD]
+    assert [kind for _, kind in params(PostgresApplicationRecorder.insert_events)] == [
+        POSITIONAL,
+        POSITIONAL,
+        VAR_KEYWORD,
+    ]
 
 
 class Heard:
@@ -328,6 +338,17 @@ def check_insert_seam(recorder: Any) -> None:
 
     positions = recorder.insert_events([event(1), event(1)], marker="m")
     assert recorder.heard.calls == [(list(positions), {"marker": "m"})]
+    # Often enough that psycopg prepares its statements (after five runs), then a clash
+    # of versions: what follows a rollback must still find its prepared statements.
+    clash = event(1)
+    for _ in range(6):
+        positions = [*positions, *recorder.insert_events([event(1)], marker="m")]
+    positions = [*positions, *recorder.insert_events([clash], marker="m")]
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([clash], marker="m")
+    for _ in range(6):
+        positions = [*positions, *recorder.insert_events([event(1)], marker="m")]
+    recorder.heard.calls.clear()
     recorder.heard.fail = "database"
     with pytest.raises(PersistenceError):
         recorder.insert_events([event(1)], marker="x")
@@ -336,9 +357,13 @@ def check_insert_seam(recorder: Any) -> None:
     recorder.heard.fail = "python"
     with pytest.raises(Exception):  # noqa: B017 - the backend's own error type
         recorder.insert_events([event(1)], marker="y")
-    assert len(recorder.heard.calls) == 3
+    assert len(recorder.heard.calls) == 2
     # A failure in the hook fails the whole write: the event went with it.
-    assert [n.id for n in recorder.select_notifications(start=None, limit=10)] == list(positions)
+    assert [n.id for n in recorder.select_notifications(start=None, limit=100)] == list(positions)
+    recorder.heard.fail = None  # and the store takes the next write, committed
+    later = recorder.insert_events([event(1)], marker="z")
+    notifications = recorder.select_notifications(start=None, limit=100)
+    assert [n.id for n in notifications] == [*positions, *later]
 
 
 def test_the_sqlite_seam_runs_in_the_events_transaction(tmp_path: Path) -> None:
@@ -354,6 +379,43 @@ def test_the_postgres_seam_runs_in_the_events_transaction(
     postgres_datastore: PostgresDatastore,
 ) -> None:
     check_insert_seam(PostgresSpy(postgres_datastore, events_table_name="seam_events"))
+
+
+@pytest.mark.postgres
+def test_a_rolled_back_postgres_insert_leaves_its_connection_ready(
+    postgres_env: dict[str, str],
+) -> None:
+    """psycopg, seeing a rollback, forgets the statements it prepared, and drops them from
+    the server after the next statement it runs. When that one is a statement it prepares
+    again (the library's ``select_events``), it drops that too, and the next run fails
+    ("prepared statement ... does not exist"). psycopg's own rollback forgets and drops
+    at once; so must the seam's."""
+    info = pg_conninfo()
+    one_connection = PostgresDatastore(
+        info["dbname"],
+        info["host"],
+        info["port"],
+        info["user"],
+        info["password"],
+        schema=postgres_env["POSTGRES_SCHEMA"],
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        recorder = seams.PostgresInsertSeam(one_connection, events_table_name="seam_events")
+        recorder.create_table()
+        stream = uuid4()
+        for version in range(1, 8):  # often enough for psycopg to prepare them all
+            recorder.insert_events([StoredEvent(stream, version, "topic", b"state")])
+            recorder.select_events(stream)
+        with pytest.raises(IntegrityError):  # a clash of versions: rolled back
+            recorder.insert_events([StoredEvent(stream, 3, "topic", b"state")])
+        for _ in range(3):
+            assert len(recorder.select_events(stream)) == 7
+        recorder.insert_events([StoredEvent(stream, 8, "topic", b"state")])
+        assert len(recorder.select_events(stream)) == 8
+    finally:
+        one_connection.close()
 
 
 # ---- flask-smorest: doc callbacks and the views' doc info ----------------------------------
