@@ -140,42 +140,67 @@ class Projector:
         projection rolls back alone and never fails the write. Called by the
         recorder with the events' write lock held (SQLite's writer, PostgreSQL's table
         lock), so no other write's events can come between.
+
+        On PostgreSQL the positions are not waited for: their statement goes out with the
+        rows, which presume every projection ready, and its answer is read with theirs (one
+        round trip less a write). A projection found lagging then rolls them all back, and
+        the ready ones apply one at a time.
         """
         self.applied_inline = 0  # until this write is known to be complete
         if len(positions) != len(domain_events):
             return  # the catch-up after the commit applies it
         tx = ViewTx(cursor, postgres=isinstance(self.datastore, PostgresDatastore))
         events = list(zip(positions, domain_events, strict=True))
-        at = self._positions_in(tx, serialise=True)
-        ready = [p for p in self.projections.values() if at[p.name] == positions[0] - 1]
-        if not ready:  # all lag behind another process's write: the catch-up has them
+        ready = self._ready_for(tx, positions[0] - 1)
+        presumed = list(self.projections.values()) if ready.later else ready()
+        if not presumed:  # all lag behind another process's write: the catch-up has them
             return
         write = InlineWrite(tx, events, aggregates, Tracking(self.app.name, positions[-1]))
         try:
-            self._apply_inline_together(write, ready)
+            self._apply_inline_together(write, presumed, ready)
         except Exception as error:  # noqa: BLE001 - undone; one at a time logs what fails
             survive_or_fail_the_write(tx, error)
-            applied = self._apply_inline_one_by_one(write, ready)
+            if not ready():
+                return
+            applied = self._apply_inline_one_by_one(write, ready())
         else:
             applied = True
-        complete = applied and len(ready) == len(self.projections)
-        if complete:
+        if applied and len(ready()) == len(self.projections):
             self.applied_inline = positions[-1]
 
+    def _ready_for(self, tx: ViewTx, before: int) -> ReadyProjections:
+        """The projections standing at ``before``, read under the lock every projecting
+        transaction takes (``_positions_in``): on PostgreSQL in the insert's pipeline,
+        queued now and read when asked (``ReadyProjections.later``), elsewhere now."""
+        if tx.postgres and in_pipeline(tx.cursor.connection):
+            queued = ViewTx(tx.cursor.connection.cursor(), postgres=True)
+            answer = queued.execute(*self._positions_query(queued, serialise=True))
+            return ReadyProjections(
+                self.projections, before, lambda: self._positions_of(answer.fetchone()), True
+            )
+        at = self._positions_in(tx, serialise=True)
+        return ReadyProjections(self.projections, before, lambda: at, False)
+
     @staticmethod
-    def _apply_inline_together(write: InlineWrite, ready: Sequence[RowProjection]) -> None:
-        """Every ready projection's rows and position under one savepoint, one a write
-        rather than one a projection. Raises, rolled back to the savepoint, if any part
-        fails."""
+    def _apply_inline_together(
+        write: InlineWrite, presumed: Sequence[RowProjection], ready: ReadyProjections
+    ) -> None:
+        """The ``presumed`` ready projections' rows and positions under one savepoint, one a
+        write rather than one a projection. Raises, rolled back to the savepoint, if any
+        part fails or if not all of them were ready."""
         tx = write.tx
         with savepoint(tx, "inline_projections"):
-            for projection in ready:
+            for projection in presumed:
                 if write.taken_by(projection):
                     projection.apply_page(tx, write.events, written=write.aggregates)
             # The positions last: reading whether they moved also shows, in PostgreSQL's
-            # pipeline, whether any row above failed (see ``_pipelined_savepoint``).
-            recorders = [p.view.recorder for p in ready]
-            if not all(insert_trackings(recorders, tx.cursor, write.tracking)):
+            # pipeline, whether any row above failed (see ``_pipelined_savepoint``), and
+            # which projections were ready.
+            recorders = [p.view.recorder for p in presumed]
+            moved = insert_trackings(recorders, tx.cursor, write.tracking)
+            if len(ready()) != len(presumed):
+                raise NotReady("a projection lags behind this write")
+            if not all(moved):
                 raise NotAdvanced("a projection was already past this write")
 
     @staticmethod
@@ -255,6 +280,10 @@ class Projector:
         """
         if not self.projections:
             return {}
+        return self._positions_of(tx.execute(*self._positions_query(tx, serialise)).fetchone())
+
+    def _positions_query(self, tx: ViewTx, serialise: bool) -> tuple[str, list[Any]]:
+        """``_positions_in``'s statement and its parameters."""
         views = [p.view for p in self.projections.values()]
         columns = [  # one named column a projection: rows are dicts on PostgreSQL
             f"(SELECT MAX(notification_id) FROM {view.table} WHERE application_name = ?) "  # noqa: S608 - fixed names
@@ -265,7 +294,10 @@ class Projector:
         if serialise and tx.postgres:
             columns.insert(0, PROJECTING_LOCK)
             params.insert(0, f"fleet projections {self.datastore.schema}")
-        row = tx.fetchall(f"SELECT {', '.join(columns)}", params)[0]
+        return f"SELECT {', '.join(columns)}", params
+
+    def _positions_of(self, row: Any) -> dict[str, int]:
+        """The positions in a row of ``_positions_query``."""
         return {name: int(row[f"p{number}"] or 0) for number, name in enumerate(self.projections)}
 
     def _positions(self) -> dict[str, int]:
@@ -526,6 +558,33 @@ class InlineWrite:
 
 class NotAdvanced(Exception):
     """A projection's position did not move to a write's: it was already past it."""
+
+
+class NotReady(Exception):
+    """A projection presumed ready for a write's events lags behind them."""
+
+
+class ReadyProjections:
+    """The projections standing right before a write (``Projector._ready_for``). Called,
+    it gives them, from ``positions`` read once; ``later``: read in PostgreSQL's pipeline,
+    with the answers of the statements queued after it."""
+
+    def __init__(
+        self,
+        projections: Mapping[str, RowProjection],
+        before: int,
+        positions: Callable[[], Mapping[str, int]],
+        later: bool,
+    ):
+        self.later = later
+        self._projections, self._before, self._positions = projections, before, positions
+        self._ready: list[RowProjection] | None = None
+
+    def __call__(self) -> list[RowProjection]:
+        if self._ready is None:
+            at = self._positions()
+            self._ready = [p for name, p in self._projections.items() if at[name] == self._before]
+        return self._ready
 
 
 @contextmanager

@@ -186,6 +186,39 @@ def test_a_failing_projection_lags_and_never_fails_the_write(
         fleet.close()
 
 
+def test_a_lagging_projection_leaves_the_write_to_the_ready_ones(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the rows go out presuming every projection ready, before their
+    positions are read: one found lagging undoes them, and the ready ones apply alone."""
+    fleet = Fleet(env=inline(backend))
+    try:
+        fleet.register_specialist("s-1", "S")
+        work = fleet.projector.projections["work"]
+        real_apply, real_catch_up = work.apply_page, fleet.projector.catch_up
+
+        def broken(tx: Any, events: Any, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("projection bug")
+
+        monkeypatch.setattr(fleet.projector, "catch_up", lambda *a, **k: 0)  # lags on
+        monkeypatch.setattr(work, "apply_page", broken)
+        fleet.create_mission(title="Lags in work")
+        monkeypatch.setattr(work, "apply_page", real_apply)
+        lagging = fleet.projector.min_position()
+        fleet.heartbeat("s-1", status="busy")
+        assert fleet.list_specialists(status="busy")[1] == 1  # applied by the ready ones
+        assert fleet.projector.min_position() == lagging  # work still stands where it was
+        assert fleet.projector.applied_inline == 0  # not complete: the catch-up has work
+        assert fleet.list_missions()[1] == 0
+        monkeypatch.setattr(fleet.projector, "catch_up", real_catch_up)
+        fleet.projector.catch_up()
+        assert fleet.list_missions()[1] == 1
+        assert fleet.projector.min_position() == fleet.head_position()
+        assert rebuilt(fleet) == table_contents(fleet)
+    finally:
+        fleet.close()
+
+
 def test_a_row_the_database_refuses_lags_its_projection_and_keeps_the_write(
     backend: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
