@@ -258,6 +258,9 @@ def postgres_scaled(scale: Scale, folder: Path, workers: int = SCALED_WORKERS) -
     log(f"HTTP commands on postgres, {workers} workers: Fleet and its projector")
     with postgres_schema(f"fleet{workers}") as env:
         fleet_figures = fleet_with_projector(env, scale, folder, workers)
+    log(f"HTTP commands on postgres, {workers} workers: the Flask insert again")
+    with postgres_schema(f"ceiling{workers}") as env:
+        ceiling_figures["insert_after"] = insert_again(env, scale, folder, workers)
     return {"ceiling": ceiling_figures, "fleet": fleet_figures, "workers": workers}
 
 
@@ -279,6 +282,21 @@ def describe(run: dict[str, Any]) -> str:
     )
 
 
+def insert_again(
+    env: dict[str, str], scale: Scale, folder: Path, workers: int = 1
+) -> dict[str, Any]:
+    """The ceiling's insert once more, after Fleet's routes: the targets' baseline is the mean
+    of its two runs, since the host's speed drifts over the minutes between them."""
+    count = request_budget(scale) * 2
+    with gunicorn(CEILING_APP, env, folder / "ceiling.log", workers) as server:
+        rng = random.Random(f"{scale.seed}-ceiling-insert-after")  # noqa: S311
+        requests = registrations("after", count, rng, "/insert")
+        loadgen.max_rate(server.url, requests[:500], 1, folder)  # warm-up
+        run = loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
+    log(f"  ceiling insert again  {describe(run)}")
+    return run
+
+
 def backend_run(
     backend: str, ceiling_env: dict[str, str], fleet_env: dict[str, str], scale: Scale, folder: Path
 ) -> dict[str, Any]:
@@ -286,6 +304,8 @@ def backend_run(
     ceiling_figures = ceiling(ceiling_env, scale, folder)
     log(f"HTTP commands on {backend}: Fleet")
     fleet_figures = fleet_commands(fleet_env, scale, folder)
+    log(f"HTTP commands on {backend}: the Flask insert again")
+    ceiling_figures["insert_after"] = insert_again(ceiling_env, scale, folder)
     return {"ceiling": ceiling_figures, "fleet": fleet_figures}
 
 
