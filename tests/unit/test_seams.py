@@ -161,18 +161,18 @@ def test_tracking_is_written_and_read_in_the_callers_sqlite_transaction(tmp_path
         datastore.close()
 
 
+def datastore_in(schema: str, **pool: int) -> PostgresDatastore:
+    info = pg_conninfo()
+    return PostgresDatastore(
+        info["dbname"], info["host"], info["port"], info["user"], info["password"],
+        schema=schema, **pool,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def postgres_datastore(postgres_env: dict[str, str]) -> Iterator[PostgresDatastore]:
-    info = pg_conninfo()
-    datastore = PostgresDatastore(
-        info["dbname"],
-        info["host"],
-        info["port"],
-        info["user"],
-        info["password"],
-        schema=postgres_env["POSTGRES_SCHEMA"],
-        pool_size=2,  # a read beside the open transaction
-    )
+    # Two connections: a read beside the open transaction.
+    datastore = datastore_in(postgres_env["POSTGRES_SCHEMA"], pool_size=2)
     try:
         yield datastore
     finally:
@@ -390,17 +390,7 @@ def test_a_rolled_back_postgres_insert_leaves_its_connection_ready(
     again (the library's ``select_events``), it drops that too, and the next run fails
     ("prepared statement ... does not exist"). psycopg's own rollback forgets and drops
     at once; so must the seam's."""
-    info = pg_conninfo()
-    one_connection = PostgresDatastore(
-        info["dbname"],
-        info["host"],
-        info["port"],
-        info["user"],
-        info["password"],
-        schema=postgres_env["POSTGRES_SCHEMA"],
-        pool_size=1,
-        max_overflow=0,
-    )
+    one_connection = datastore_in(postgres_env["POSTGRES_SCHEMA"], pool_size=1, max_overflow=0)
     try:
         recorder = seams.PostgresInsertSeam(one_connection, events_table_name="seam_events")
         recorder.create_table()
