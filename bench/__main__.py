@@ -29,7 +29,18 @@ from bench import (
     work_loop,
     writes,
 )
-from bench.common import BENCH, FULL, QUICK, ROOT, SCRATCH, environment, git, log, scale_dict
+from bench.common import (
+    BENCH,
+    FULL,
+    QUICK,
+    ROOT,
+    SCRATCH,
+    environment,
+    git,
+    interpreter_probe,
+    log,
+    scale_dict,
+)
 
 BENCHMARKS = {
     "writes": writes,
@@ -96,6 +107,7 @@ def run(options: argparse.Namespace, results_path: Path) -> dict[str, Any]:
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale_dict(scale),
         "environment": environment(),
+        "interpreter_probe_s": [interpreter_probe()],
     }
     # Which commit each section's figures come from: a run with --only keeps the others'.
     measured_at: dict[str, str] = {}
@@ -117,6 +129,7 @@ def run(options: argparse.Namespace, results_path: Path) -> dict[str, Any]:
         sections[name]["elapsed_seconds"] = round(time.perf_counter() - section_began, 1)
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(json.dumps({"meta": meta, "sections": sections}, indent=2) + "\n")
+    meta["interpreter_probe_s"].append(interpreter_probe())
     meta["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["seconds"] = round(time.perf_counter() - began, 1)
     results = {"meta": meta, "sections": sections, "targets": report.judge(sections)}

@@ -160,6 +160,18 @@ def git(*args: str) -> str:
         return "unknown"
 
 
+def interpreter_probe(steps: int = 10_000_000) -> float:
+    """Seconds this interpreter takes for ``steps`` additions in a loop: how fast the host
+    runs Python right now. On these shared machines it took 0.21-0.46 s in quiet phases
+    and 0.6-1.2 s in slow ones (bench/findings.md), when Fleet's ratios fell and reads
+    whose code had not changed missed their targets."""
+    began = time.perf_counter()
+    total = 0
+    for step in range(steps):
+        total += step
+    return round(time.perf_counter() - began, 2)
+
+
 def environment() -> dict[str, Any]:
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)  # noqa: S607
     return {

@@ -326,6 +326,18 @@ def measured_at_lines(meta: dict[str, Any]) -> list[str]:
     ]
 
 
+def probe_sentence(meta: dict[str, Any]) -> str:
+    """How fast the host ran Python at the run's start and end (``interpreter_probe``)."""
+    probe = meta.get("interpreter_probe_s")
+    if not probe:
+        return ""
+    return (
+        f" A 10M-step Python loop took {' s at the start, '.join(str(p) for p in probe)} s "
+        "at the end (0.21-0.46 s in this host's quiet phases, 0.6-1.2 s in its slow ones, "
+        "when even the ratios fall)."
+    )
+
+
 def render(results: dict[str, Any], plots: str = "bench/plots") -> str:
     meta, sections = results["meta"], results["sections"]
     env = meta["environment"]
@@ -344,7 +356,7 @@ def render(results: dict[str, Any], plots: str = "bench/plots") -> str:
         f"Flask {env['flask']}, {env['wrk']}; load average at the start "
         f"{', '.join(str(x) for x in env['load_average_at_start'])}. Absolute times on these "
         "shared machines drift by tens of percent between runs, so each figure stands next to a "
-        "baseline measured in the same run, and the targets are ratios.",
+        "baseline measured in the same run, and the targets are ratios." + probe_sentence(meta),
         "",
         "## Targets",
         "",
