@@ -347,8 +347,8 @@ def forget_prepared_statements(connection: Any) -> None:
     ALL``. Left to psycopg, that one is sent after the connection's next statement: when
     that one is prepared again on the spot (the library's ``select_events`` asks for it),
     the server drops it too, and its next run fails ("prepared statement ... does not
-    exist"). In pipeline mode ``maintain_gen`` queues the ``DEALLOCATE ALL``; the caller
-    syncs.
+    exist"). A ``ROLLBACK TO SAVEPOINT`` counts as a rollback too. In pipeline mode
+    ``maintain_gen`` queues the ``DEALLOCATE ALL``; the caller syncs.
     """
     connection._prepared.clear()
     connection.wait(connection._prepared.maintain_gen(connection))
@@ -358,7 +358,8 @@ def forget_prepared_statements(connection: Any) -> None:
 
 
 def in_pipeline(connection: Any) -> bool:
-    """Whether a psycopg connection is in pipeline mode (the library's insert runs in one)."""
+    """Whether a psycopg connection is in pipeline mode (``PostgresInsertSeam``'s insert runs
+    in one)."""
     return bool(connection.pgconn.pipeline_status != pq.PipelineStatus.OFF)
 
 

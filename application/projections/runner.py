@@ -37,6 +37,7 @@ from application.errors import NotFound, Unavailable
 from application.projections.base import Fold, RowProjection
 from application.projections.view import View, ViewTx
 from application.seams import (
+    forget_prepared_statements,
     in_pipeline,
     insert_trackings,
     sync_pipeline,
@@ -591,8 +592,9 @@ class ReadyProjections:
 def savepoint(tx: ViewTx, name: str) -> Iterator[None]:
     """A savepoint around projections' writes: a failure rolls back to it and is raised.
 
-    On PostgreSQL inside the library's pipelined insert (where a write projects inline) see
-    ``_pipelined_savepoint``; elsewhere on PostgreSQL it is psycopg's nested transaction.
+    On PostgreSQL inside the insert's pipeline (``seams.PostgresInsertSeam``, where a write
+    projects inline) see ``_pipelined_savepoint``; elsewhere on PostgreSQL it is psycopg's
+    nested transaction.
     """
     if tx.postgres:
         connection = tx.cursor.connection
@@ -637,7 +639,9 @@ def _pipelined_savepoint(tx: ViewTx, name: str) -> Iterator[None]:
         with suppress(psycopg.Error):
             sync_pipeline(connection)
         tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        tx.execute(f"RELEASE SAVEPOINT {name}")
         sync_pipeline(connection)  # the transaction is usable again, or this says why not
+        forget_prepared_statements(connection)  # as after the insert's own rollback
+        tx.execute(f"RELEASE SAVEPOINT {name}")
+        sync_pipeline(connection)
         raise
     tx.execute(f"RELEASE SAVEPOINT {name}")
