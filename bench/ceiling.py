@@ -10,6 +10,9 @@ database and this disk could do.
 ``POST /library-save`` saves a one-event aggregate with the library's bare
 ``Application.save()`` instead, taking turns on SQLite as Fleet's commands do: the most a
 Flask service built on the library could do, before any of Fleet's own work.
+``POST /library-register`` is a whole registration command with the library alone
+(``bench.bare.library_register``: look the stream up, then save), its threads taking turns
+on both backends as Fleet's commands do: the least the library lets a command cost.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from eventsourcing.application import Application
 from flask import Flask, request
 
-from bench.bare import BareSpecialist
+from bench.bare import BareSpecialist, library_register
 
 SQLITE_TABLES = (
     "CREATE TABLE IF NOT EXISTS ceiling_events (originator_id TEXT, originator_version INTEGER, "
@@ -188,6 +191,17 @@ def create_app() -> Flask:
         with save_turn:
             position = library.save(specialist)[-1].notification.id
         return {"id": str(specialist.id), "position": position, "received": body}, 201
+
+    command_turn = threading.Lock()
+
+    @app.post("/library-register")
+    def library_register_route() -> tuple[dict[str, Any], int]:
+        body = request.get_json()
+        with command_turn:
+            specialist = library_register(
+                library, body["specialist_id"], body["name"], body["capabilities"]
+            )
+        return {"id": str(specialist.id), "version": specialist.version, "received": body}, 201
 
     return app
 

@@ -4,7 +4,8 @@ For each backend, in one run:
 
 1. the ceiling (``bench.ceiling``) under the same gunicorn command: ``POST /noop``,
    ``POST /insert`` (one raw event row + index row a request), the same insert taking turns,
-   and ``POST /library-save`` (the library's bare save), at wrk's full speed;
+   ``POST /library-save`` (the library's bare save) and ``POST /library-register`` (a
+   registration with the library alone: lookup and save), at wrk's full speed;
 2. Fleet (``wsgi:app``, embedded projections, a fresh store with ``preload`` specialists and
    in-progress sorties), for register, heartbeat, create sortie and sortie PATCH: the maximum
    rate (wrk), then the latency at half that rate (constant-rate client);
@@ -125,9 +126,9 @@ def latency_seconds(rate: float, scale: Scale) -> float:
 
 
 # bench.ceiling's routes by their results' names (``insert_queued`` is ``/insert-queued``):
-# ``insert`` is the baseline of the targets; the queued insert and the library's bare save
-# are measured beside it.
-CEILING_ROUTES = ("noop", "insert", "insert_queued", "library_save")
+# ``insert`` is the baseline of the targets; the queued insert, the library's bare save and
+# its registration command are measured beside it.
+CEILING_ROUTES = ("noop", "insert", "insert_queued", "library_save", "library_register")
 
 
 def ceiling(
@@ -142,6 +143,8 @@ def ceiling(
             requests = registrations(route, count, rng, "/" + route.replace("_", "-"))
             loadgen.max_rate(server.url, requests[:500], 1, folder)  # warm-up
             run = loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
+            if run["errors"]:  # a ceiling that failed requests measured something else
+                raise RuntimeError(f"ceiling {route}: {run['errors_by_kind']} (see {folder})")
             results[route] = run
             log(f"  ceiling {route:13} {describe(run)}")
         if not half_rate:

@@ -24,6 +24,7 @@ CEILING_LABELS = {
     "insert_after": "Flask insert, again after Fleet's routes",
     "insert_queued": "Flask insert, threads taking turns",
     "library_save": "Flask + the library's bare save",
+    "library_register": "Flask + a registration with the library alone (lookup, save)",
 }
 READ_LABELS = {
     "ceiling_noop": "ceiling: bare Flask `GET /health`, same server",
@@ -104,10 +105,16 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
     if {"fleet_command_embedded_projections", "library_application_save"} <= rates.keys():
         command = rates["fleet_command_embedded_projections"]["us_per_write"]
         save = rates["library_application_save"]["us_per_write"]
+        lookup = rates.get("library_register_command", {}).get("us_per_write")
         rows.append(
             target(
                 "embedded command in process, sqlite",
-                f"{command:,.0f} µs vs the library's bare save {save:,.0f} µs per write",
+                f"{command:,.0f} µs vs the library's bare save {save:,.0f} µs per write"
+                + (
+                    f" (the library's own lookup and save: {lookup:,.0f} µs, {lookup / save:.2f} x)"
+                    if lookup
+                    else ""
+                ),
                 command / save,
                 command <= 2 * save,
                 "≤ 2 x the library's `save()` (ratio: command / save)",
@@ -415,9 +422,12 @@ def http_section(data: dict[str, Any]) -> list[str]:
         f"{data['preload']:,} specialists and in-progress sorties for the heartbeats and "
         "PATCHes. Ceiling: a bare Flask app under the same gunicorn command, `POST /noop` "
         "(parse JSON, answer), `POST /insert` (also one raw event row + index row in one "
-        "transaction), the same insert with the threads taking turns, and `POST /library-save` "
+        "transaction), the same insert with the threads taking turns, `POST /library-save` "
         "(a one-event aggregate saved with the library's bare `Application.save()`, taking "
-        "turns on SQLite as Fleet's commands do). The insert runs again after Fleet's routes, "
+        "turns on SQLite as Fleet's commands do) and `POST /library-register` (a whole "
+        "registration with the library alone: the stream looked up, then one event saved, "
+        "taking turns on both backends as Fleet's commands do; the least the library lets a "
+        "command cost). The insert runs again after Fleet's routes, "
         'and the targets\' baseline (the "vs Flask + insert" column) is the mean of its two '
         "runs: the host's speed drifts over the minutes between them. Latencies p50 / p95 / "
         "p99 in ms.",
@@ -528,7 +538,7 @@ def scaled_section(figures: dict[str, Any]) -> list[str]:
         "over the command runs"
         + (f", the projector {projector:.0%}" if projector is not None else "")
         + f"; the largest worker's peak RSS was {fleet['worker']['peak_rss_mb']:.0f} MB. "
-        f"Error responses: {errors}.",
+        f"Error responses: {errors}." + beside_sentence(figures),
         "",
     ]
     return out
@@ -538,6 +548,7 @@ def scaled_section(figures: dict[str, Any]) -> list[str]:
 BESIDE = {
     "insert_queued": "the insert whose threads take turns",
     "library_save": "Flask with the library's bare save",
+    "library_register": "a registration with the library alone, lookup and save",
 }
 
 

@@ -3,7 +3,8 @@
 From the storage ceiling up to Fleet's command, each step adding one layer:
 
 1. raw ``sqlite3``: an event row plus its index row (what Fleet writes for one event);
-2. the library's bare ``Application.save()`` of a one-event aggregate;
+2. the library's bare ``Application.save()`` of a one-event aggregate, and a registration
+   command with the library alone (``bench.bare.library_register``: a lookup, then the save);
 3. ``FleetApplication.save()`` of a one-event Specialist (index row and type counter too);
 4. ``Fleet.register_specialist`` with an external projector (validation, load, save);
 5. the same command with embedded projections, as ``make run`` serves it.
@@ -23,7 +24,7 @@ from eventsourcing.application import Application
 
 from application.app import FleetApplication
 from application.fleet import Fleet
-from bench.bare import BareSpecialist
+from bench.bare import BareSpecialist, library_register
 from bench.common import SCRATCH, Scale, log
 from domain.specialist import Specialist
 
@@ -91,6 +92,19 @@ def library_save(path: Path, rows: int) -> dict[str, float]:
         app.close()
 
 
+def library_command(path: Path, rows: int) -> dict[str, float]:
+    app: Application[Any] = Application(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    )
+    try:
+        return rate(
+            lambda i: library_register(app, f"lib-{i}", f"Library {i}", ["code", "review"]),
+            rows,
+        )
+    finally:
+        app.close()
+
+
 def fleet_save(path: Path, rows: int) -> tuple[dict[str, float], bytes]:
     """The rate, and one stored event's state (the raw insert writes rows that size)."""
     app = FleetApplication({"SQLITE_DBNAME": str(path)})
@@ -127,6 +141,7 @@ def run(scale: Scale) -> dict[str, Any]:
         rates = {
             "raw_sqlite3_insert": raw_sqlite(work / "raw.sqlite3", rows, state),
             "library_application_save": library_save(work / "library.sqlite3", rows),
+            "library_register_command": library_command(work / "library-cmd.sqlite3", rows),
             "fleet_application_save": saved,
             "fleet_command_external_projector": command(work / "ext.sqlite3", rows, "external"),
             "fleet_command_embedded_projections": command(work / "emb.sqlite3", rows, "embedded"),
