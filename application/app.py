@@ -16,6 +16,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 
 from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
+from application.seams import save_aggregates
 from application.settings import backend_name, build_env, flag
 from application.store.archive import Archive, PostgresArchive, SQLiteArchive
 from application.store.history import IndexingEventStore, merge_notifications
@@ -200,7 +201,10 @@ class FleetApplication(Application[UUID]):
         # A class check, not the library's runtime Protocol (DomainEventProtocol): an
         # isinstance against a Protocol inspects its members each time.
         aggregates = {obj.id: obj for obj in objs if isinstance(obj, FleetAggregate)}
-        recordings = super().save(*objs, aggregates=aggregates, **kwargs)
+        if len(aggregates) == len(objs):  # aggregates only, as every command saves
+            recordings = save_aggregates(self, objs, aggregates=aggregates, **kwargs)
+        else:
+            recordings = super().save(*objs, aggregates=aggregates, **kwargs)
         self._cache_saved(aggregates.values())
         return recordings
 

@@ -12,7 +12,7 @@ import inspect
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import flask_smorest
@@ -575,6 +575,57 @@ def test_snapshot_state_is_the_state_a_snapshot_takes(
     newer = Specialist.register("s-2", "S", ["x"], {})
     assert seams.snapshot_state(newer) == Snapshot.take(newer).state
     assert seams.snapshot_state(newer)["class_version"] == 2
+
+
+# ---- eventsourcing: saving aggregates without runtime protocol checks ---------------------
+
+
+def test_saving_aggregates_through_the_seam_does_what_the_librarys_save_does(
+    tmp_path: Path,
+) -> None:
+    """The seam runs the steps of the library's ``save`` after its collecting: it fails
+    when an upgrade adds, drops or reorders one. Then, on a real application, the events are
+    recorded with the save's keyword arguments, snapshots are taken at the interval, and
+    the application's hooks hear of the recordings."""
+    from eventsourcing.application import Application
+
+    steps = [
+        line.strip()
+        for line in inspect.getsource(Application.save).splitlines()
+        if line.strip().startswith(("processing_event", "recordings =", "self."))
+    ]
+    assert steps == [
+        "processing_event: ProcessingEvent[TAggregateID] = ProcessingEvent()",
+        "processing_event.collect_events(*objs, **kwargs)",
+        "recordings = self._record(processing_event)",
+        "self._take_snapshots(processing_event)",
+        "self._notify(recordings)",
+        "self.notify(processing_event.events)  # Deprecated.",
+    ]
+
+    class Heard(Application[Any]):
+        snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Specialist: 2}
+        recorded: ClassVar[list[int]] = []
+
+        def _notify(self, recordings: list[Any]) -> None:
+            self.recorded.extend(r.notification.id for r in recordings)
+
+    app = Heard(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s.db")}
+    )
+    try:
+        first = Specialist.register("s-1", "S", ["x"], {})
+        second = Specialist.register("s-2", "T", ["y"], {})
+        second.heartbeat(status="busy", current_sortie=None, metrics=None, metadata=None)
+        recordings = seams.save_aggregates(app, [first, second])
+        assert [r.notification.id for r in recordings] == [1, 2, 3] == Heard.recorded
+        assert app.repository.get(second.id).version == 2
+        snapshots = app.snapshots
+        assert snapshots is not None
+        assert [s.originator_version for s in snapshots.get(second.id)] == [2]
+        assert list(snapshots.get(first.id)) == []
+    finally:
+        app.close()
 
 
 # ---- psycopg: results still to be read in pipeline mode -----------------------------------
