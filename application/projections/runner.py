@@ -35,11 +35,10 @@ from eventsourcing.utils import Environment
 from application.app import FleetApplication
 from application.errors import NotFound, Unavailable
 from application.projections.base import Fold, RowProjection
-from application.projections.view import View, ViewTx
+from application.projections.view import View, ViewTx, track_together
 from application.seams import (
     forget_prepared_statements,
     in_pipeline,
-    insert_trackings,
     sync_pipeline,
     unread_pipeline_results,
 )
@@ -197,8 +196,7 @@ class Projector:
             # The positions last: reading whether they moved also shows, in PostgreSQL's
             # pipeline, whether any row above failed (see ``_pipelined_savepoint``), and
             # which projections were ready.
-            recorders = [p.view.recorder for p in presumed]
-            moved = insert_trackings(recorders, tx.cursor, write.tracking)
+            moved = track_together([p.view for p in presumed], tx, write.tracking)
             if len(ready()) != len(presumed):
                 raise NotReady("a projection lags behind this write")
             if not all(moved):
@@ -219,7 +217,7 @@ class Projector:
             contained = savepoint(tx, "inline_positions") if tx.postgres else nullcontext()
             try:
                 with contained:
-                    moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
+                    moved = track_together([p.view for p in idle], tx, tracking)
             except Exception as error:  # the write goes on; they catch up from the log
                 survive_or_fail_the_write(tx, error)
                 log.exception(
@@ -286,11 +284,8 @@ class Projector:
     def _positions_query(self, tx: ViewTx, serialise: bool) -> tuple[str, list[Any]]:
         """``_positions_in``'s statement and its parameters."""
         views = [p.view for p in self.projections.values()]
-        columns = [  # one named column a projection: rows are dicts on PostgreSQL
-            f"(SELECT MAX(notification_id) FROM {view.table} WHERE application_name = ?) "  # noqa: S608 - fixed names
-            f"AS p{number}"
-            for number, view in enumerate(views)
-        ]
+        # One named column a projection: rows are dicts on PostgreSQL.
+        columns = [view.position_column(f"p{number}") for number, view in enumerate(views)]
         params: list[Any] = [self.app.name] * len(views)
         if serialise and tx.postgres:
             columns.insert(0, PROJECTING_LOCK)
@@ -355,7 +350,7 @@ class Projector:
             if idle:
                 page_end = todo[-1][2][-1][0]  # where every projection's part of it ends
                 tracking = Tracking(self.app.name, page_end)
-                moved = insert_trackings([p.view.recorder for p in idle], tx.cursor, tracking)
+                moved = track_together([p.view for p in idle], tx, tracking)
                 for name in [p.name for p, done in zip(idle, moved, strict=True) if not done]:
                     log.info("projection %s: another projector applied this page", name)
             for number, projection, events in todo:

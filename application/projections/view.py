@@ -1,14 +1,19 @@
-"""Where projections write: the library's tracking recorders, one tracking table each.
+"""Where projections write: the library's tracking recorders, and their positions.
 
 SQLite's recorder hard-codes a table called ``tracking`` keyed by the upstream
-application's name, so two projections there would share one position.
-``named_view`` gives each projection its own table on either backend.
+application's name, so two projections there would share one position. On SQLite every
+projection keeps its position in one table of Fleet's, ``fleet_projection_tracking``
+(migration 0008), keyed by projection too: a write moves them all with one statement
+(``track_together``) and one page. On PostgreSQL each projection has a table of the library's
+recorder, named after it, and a write moves them all with one statement too
+(``seams.insert_trackings``).
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,34 +22,52 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.seams import insert_tracking, max_tracking_id, render_library_statements
+from application.seams import (
+    insert_tracking,
+    insert_trackings,
+    max_tracking_id,
+    render_library_statements,
+)
 from application.store.portable import PortableCursor
 from application.store.postgres import connects_in_schema
 
+# SQLite: every projection's position (migration 0008 creates it, and moves the positions of
+# the tables each projection had before).
+TRACKING_TABLE = "fleet_projection_tracking"
+CREATE_TRACKING_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (projection TEXT NOT NULL, "
+    "application_name TEXT NOT NULL, notification_id INTEGER, "
+    "PRIMARY KEY (projection, application_name)) WITHOUT ROWID"
+)
 
-class NamedSQLiteTrackingRecorder(SQLiteTrackingRecorder):
-    tracking_table = "tracking"
 
-    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any):
+class ProjectionTrackingRecorder(SQLiteTrackingRecorder):
+    """The library's SQLite tracking recorder, on one projection's rows of
+    ``fleet_projection_tracking``."""
+
+    def __init__(self, datastore: SQLiteDatastore, projection: str, **kwargs: Any):
+        self.projection = projection
         super().__init__(datastore, **kwargs)
-        table = self.tracking_table
-        # The table name is fixed per projection in code; values are bound.
+        # The projection's name is fixed in code; values are bound.
         self.insert_tracking_statement = (
-            f"INSERT INTO {table} VALUES (:application_name, :notification_id) "  # noqa: S608
-            "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
-            f"WHERE {table}.notification_id < :notification_id RETURNING notification_id"
+            f"INSERT INTO {TRACKING_TABLE} VALUES ('{projection}', :application_name, "  # noqa: S608
+            ":notification_id) ON CONFLICT (projection, application_name) DO UPDATE SET "
+            f"notification_id = :notification_id WHERE {TRACKING_TABLE}.notification_id < "
+            ":notification_id RETURNING notification_id"
         )
         self.select_max_tracking_id_statement = (
-            f"SELECT MAX(notification_id) FROM {table} WHERE application_name=?"  # noqa: S608
+            f"SELECT MAX(notification_id) FROM {TRACKING_TABLE} "  # noqa: S608
+            f"WHERE projection = '{projection}' AND application_name = ?"
         )
-        self.create_table_statements = self.construct_create_table_statements()
 
     def construct_create_table_statements(self) -> list[str]:
-        table = getattr(self, "tracking_table", "tracking")
-        return [
-            f"CREATE TABLE IF NOT EXISTS {table} (application_name TEXT, notification_id INTEGER, "
-            "PRIMARY KEY (application_name)) WITHOUT ROWID"
-        ]
+        return [CREATE_TRACKING_TABLE]
+
+    def create_table(self) -> None:
+        """The table only: the library's own also moves its ``tracking`` table to one row an
+        application, which this table has always been."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(CREATE_TRACKING_TABLE)
 
 
 # A view transaction: ``?`` placeholders on both backends (``application.store.portable``).
@@ -60,20 +83,19 @@ class View:
         datastore: SQLiteDatastore | PostgresDatastore,
         create_table: bool = True,
     ):
+        self.name = name
         self.postgres = isinstance(datastore, PostgresDatastore)
-        self.table = f"fleet_{name}_tracking"
+        # The tracking table, and what picks this projection's rows in it.
+        self.recorder: TrackingRecorder
         if isinstance(datastore, PostgresDatastore):
-            self.recorder: TrackingRecorder = PostgresTrackingRecorder(
-                datastore, tracking_table_name=self.table
-            )
+            self.table, self.rows_of = f"fleet_{name}_tracking", ""
+            self.recorder = PostgresTrackingRecorder(datastore, tracking_table_name=self.table)
             render_library_statements(self.recorder)
         else:
-            cls = type(
-                f"{name}_view", (NamedSQLiteTrackingRecorder,), {"tracking_table": self.table}
-            )
-            self.recorder = cls(datastore)
+            self.table, self.rows_of = TRACKING_TABLE, f"projection = '{name}' AND "
+            self.recorder = ProjectionTrackingRecorder(datastore, name)
         if create_table:  # off (the library's CREATE_TABLE=no) for a role without DDL rights
-            self.recorder.create_table()  # type: ignore[attr-defined]
+            self.recorder.create_table()
         self.datastore = datastore
         # The projector's pool starts its connections in the schema (``connect_in_schema``);
         # a pool that does not needs ``SET LOCAL search_path`` in each transaction.
@@ -113,7 +135,18 @@ class View:
         insert_tracking(self.recorder, tx.cursor, tracking)
 
     def forget(self, tx: ViewTx, application_name: str) -> None:
-        tx.execute(f"DELETE FROM {self.table} WHERE application_name = ?", [application_name])  # noqa: S608
+        tx.execute(
+            f"DELETE FROM {self.table} WHERE {self.rows_of}application_name = ?",  # noqa: S608
+            [application_name],
+        )
+
+    def position_column(self, alias: str) -> str:
+        """A column of this projection's position (NULL before the first), for a statement
+        that reads several at once; its one parameter is the upstream application's name."""
+        return (
+            f"(SELECT MAX(notification_id) FROM {self.table} "  # noqa: S608 - fixed names
+            f"WHERE {self.rows_of}application_name = ?) AS {alias}"
+        )
 
     def position(self, application_name: str) -> int:
         return self.recorder.max_tracking_id(application_name) or 0
@@ -121,3 +154,32 @@ class View:
     def position_in(self, tx: ViewTx, application_name: str) -> int:
         """The position, read in a transaction the caller already holds."""
         return int(max_tracking_id(self.recorder, application_name, tx.cursor) or 0)
+
+
+def track_together(views: Sequence[View], tx: ViewTx, tracking: Tracking) -> list[bool]:
+    """Record one ``tracking`` for several projections with one statement; per view, whether
+    its position advanced (one that was already there or past it stays where it is).
+
+    A write most projections take nothing from (a heartbeat) still moves each one's position.
+    On SQLite their rows are in one table: one upsert of several rows. On PostgreSQL, one
+    statement over their tables (``seams.insert_trackings``).
+    """
+    if not views:
+        return []
+    if tx.postgres:
+        return insert_trackings([view.recorder for view in views], tx.cursor, tracking)
+    names = tuple(view.name for view in views)
+    params = [tracking.application_name, tracking.notification_id] * len(names)
+    moved = {row[0] for row in tx.fetchall(_together_statement(names), params)}
+    return [name in moved for name in names]
+
+
+@functools.lru_cache(maxsize=64)
+def _together_statement(names: tuple[str, ...]) -> str:
+    rows = ", ".join(f"('{name}', ?, ?)" for name in names)
+    return (
+        f"INSERT INTO {TRACKING_TABLE} VALUES {rows} "  # noqa: S608 - names fixed in code
+        "ON CONFLICT (projection, application_name) DO UPDATE SET "
+        f"notification_id = excluded.notification_id WHERE {TRACKING_TABLE}.notification_id "
+        "< excluded.notification_id RETURNING projection"
+    )

@@ -94,15 +94,15 @@ def test_a_position_that_did_not_move_together_is_moved_one_projection_at_a_time
     fleet = Fleet(env=inline(backend))
     try:
         fleet.register_specialist("s-1", "S")
-        real = runner.insert_trackings
+        real = runner.track_together
         calls: list[int] = []
 
-        def first_not_moved(recorders: Any, cursor: Any, tracking: Any) -> list[bool]:
-            moved = real(recorders, cursor, tracking)
-            calls.append(len(recorders))
+        def first_not_moved(views: Any, tx: Any, tracking: Any) -> list[bool]:
+            moved = real(views, tx, tracking)
+            calls.append(len(views))
             return [False, *moved[1:]] if len(calls) == 1 else moved
 
-        monkeypatch.setattr(runner, "insert_trackings", first_not_moved)
+        monkeypatch.setattr(runner, "track_together", first_not_moved)
         answered = fleet.heartbeat("s-1", status="busy")
         assert calls == [len(fleet.projector.projections), len(fleet.projector.projections) - 1]
         assert answered.position == fleet.head_position()
@@ -280,18 +280,18 @@ def test_a_database_error_moving_the_idle_positions_lags_them_and_keeps_the_writ
     fleet = Fleet(env=inline(backend))
     try:
         fleet.register_specialist("s-1", "S")
-        real = runner.insert_trackings
+        real = runner.track_together
 
-        def refused(recorders: Any, cursor: Any, tracking: Any) -> list[bool]:
-            cursor.execute("INSERT INTO no_such_table VALUES (1)")
-            return real(recorders, cursor, tracking)
+        def refused(views: Any, tx: Any, tracking: Any) -> list[bool]:
+            tx.execute("INSERT INTO no_such_table VALUES (1)")
+            return real(views, tx, tracking)
 
-        monkeypatch.setattr(runner, "insert_trackings", refused)
+        monkeypatch.setattr(runner, "track_together", refused)
         head = fleet.head_position()
         answered = fleet.heartbeat("s-1")  # only the specialists projection takes it
         assert answered.position == head + 1 == fleet.head_position()
         assert "could not track a write inline" in caplog.text
-        monkeypatch.setattr(runner, "insert_trackings", real)
+        monkeypatch.setattr(runner, "track_together", real)
         fleet.heartbeat("s-1")
         assert fleet.projector.min_position() == fleet.head_position()
     finally:
@@ -405,7 +405,7 @@ def test_a_projection_that_takes_none_of_a_writes_events_only_moves_its_position
         real_track = work.view.track
         monkeypatch.setattr(work.view, "track", refused)
         # ... and in the catch-up after the commit, which moves such positions together
-        monkeypatch.setattr("application.projections.runner.insert_trackings", refused)
+        monkeypatch.setattr("application.projections.runner.track_together", refused)
         fleet.heartbeat("s-1", status="idle")  # the write succeeds; work lags
         assert "could not track a write inline" in caplog.text
         assert work.view.position(fleet.app.name) < fleet.head_position()

@@ -150,6 +150,51 @@ def test_round_trip_upgrade_downgrade_to_zero_upgrade(
         fleet.close()
 
 
+PROJECTIONS = ("checkpoints", "locks", "messages", "specialists", "work")
+
+
+def test_0008_moves_every_projections_position_into_one_table_and_back(
+    backend: dict[str, str], raw_store: Any, fleet_db: Any
+) -> None:
+    """On SQLite every projection's position is a row of one table from 0008 on (a write moves
+    them all with one statement); its downgrade gives each projection its own table again,
+    as the library's recorder made them. PostgreSQL keeps a table a projection."""
+    seed(backend)
+    head = raw_store.positions()[-1]
+    if raw_store.backend == "postgres":
+        assert {f"fleet_{name}_tracking" for name in PROJECTIONS} <= tables(raw_store)
+        assert fleet_db("downgrade", "--steps", "1").exit_code == 0
+        assert fleet_db("upgrade").exit_code == 0
+        assert {f"fleet_{name}_tracking" for name in PROJECTIONS} <= tables(raw_store)
+        return
+    positions = (
+        "SELECT projection, application_name, notification_id FROM fleet_projection_tracking"
+    )
+    moved = sorted(raw_store.rows(positions))
+    assert [row[0] for row in moved] == list(PROJECTIONS)
+    assert {row[2] for row in moved} == {head}
+    assert not {f"fleet_{name}_tracking" for name in PROJECTIONS} & tables(raw_store)
+
+    assert fleet_db("downgrade", "--steps", "1").exit_code == 0
+    assert "fleet_projection_tracking" not in tables(raw_store)
+    for projection, application, position in moved:
+        table = f"fleet_{projection}_tracking"
+        assert raw_store.rows(f"SELECT application_name, notification_id FROM {table}") == [  # noqa: S608
+            (application, position)
+        ]
+
+    assert fleet_db("upgrade").exit_code == 0
+    assert sorted(raw_store.rows(positions)) == moved
+    fleet = Fleet(env=backend)  # nothing to catch up: every position came through
+    try:
+        assert fleet.projector.catch_up() == 0
+        fleet.heartbeat("mig-1", status="busy")
+        assert fleet.get_specialist("mig-1")["status"] == "busy"
+    finally:
+        fleet.close()
+    assert {row[2] for row in raw_store.rows(positions)} == {head + 1}
+
+
 def test_upgrade_and_downgrade_step_by_step(
     backend: dict[str, str], raw_store: Any, fleet_db: Any
 ) -> None:
