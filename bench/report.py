@@ -573,7 +573,13 @@ def writes_section(data: dict[str, Any]) -> list[str]:
         "## Write cost in-process",
         "",
         f"{data['rows']:,} writes each, one transaction per write, fresh SQLite files on the same "
-        "disk (WAL, `synchronous=FULL`).",
+        "disk (WAL, `synchronous=FULL`)"
+        + (
+            f", the writers taking turns in {data['rounds']} rounds (the host's drift falls on "
+            "all of them alike)."
+            if data.get("rounds")
+            else "."
+        ),
         "",
     ]
     out += table(

@@ -8,15 +8,18 @@ From the storage ceiling up to Fleet's command, each step adding one layer:
 3. ``FleetApplication.save()`` of a one-event Specialist (index row and type counter too);
 4. ``Fleet.register_specialist`` with an external projector (validation, load, save);
 5. the same command with embedded projections, as ``make run`` serves it.
+
+The writers take turns, in ``ROUNDS`` rounds, each on a fresh SQLite file of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +31,16 @@ from bench.bare import BareSpecialist, library_register
 from bench.common import SCRATCH, Scale, log
 from domain.specialist import Specialist
 
+# Each writer's rows are written in this many rounds, the writers taking turns: the host's
+# speed drifts by tens of percent within minutes, and interleaved, the drift falls on every
+# writer alike instead of on whichever ran last.
+ROUNDS = 5
 
-def rate(call: Callable[[int], Any], rows: int) -> dict[str, float]:
-    for i in range(min(20, rows)):  # warm-up, with ids of their own
-        call(-1 - i)
-    began = time.perf_counter()
-    for i in range(rows):
-        call(i)
-    seconds = time.perf_counter() - began
-    return {
-        "writes": rows,
-        "writes_per_s": round(rows / seconds, 1),
-        "us_per_write": round(seconds / rows * 1e6, 1),
-    }
+Write = Callable[[int], Any]
 
 
-def raw_sqlite(path: Path, rows: int, state: bytes) -> dict[str, float]:
+@contextlib.contextmanager
+def raw_sqlite(path: Path, state: bytes) -> Iterator[Write]:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")  # as the library sets it; synchronous stays FULL
@@ -62,7 +59,7 @@ def raw_sqlite(path: Path, rows: int, state: bytes) -> dict[str, float]:
             )
 
         def insert(i: int) -> None:
-            stream = f"{i:032x}"
+            stream = f"{i:032x}" if i >= 0 else f"w{-i:031x}"  # warm-up ids apart
             conn.execute("BEGIN")
             cursor = conn.execute(
                 "INSERT INTO stored_events VALUES (?, 1, 'specialist_registered', ?)",
@@ -75,61 +72,90 @@ def raw_sqlite(path: Path, rows: int, state: bytes) -> dict[str, float]:
             )
             conn.execute("COMMIT")
 
-        return rate(insert, rows)
+        yield insert
     finally:
         conn.close()
 
 
-def library_save(path: Path, rows: int) -> dict[str, float]:
+@contextlib.contextmanager
+def library_app(path: Path) -> Iterator[Application[Any]]:
     app: Application[Any] = Application(
         env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
     )
     try:
-        return rate(
-            lambda i: app.save(BareSpecialist(f"bare-{i}", f"Bare {i}", ["code", "review"])), rows
-        )
+        yield app
     finally:
         app.close()
 
 
-def library_command(path: Path, rows: int) -> dict[str, float]:
-    app: Application[Any] = Application(
-        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
-    )
-    try:
-        return rate(
-            lambda i: library_register(app, f"lib-{i}", f"Library {i}", ["code", "review"]),
-            rows,
-        )
-    finally:
-        app.close()
+@contextlib.contextmanager
+def library_save(path: Path) -> Iterator[Write]:
+    with library_app(path) as app:
+        yield lambda i: app.save(BareSpecialist(f"bare-{i}", f"Bare {i}", ["code", "review"]))
 
 
-def fleet_save(path: Path, rows: int) -> tuple[dict[str, float], bytes]:
-    """The rate, and one stored event's state (the raw insert writes rows that size)."""
+@contextlib.contextmanager
+def library_command(path: Path) -> Iterator[Write]:
+    with library_app(path) as app:
+        yield lambda i: library_register(app, f"lib-{i}", f"Library {i}", ["code", "review"])
+
+
+@contextlib.contextmanager
+def fleet_save(path: Path) -> Iterator[Write]:
     app = FleetApplication({"SQLITE_DBNAME": str(path)})
     try:
-        figures = rate(
-            lambda i: app.save(
-                Specialist.register(f"save-{i}", f"Save {i}", ["code", "review"], {})
-            ),
-            rows,
+        yield lambda i: app.save(
+            Specialist.register(f"save-{i}", f"Save {i}", ["code", "review"], {})
         )
-        state = app.recorder.select_notifications(start=1, limit=1)[0].state
-        return figures, state
     finally:
         app.close()
 
 
-def command(path: Path, rows: int, projector: str) -> dict[str, float]:
+def stored_state(path: Path) -> bytes:
+    """One stored registration's state, as Fleet saves it: the raw insert writes rows that size."""
+    with fleet_save(path) as save:
+        save(-1)
+    app = FleetApplication({"SQLITE_DBNAME": str(path)})
+    try:
+        return bytes(app.recorder.select_notifications(start=1, limit=1)[0].state)
+    finally:
+        app.close()
+
+
+@contextlib.contextmanager
+def command(path: Path, projector: str) -> Iterator[Write]:
     fleet = Fleet(env={"SQLITE_DBNAME": str(path), "FLEET_PROJECTOR": projector})
     try:
-        return rate(
-            lambda i: fleet.register_specialist(f"cmd-{i}", f"Command {i}", ["code", "review"]),
-            rows,
-        )
+        yield lambda i: fleet.register_specialist(f"cmd-{i}", f"Command {i}", ["code", "review"])
     finally:
         fleet.close()
+
+
+def rates(
+    writers: dict[str, Write], rows: int, rounds: int = ROUNDS
+) -> dict[str, dict[str, float]]:
+    """Each writer's rate over ``rows`` writes, in ``rounds`` rounds taking turns (after a
+    warm-up of each, with ids of their own)."""
+    for write in writers.values():
+        for i in range(min(20, rows)):
+            write(-1 - i)
+    seconds = dict.fromkeys(writers, 0.0)
+    per_round = max(1, rows // rounds)
+    for number in range(rounds):
+        for name, write in writers.items():
+            began = time.perf_counter()
+            for i in range(number * per_round, (number + 1) * per_round):
+                write(i)
+            seconds[name] += time.perf_counter() - began
+    done = per_round * rounds
+    return {
+        name: {
+            "writes": done,
+            "writes_per_s": round(done / took, 1),
+            "us_per_write": round(took / done * 1e6, 1),
+        }
+        for name, took in seconds.items()
+    }
 
 
 def run(scale: Scale) -> dict[str, Any]:
@@ -137,19 +163,29 @@ def run(scale: Scale) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="writes-", dir=SCRATCH))
     rows = scale.write_rows
     try:
-        saved, state = fleet_save(work / "fleet.sqlite3", rows)
-        rates = {
-            "raw_sqlite3_insert": raw_sqlite(work / "raw.sqlite3", rows, state),
-            "library_application_save": library_save(work / "library.sqlite3", rows),
-            "library_register_command": library_command(work / "library-cmd.sqlite3", rows),
-            "fleet_application_save": saved,
-            "fleet_command_external_projector": command(work / "ext.sqlite3", rows, "external"),
-            "fleet_command_embedded_projections": command(work / "emb.sqlite3", rows, "embedded"),
-        }
+        state = stored_state(work / "state.sqlite3")
+        with contextlib.ExitStack() as stack:
+            writers = {
+                "raw_sqlite3_insert": stack.enter_context(raw_sqlite(work / "raw.sqlite3", state)),
+                "library_application_save": stack.enter_context(
+                    library_save(work / "library.sqlite3")
+                ),
+                "library_register_command": stack.enter_context(
+                    library_command(work / "library-cmd.sqlite3")
+                ),
+                "fleet_application_save": stack.enter_context(fleet_save(work / "fleet.sqlite3")),
+                "fleet_command_external_projector": stack.enter_context(
+                    command(work / "ext.sqlite3", "external")
+                ),
+                "fleet_command_embedded_projections": stack.enter_context(
+                    command(work / "emb.sqlite3", "embedded")
+                ),
+            }
+            measured = rates(writers, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    raw = rates["raw_sqlite3_insert"]["us_per_write"]
-    for name, figures in rates.items():
+    raw = measured["raw_sqlite3_insert"]["us_per_write"]
+    for name, figures in measured.items():
         figures["time_vs_raw_insert"] = round(figures["us_per_write"] / raw, 2)
         log(f"  {name:36} {figures['writes_per_s']:>8,.0f} writes/s")
-    return {"rows": rows, "state_bytes": len(state), "rates": rates}
+    return {"rows": rows, "rounds": ROUNDS, "state_bytes": len(state), "rates": measured}
