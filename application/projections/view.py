@@ -46,8 +46,9 @@ class ProjectionTrackingRecorder(SQLiteTrackingRecorder):
     ``fleet_projection_tracking``."""
 
     def __init__(self, datastore: SQLiteDatastore, projection: str, **kwargs: Any):
-        self.projection = projection
         super().__init__(datastore, **kwargs)
+        # What picks this projection's rows, before the application's name.
+        self.rows_of = f"projection = '{projection}' AND "
         # The projection's name is fixed in code; values are bound.
         self.insert_tracking_statement = (
             f"INSERT INTO {TRACKING_TABLE} VALUES ('{projection}', :application_name, "  # noqa: S608
@@ -57,7 +58,7 @@ class ProjectionTrackingRecorder(SQLiteTrackingRecorder):
         )
         self.select_max_tracking_id_statement = (
             f"SELECT MAX(notification_id) FROM {TRACKING_TABLE} "  # noqa: S608
-            f"WHERE projection = '{projection}' AND application_name = ?"
+            f"WHERE {self.rows_of}application_name = ?"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -92,8 +93,8 @@ class View:
             self.recorder = PostgresTrackingRecorder(datastore, tracking_table_name=self.table)
             render_library_statements(self.recorder)
         else:
-            self.table, self.rows_of = TRACKING_TABLE, f"projection = '{name}' AND "
-            self.recorder = ProjectionTrackingRecorder(datastore, name)
+            recorder = ProjectionTrackingRecorder(datastore, name)
+            self.table, self.rows_of, self.recorder = TRACKING_TABLE, recorder.rows_of, recorder
         if create_table:  # off (the library's CREATE_TABLE=no) for a role without DDL rights
             self.recorder.create_table()
         self.datastore = datastore
