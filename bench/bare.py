@@ -20,15 +20,9 @@ class BareSpecialist(Aggregate):
         self.capabilities = capabilities
 
 
-class NamedBareSpecialist(Aggregate):
+class NamedBareSpecialist(BareSpecialist):
     """A ``BareSpecialist`` with one stream per name, as Fleet's specialists have, so that a
     registration can find an earlier one."""
-
-    @event("Registered")
-    def __init__(self, specialist_id: str, name: str, capabilities: list[str]) -> None:
-        self.specialist_id = specialist_id
-        self.name = name
-        self.capabilities = capabilities
 
     @staticmethod
     def create_id(specialist_id: str, **_: Any) -> UUID:

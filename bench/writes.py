@@ -113,10 +113,9 @@ def fleet_save(path: Path) -> Iterator[Write]:
 
 def stored_state(path: Path) -> bytes:
     """One stored registration's state, as Fleet saves it: the raw insert writes rows that size."""
-    with fleet_save(path) as save:
-        save(-1)
     app = FleetApplication({"SQLITE_DBNAME": str(path)})
     try:
+        app.save(Specialist.register("state", "State", ["code", "review"], {}))
         return bytes(app.recorder.select_notifications(start=1, limit=1)[0].state)
     finally:
         app.close()
