@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from copy import deepcopy
 from functools import cached_property
 from typing import Any, ClassVar, cast
@@ -16,7 +18,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 
 from application.migrate import Migrator, PostgresTarget, SQLiteTarget, Target, load_migrations
-from application.seams import save_aggregates
+from application.seams import fastforward_lock, save_aggregates
 from application.settings import backend_name, build_env, flag
 from application.store.archive import Archive, PostgresArchive, SQLiteArchive
 from application.store.history import IndexingEventStore, merge_notifications
@@ -35,6 +37,25 @@ log = logging.getLogger(__name__)
 RecordedListener = Callable[[Sequence[str]], object]
 # Told (position, event_type, stream_id, correlation_id) of each event a write committed.
 CommittedListener = Callable[[list[tuple[int, str, str, str]]], object]
+
+# The (aggregate id, version) of each cached copy ``get`` handed out under ``trusting_cache``.
+_unconfirmed: ContextVar[list[tuple[UUID, int]] | None] = ContextVar(
+    "fleet_unconfirmed_loads", default=None
+)
+
+
+@contextmanager
+def trusting_cache() -> Iterator[list[tuple[UUID, int]]]:
+    """Inside, ``FleetApplication.get`` answers from the aggregate cache without reading the
+    log for events another process recorded since; the list it yields names each aggregate
+    so loaded and the version it had, for the caller to confirm (``Service._attempt``)."""
+    loads: list[tuple[UUID, int]] = []
+    token = _unconfirmed.set(loads)
+    try:
+        yield loads
+    finally:
+        _unconfirmed.reset(token)
+
 
 DEFAULT_SNAPSHOT_INTERVAL = 200  # events; the library snapshots when version % interval == 0
 
@@ -185,7 +206,27 @@ class FleetApplication(Application[UUID]):
             return str(cursor.fetchone()[0]).lower()
 
     def get(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        """The aggregate, at ``version`` or up to date; under ``trusting_cache``, the cached
+        copy as it is (noted there), without reading the log for newer events."""
+        unconfirmed = _unconfirmed.get()
+        if unconfirmed is not None and version is None:
+            cached = self.cached_copy(aggregate_id)
+            if cached is not None:
+                unconfirmed.append((aggregate_id, cached.version))
+                return cached
         return self.repository.get(aggregate_id, version=version, projector_func=project_fast)
+
+    def cached_copy(self, aggregate_id: UUID) -> FleetAggregate | None:
+        """A copy of the cached aggregate, or None when it is not cached."""
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            cached = cache.get(aggregate_id)
+        except KeyError:
+            return None
+        with fastforward_lock(self.repository, aggregate_id):
+            return cast(FleetAggregate, deepcopy(cached))
 
     def save(
         self,

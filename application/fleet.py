@@ -169,6 +169,9 @@ class Fleet:
             min_position_timeout=float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5")),
             embedded=embedded,
             command_turn=self._command_turn(),
+            optimistic_loads=flag(
+                settings.get("FLEET_OPTIMISTIC_LOADS"), default=self.app.backend == "sqlite"
+            ),
         )
         base = self.foundation
         self.lists = ListService(base)

@@ -24,11 +24,11 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import psycopg
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -407,6 +407,27 @@ def save_aggregates(app: Application[Any], saved: Sequence[Any], /, **kwargs: An
     app._notify(recordings)
     app.notify(processing_event.events)  # the library's save calls it too (deprecated there)
     return recordings
+
+
+# ---- eventsourcing: the aggregate cache's fast-forward lock -------------------------------
+
+
+@contextlib.contextmanager
+def fastforward_lock(repository: Repository[Any], aggregate_id: Any) -> Iterator[None]:
+    """Hold the lock under which the library fast-forwards a cached aggregate in place.
+
+    The library's ``Repository.get`` applies newer events to the cached object itself, under
+    a per-aggregate lock it keeps in private ``_use_fastforward_lock`` and
+    ``_disuse_fastforward_lock``. A copy of the cached object taken while another thread
+    fast-forwards it could be half of one version and half of the next, so
+    ``FleetApplication.cached_copy`` copies it holding the same lock.
+    """
+    lock = repository._use_fastforward_lock(aggregate_id)
+    try:
+        with lock:
+            yield
+    finally:
+        repository._disuse_fastforward_lock(aggregate_id)
 
 
 # ---- eventsourcing: an aggregate's snapshot state -----------------------------------------

@@ -4,16 +4,25 @@ A save puts a copy of each saved aggregate in the cache, so the next command on 
 starts from the version it wrote instead of reading and applying its own events again. The
 copy must be the committed state only, and a cache left behind by another writer must still
 be brought up to date from the log.
+
+With ``FLEET_OPTIMISTIC_LOADS`` a command first decides on the cached copy without reading
+the log at all, and its write confirms the copy. Whatever another process wrote meanwhile,
+the answers must be those of a command that read the log first.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from application import Fleet
 from application.app import FleetApplication
+from application.errors import Conflict, FleetError
 from domain.specialist import Specialist, specialist_stream_id
 
 
@@ -67,3 +76,181 @@ def test_another_writers_events_still_reach_a_cached_aggregate(
     finally:
         first.close()
         other.close()
+
+
+OPTIMISTIC = pytest.mark.parametrize("optimistic", ["1", "0"], ids=["optimistic", "reads-first"])
+
+
+@OPTIMISTIC
+def test_a_command_on_a_stale_copy_decides_on_the_logs_state(
+    backend: dict[str, str], optimistic: str
+) -> None:
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        first.register_specialist("s-1", "S")
+        first.heartbeat("s-1", status="busy")  # cached at version 2 here
+        other.register_specialist("s-1", "Renamed")  # version 3, unseen by the cache
+        answer = first.heartbeat("s-1", status="idle")
+        assert (answer["version"], answer["name"], answer["status"]) == (4, "Renamed", "idle")
+    finally:
+        first.close()
+        other.close()
+
+
+@OPTIMISTIC
+def test_a_stale_copy_never_accepts_what_the_log_refuses(
+    backend: dict[str, str], optimistic: str
+) -> None:
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        first.register_specialist("s-1", "S")  # cached, active
+        other.complete_specialist("s-1", reason="success")
+        with pytest.raises(Conflict):
+            first.heartbeat("s-1", status="busy")
+        assert first.get_specialist("s-1")["version"] == 2
+    finally:
+        first.close()
+        other.close()
+
+
+@OPTIMISTIC
+def test_an_aggregate_a_decision_reads_but_does_not_write_is_confirmed(
+    backend: dict[str, str], optimistic: str
+) -> None:
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        for specialist in ("read", "written"):
+            first.register_specialist(specialist, specialist)  # both cached at version 1
+        other.heartbeat("read")  # version 2, unseen by the cache
+        seen: list[int] = []
+
+        def decide() -> list[Any]:
+            read = first.app.get(specialist_stream_id("read"))
+            written = first.app.get(specialist_stream_id("written"))
+            written.heartbeat(metadata={"seen": read.version})
+            seen.append(read.version)
+            return [written]
+
+        first.specialists._write(decide)
+        assert seen[-1] == 2
+        assert first.get_specialist("written")["metadata"] == {"seen": 2}
+    finally:
+        first.close()
+        other.close()
+
+
+@OPTIMISTIC
+def test_a_claim_refused_for_a_stale_dependency_is_decided_again(
+    backend: dict[str, str], optimistic: str
+) -> None:
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        first.register_specialist("worker", "W")
+        dependency = first.create_sortie("first")  # cached here: pending
+        sortie = first.create_sortie("then", dependencies=[dependency["id"]])
+        other.update_sortie(dependency["id"], status="assigned", assigned_to="worker")
+        other.update_sortie(dependency["id"], status="in_progress")
+        other.update_sortie(dependency["id"], status="completed", result={"ok": True})
+        claimed = first.claim_sortie("worker")
+        assert claimed is not None
+        assert (claimed["id"], claimed["assigned_to"]) == (sortie["id"], "worker")
+    finally:
+        first.close()
+        other.close()
+
+
+@OPTIMISTIC
+def test_a_refusal_for_a_stale_copys_sake_is_decided_again(
+    backend: dict[str, str], optimistic: str
+) -> None:
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        first.register_specialist("s-1", "S")  # cached at version 1
+        other.heartbeat("s-1")  # version 2: the copy's version fails the precondition
+        assert first.heartbeat("s-1", expected_version=2)["version"] == 3
+    finally:
+        first.close()
+        other.close()
+
+
+@pytest.mark.parametrize(("optimistic", "reads"), [("1", 0), ("0", 1)])
+def test_an_optimistic_command_reads_no_events_when_its_copy_is_current(
+    sqlite_env: dict[str, str], optimistic: str, reads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet = Fleet(env={**sqlite_env, "FLEET_OPTIMISTIC_LOADS": optimistic})
+    try:
+        fleet.register_specialist("s-1", "S")
+        calls: list[Any] = []
+        select_events = fleet.app.recorder.select_events
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return select_events(*args, **kwargs)
+
+        monkeypatch.setattr(fleet.app.recorder, "select_events", counted)
+        assert fleet.heartbeat("s-1")["version"] == 2
+        assert len(calls) == reads
+    finally:
+        fleet.close()
+
+
+def test_optimistic_loads_are_the_default_on_sqlite_only(backend: dict[str, str]) -> None:
+    fleet = Fleet(env=backend)
+    try:
+        assert fleet.foundation.optimistic_loads is (fleet.app.backend == "sqlite")
+    finally:
+        fleet.close()
+
+
+SPECIALISTS = ("s-1", "s-2")
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(("first", "other")),
+        st.sampled_from(SPECIALISTS),
+        st.sampled_from(("register", "heartbeat", "complete", "pinned heartbeat")),
+        st.integers(min_value=0, max_value=3),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+def run_step(fleet: Fleet, specialist: str, command: str, n: int) -> Any:
+    """One command; its answer's lasting part, or the class of error it raised."""
+    try:
+        if command == "register":
+            answer = fleet.register_specialist(specialist, f"Name {n}")
+        elif command == "heartbeat":
+            answer = fleet.heartbeat(specialist, status=("busy", "idle")[n % 2])
+        elif command == "complete":
+            answer = fleet.complete_specialist(specialist, reason="success")
+        else:
+            answer = fleet.heartbeat(specialist, expected_version=n + 1)
+    except FleetError as exc:
+        return type(exc).__name__
+    return (answer["version"], answer["name"], answer["status"])
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS)
+def test_two_writers_answer_as_one_writer_would(tmp_path: Path, steps: list[Any]) -> None:
+    """The same commands, sent through two processes' caches or through one: same answers."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    shared = {"SQLITE_DBNAME": str(folder / "shared.sqlite3"), "FLEET_OPTIMISTIC_LOADS": "1"}
+    fleets = {"first": Fleet(env=shared), "other": Fleet(env=shared)}
+    alone = Fleet(env={"SQLITE_DBNAME": str(folder / "alone.sqlite3")})
+    try:
+        for door, specialist, command, n in steps:
+            assert run_step(fleets[door], specialist, command, n) == run_step(
+                alone, specialist, command, n
+            )
+    finally:
+        for fleet in (*fleets.values(), alone):
+            fleet.close()

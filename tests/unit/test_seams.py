@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ import flask_smorest
 import marshmallow as ma
 import psycopg
 import pytest
+from eventsourcing.application import Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     ConnectionUnavailableError,
@@ -587,7 +589,6 @@ def test_saving_aggregates_through_the_seam_does_what_the_librarys_save_does(
     when an upgrade adds, drops or reorders one. Then, on a real application, the events are
     recorded with the save's keyword arguments, snapshots are taken at the interval, and
     the application's hooks hear of the recordings."""
-    from eventsourcing.application import Application
 
     steps = [
         line.strip()
@@ -624,6 +625,38 @@ def test_saving_aggregates_through_the_seam_does_what_the_librarys_save_does(
         assert snapshots is not None
         assert [s.originator_version for s in snapshots.get(second.id)] == [2]
         assert list(snapshots.get(first.id)) == []
+    finally:
+        app.close()
+
+
+# ---- eventsourcing: the aggregate cache's fast-forward lock -------------------------------
+
+
+def test_the_fastforward_lock_is_the_one_the_librarys_fast_forward_takes(tmp_path: Path) -> None:
+    """While the seam holds an aggregate's lock, the library's ``Repository.get`` of it
+    waits (it fast-forwards the cached object under that lock); then it goes on."""
+    app: Application[Any] = Application(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(tmp_path / "ff.sqlite3"),
+            "AGGREGATE_CACHE_MAXSIZE": "10",
+        }
+    )
+    try:
+        specialist = Specialist.register("s-1", "S", [], {})
+        app.save(specialist)
+        app.repository.get(specialist.id)  # cached
+        got: list[int] = []
+        reader = threading.Thread(
+            target=lambda: got.append(app.repository.get(specialist.id).version)
+        )
+        with seams.fastforward_lock(app.repository, specialist.id):
+            reader.start()
+            reader.join(0.3)
+            assert reader.is_alive() and got == []
+        reader.join(5)
+        assert got == [1]
+        assert app.repository._fastforward_locks_inuse == {}  # released for good
     finally:
         app.close()
 
