@@ -36,6 +36,11 @@ SORTIES = RowTable(
 )
 
 
+# What a sortie's events may change without touching anything derived from other rows:
+# its dependencies, its status (others' ``blocked_by``) and its mission (the counters).
+LEAVES_DERIVED_ROWS: tuple[type, ...] = (Sortie.Progressed,)
+
+
 class WorkProjection(RowProjection):
     name = "work"
     version = 3  # 2: sortie resources carry estimate_minutes; 3: required_capabilities
@@ -43,7 +48,9 @@ class WorkProjection(RowProjection):
     owned_tables = ("sortie_dependencies", "sorties_projection", "missions_projection")
 
     def after_page(self, tx: ViewTx, changed: list[Touched]) -> None:
-        sorties = [t.aggregate for t in changed if t.table is SORTIES]
+        """Dependency rows, ``blocked_by`` and mission counters, for the sorties whose
+        events may have moved them (not for a progress report, the commonest write)."""
+        sorties = [t.aggregate for t in changed if t.table is SORTIES and _moves_derived(t)]
         missions = {str(t.aggregate.id) for t in changed if t.table is MISSIONS}
         missions |= {s.mission_id for s in sorties if s.mission_id}
         for sortie in sorties:
@@ -53,13 +60,12 @@ class WorkProjection(RowProjection):
                 "INSERT INTO sortie_dependencies (sortie_id, depends_on) VALUES (?, ?)",
                 [(sortie_id, d) for d in dict.fromkeys(sortie.dependencies)],
             )
-        self._refresh_blocked_by(tx, {str(s.id) for s in sorties})
+        if sorties:
+            self._refresh_blocked_by(tx, {str(s.id) for s in sorties})
         for mission_id in sorted(missions):
             self._refresh_progress(tx, mission_id)
 
     def _refresh_blocked_by(self, tx: ViewTx, changed: set[str]) -> None:
-        if not changed:
-            return
         marks = ", ".join("?" * len(changed))
         dependents = tx.fetchall(
             f"SELECT DISTINCT sortie_id FROM sortie_dependencies WHERE depends_on IN ({marks})",  # noqa: S608
@@ -96,3 +102,9 @@ class WorkProjection(RowProjection):
             "UPDATE missions_projection SET progress = ? WHERE id = ?",
             [json.dumps(progress_summary(counts)), mission_id],
         )
+
+
+def _moves_derived(touched: Touched) -> bool:
+    """Whether a sortie's events since its last write may move rows derived from it."""
+    applied = touched.applied
+    return not applied or not all(issubclass(cls, LEAVES_DERIVED_ROWS) for cls in applied)

@@ -153,6 +153,43 @@ def test_rebuild_equals_incremental_and_is_independent(fleet: Fleet) -> None:
     assert all(row["lag"] == 0 for row in fleet.projector.status())
 
 
+def test_a_progress_report_rewrites_the_sorties_row_alone(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A progress report moves no dependency, status or mission, so the rows derived from
+    other rows (``blocked_by``, the mission's counters) are left alone; a status change
+    refreshes them, and a rebuild agrees with both."""
+    made = some_work(fleet)
+    second = made["second"]["id"]
+    fleet.update_sortie(second, status="assigned", assigned_to="sp-2")
+    fleet.update_sortie(second, status="in_progress")
+    work = fleet.projector.projections["work"]
+    refreshed: list[str] = []
+
+    def noted(step: str) -> Any:
+        original = getattr(work, step)
+
+        def refresh(*args: Any) -> None:
+            refreshed.append(step)
+            original(*args)
+
+        return refresh
+
+    for step in ("_refresh_blocked_by", "_refresh_progress"):
+        monkeypatch.setattr(work, step, noted(step))
+    fleet.update_sortie(second, progress=40, status_message="halfway")
+    assert refreshed == []
+    row = fleet.list_sorties(mission_id=made["mission"]["id"], status="in_progress")[0][0]
+    assert (row["progress"], row["status_message"]) == (40, "halfway")
+    fleet.update_sortie(second, status="completed")
+    assert refreshed == ["_refresh_blocked_by", "_refresh_progress"]
+    mission = fleet.list_missions()[0][0]
+    assert mission["progress"]["completed"] == 2
+    incremental = table_contents(fleet)
+    fleet.projector.rebuild("work")
+    assert table_contents(fleet) == incremental
+
+
 @pytest.mark.parametrize("held", [1, 2, 1000])
 def test_a_rebuild_holding_rows_across_pages_equals_incremental(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch, held: int
@@ -289,7 +326,17 @@ settings.register_profile("fleet", deadline=None, max_examples=12)
 OPERATIONS = st.lists(
     st.tuples(
         st.sampled_from(
-            ["register", "beat", "mission", "sortie", "assign", "start", "complete", "cancel"]
+            [
+                "register",
+                "beat",
+                "mission",
+                "sortie",
+                "assign",
+                "start",
+                "progress",
+                "complete",
+                "cancel",
+            ]
         ),
         st.integers(0, 3),
     ),
@@ -347,6 +394,8 @@ def run_operations(fleet: Fleet, operations: list[tuple[str, int]]) -> None:
                     fleet.update_sortie(sortie, status="assigned", assigned_to=f"s{k}")
                 elif name == "start":
                     fleet.update_sortie(sortie, status="in_progress")
+                elif name == "progress":
+                    fleet.update_sortie(sortie, progress=25 * k, status_message=f"step {k}")
                 elif name == "complete":
                     fleet.update_sortie(sortie, status="completed")
                 else:
