@@ -16,7 +16,7 @@ from application.idempotency import ttl_of
 from application.migrate import MigrationError
 from application.projections import PROJECTIONS, Projector
 from application.projections.runner import PAGE_SIZE
-from application.services.base import Foundation, Service, row_resource
+from application.services.base import Foundation, OptimisticLoads, Service, row_resource
 from application.services.checkpoints import CheckpointService
 from application.services.claims import ClaimService
 from application.services.compaction import CompactionService
@@ -169,9 +169,7 @@ class Fleet:
             min_position_timeout=float(settings.get("FLEET_MIN_POSITION_TIMEOUT", "5")),
             embedded=embedded,
             command_turn=self._command_turn(),
-            optimistic_loads=flag(
-                settings.get("FLEET_OPTIMISTIC_LOADS"), default=self.app.backend == "sqlite"
-            ),
+            optimism=OptimisticLoads(flag(settings.get("FLEET_OPTIMISTIC_LOADS"), default=True)),
         )
         base = self.foundation
         self.lists = ListService(base)

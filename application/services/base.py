@@ -63,6 +63,40 @@ class _KeyTaken(Exception):
     """A concurrent write with the same key committed first; this one wrote nothing."""
 
 
+class OptimisticLoads:
+    """Whether a command's first attempt decides on the cached aggregates as they are.
+
+    Such an attempt reads nothing of the log for events recorded since the aggregates were
+    cached, and its write confirms them: inserting an aggregate's next version fails when
+    another writer recorded it first, and every other copy it read is checked against the
+    stored version. Otherwise (a refusal, a failed insert, a stale copy) the command decides
+    again on the log's state at once. It saves the read of newer events before every
+    command (a round trip on PostgreSQL) wherever one process writes the streams it caches.
+    Where several do (workers on one database), a stale copy is likely again soon, and each
+    costs an attempt: after one, the next ``BACK_OFF`` commands read the log first.
+    (``FLEET_OPTIMISTIC_LOADS=0`` turns it off.)
+    """
+
+    BACK_OFF = 64
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.reading_first = 0  # commands left that read the log first (approximate)
+
+    def now(self) -> bool:
+        """Whether this command's first attempt decides on the cached copies."""
+        if not self.enabled:
+            return False
+        if self.reading_first > 0:
+            self.reading_first -= 1
+            return False
+        return True
+
+    def stale(self) -> None:
+        """A cached copy was behind the log: read the log first for a while."""
+        self.reading_first = self.BACK_OFF
+
+
 @dataclass
 class Foundation:
     """What every service of ``Fleet`` is built on, shared by all of them.
@@ -83,14 +117,8 @@ class Foundation:
     # and the interpreter runs one thread, so concurrent commands of a process gain nothing
     # from each other and lose to the hand-overs (``Fleet._command_turn``).
     command_turn: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
-    # A command's first attempt decides on the cached aggregates as they are, without
-    # reading the log for events recorded since, and its write confirms them: inserting an
-    # aggregate's next version fails when another writer recorded it first, and every other
-    # copy it read is checked against the stored version. Otherwise (a refusal, a failed
-    # insert, a stale copy) it decides again on the log's state at once. Saves the read of
-    # newer events (a tenth of an in-process heartbeat); costs an attempt whenever another
-    # process wrote the stream since this one cached it (``FLEET_OPTIMISTIC_LOADS``).
-    optimistic_loads: bool = False
+    # Whether a command's first attempt decides on the cached aggregates as they are.
+    optimism: OptimisticLoads = field(default_factory=lambda: OptimisticLoads(enabled=False))
 
 
 def utc_now() -> datetime:
@@ -227,7 +255,7 @@ class Service:
             for attempt in range(attempts):
                 with self.foundation.command_turn:
                     recorded = None
-                    if attempt == 0 and self.foundation.optimistic_loads:
+                    if attempt == 0 and self.foundation.optimism.now():
                         recorded = self._attempt(decide, claim, expected_version, view, True)
                     if recorded is None:
                         recorded = self._attempt(decide, claim, expected_version, view)
@@ -247,8 +275,8 @@ class Service:
         """One try of ``_write``: None when another writer got to a stream first.
 
         ``optimistic``: ``decide`` runs on the cached aggregates as they are (see
-        ``Foundation.optimistic_loads``); None also when that may have decided on a stale
-        copy, for the caller to decide again on the log's state.
+        ``OptimisticLoads``); None also when that may have decided on a stale copy, for the
+        caller to decide again on the log's state.
         """
         aggregates = self._decide(decide, optimistic)
         if aggregates is None:
@@ -265,6 +293,7 @@ class Service:
             if claim is not None and self._remembered(claim) is not None:
                 raise _KeyTaken from None
             if optimistic:  # a cached copy was stale, or a writer got there first
+                self.foundation.optimism.stale()
                 return None
             if expected_version is not None:  # another writer got there first
                 current = self._stored_version(aggregates[0].id)
@@ -294,7 +323,10 @@ class Service:
                 if unconfirmed:
                     return None  # perhaps refused for a stale copy's sake: decide again
                 raise
-        return aggregates if self._confirmed(unconfirmed, aggregates) else None
+        if not self._confirmed(unconfirmed, aggregates):
+            self.foundation.optimism.stale()
+            return None
+        return aggregates
 
     def _confirmed(
         self, unconfirmed: Sequence[tuple[UUID, int]], aggregates: Sequence[FleetAggregate]

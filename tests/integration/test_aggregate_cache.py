@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from application import Fleet
 from application.app import FleetApplication
 from application.errors import Conflict, FleetError
+from application.services.base import OptimisticLoads
 from domain.specialist import Specialist, specialist_stream_id
 
 
@@ -199,12 +200,31 @@ def test_an_optimistic_command_reads_no_events_when_its_copy_is_current(
         fleet.close()
 
 
-def test_optimistic_loads_are_the_default_on_sqlite_only(backend: dict[str, str]) -> None:
-    fleet = Fleet(env=backend)
+def test_after_a_stale_copy_commands_read_the_log_first_for_a_while(
+    backend: dict[str, str],
+) -> None:
+    """Where other processes write the same streams a stale copy is likely again soon, and
+    each costs an attempt: the next ``BACK_OFF`` commands read first, then trust again."""
+    first, other = Fleet(env=backend), Fleet(env=backend)
     try:
-        assert fleet.foundation.optimistic_loads is (fleet.app.backend == "sqlite")
+        optimism = first.foundation.optimism
+        assert optimism.enabled  # the default on both backends
+        first.register_specialist("s-1", "S")
+        first.heartbeat("s-1")
+        assert optimism.reading_first == 0  # its copy was current
+        other.heartbeat("s-1")
+        assert first.heartbeat("s-1")["version"] == 4
+        assert optimism.reading_first == OptimisticLoads.BACK_OFF
+        first.heartbeat("s-1")
+        assert optimism.reading_first == OptimisticLoads.BACK_OFF - 1
+        optimism.reading_first = 0
+        first.complete_specialist("s-1", reason="success")
+        with pytest.raises(Conflict):  # refused on a current copy: not a stale one
+            first.heartbeat("s-1")
+        assert optimism.reading_first == 0
     finally:
-        fleet.close()
+        first.close()
+        other.close()
 
 
 SPECIALISTS = ("s-1", "s-2")
