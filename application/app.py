@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import EventStore, InfrastructureFactory, Notification, Recording
 from eventsourcing.postgres import PostgresDatastore
@@ -38,7 +38,7 @@ RecordedListener = Callable[[Sequence[str]], object]
 # Told (position, event_type, stream_id, correlation_id) of each event a write committed.
 CommittedListener = Callable[[list[tuple[int, str, str, str]]], object]
 
-# The (aggregate id, version) of each cached copy ``get`` handed out under ``trusting_cache``.
+# Each aggregate ``get`` answered under ``trusting_cache``, with its version (0: not begun).
 _unconfirmed: ContextVar[list[tuple[UUID, int]] | None] = ContextVar(
     "fleet_unconfirmed_loads", default=None
 )
@@ -46,9 +46,9 @@ _unconfirmed: ContextVar[list[tuple[UUID, int]] | None] = ContextVar(
 
 @contextmanager
 def trusting_cache() -> Iterator[list[tuple[UUID, int]]]:
-    """Inside, ``FleetApplication.get`` answers from the aggregate cache without reading the
-    log for events another process recorded since; the list it yields names each aggregate
-    so loaded and the version it had, for the caller to confirm (``Service._attempt``)."""
+    """Inside, ``FleetApplication.get`` answers from the aggregate cache alone, without
+    reading the log; the list it yields names each aggregate so loaded and the version it
+    had (0: not cached, taken as not begun), for the caller to confirm (``Service._attempt``)."""
     loads: list[tuple[UUID, int]] = []
     token = _unconfirmed.set(loads)
     try:
@@ -206,27 +206,24 @@ class FleetApplication(Application[UUID]):
             return str(cursor.fetchone()[0]).lower()
 
     def get(self, aggregate_id: UUID, version: int | None = None) -> Any:
-        """The aggregate, at ``version`` or up to date; under ``trusting_cache``, the cached
-        copy as it is (noted there), without reading the log for newer events."""
-        unconfirmed = _unconfirmed.get()
-        if unconfirmed is not None and version is None:
-            cached = self.cached_copy(aggregate_id)
-            if cached is not None:
-                unconfirmed.append((aggregate_id, cached.version))
-                return cached
-        return self.repository.get(aggregate_id, version=version, projector_func=project_fast)
+        """The aggregate, at ``version`` or up to date.
 
-    def cached_copy(self, aggregate_id: UUID) -> FleetAggregate | None:
-        """A copy of the cached aggregate, or None when it is not cached."""
+        Under ``trusting_cache`` nothing is read: a cached aggregate is a copy of the cached
+        one as it is, and one not cached is taken to have no events yet (the stream a
+        registration begins); each is noted there with the version it was taken at.
+        """
+        unconfirmed = _unconfirmed.get()
         cache = self.repository.cache
-        if cache is None:
-            return None
-        try:
-            cached = cache.get(aggregate_id)
-        except KeyError:
-            return None
-        with fastforward_lock(self.repository, aggregate_id):
-            return cast(FleetAggregate, deepcopy(cached))
+        if unconfirmed is not None and version is None and cache is not None:
+            try:
+                cached = cache.get(aggregate_id)
+            except KeyError:
+                unconfirmed.append((aggregate_id, 0))
+                raise AggregateNotFoundError(aggregate_id) from None
+            unconfirmed.append((aggregate_id, cached.version))
+            with fastforward_lock(self.repository, aggregate_id):
+                return deepcopy(cached)
+        return self.repository.get(aggregate_id, version=version, projector_func=project_fast)
 
     def save(
         self,

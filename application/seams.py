@@ -420,7 +420,7 @@ def fastforward_lock(repository: Repository[Any], aggregate_id: Any) -> Iterator
     a per-aggregate lock it keeps in private ``_use_fastforward_lock`` and
     ``_disuse_fastforward_lock``. A copy of the cached object taken while another thread
     fast-forwards it could be half of one version and half of the next, so
-    ``FleetApplication.cached_copy`` copies it holding the same lock.
+    ``FleetApplication.get`` copies it holding the same lock.
     """
     lock = repository._use_fastforward_lock(aggregate_id)
     try:

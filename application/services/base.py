@@ -66,8 +66,9 @@ class _KeyTaken(Exception):
 class OptimisticLoads:
     """Whether a command's first attempt decides on the cached aggregates as they are.
 
-    Such an attempt reads nothing of the log for events recorded since the aggregates were
-    cached, and its write confirms them: inserting an aggregate's next version fails when
+    Such an attempt reads nothing of the log: an aggregate is the cached one as it is, and
+    one not cached is taken as not begun (a registration's new stream). Its write confirms
+    them: inserting an aggregate's next version fails when
     another writer recorded it first, and every other copy it read is checked against the
     stored version. Otherwise (a refusal, a failed insert, a stale copy) the command decides
     again on the log's state at once. It saves the read of newer events before every

@@ -200,6 +200,46 @@ def test_an_optimistic_command_reads_no_events_when_its_copy_is_current(
         fleet.close()
 
 
+@pytest.mark.parametrize(("optimistic", "reads"), [("1", 0), ("0", 2)])
+def test_an_optimistic_registration_reads_nothing_for_a_new_stream(
+    sqlite_env: dict[str, str], optimistic: str, reads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not cached, a stream is taken as not begun: inserting its first event confirms it."""
+    fleet = Fleet(env={**sqlite_env, "FLEET_OPTIMISTIC_LOADS": optimistic})
+    try:
+        calls: list[Any] = []
+        for store in (fleet.app.events, fleet.app.snapshots):
+            get = store.get
+
+            def counted(*args: Any, get: Any = get, **kwargs: Any) -> Any:
+                calls.append(args)
+                return get(*args, **kwargs)
+
+            monkeypatch.setattr(store, "get", counted)
+        answer = fleet.register_specialist("s-1", "S")
+        assert (answer["version"], answer.created) == (1, True)
+        assert len(calls) == reads
+    finally:
+        fleet.close()
+
+
+@OPTIMISTIC
+def test_a_stream_another_process_began_is_found_when_not_cached(
+    backend: dict[str, str], optimistic: str
+) -> None:
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        other.register_specialist("s-1", "S")  # not in the first one's cache
+        again = first.register_specialist("s-1", "Renamed")
+        assert (again["version"], again["name"], again.created) == (2, "Renamed", False)
+        other.register_specialist("s-2", "T")
+        assert first.heartbeat("s-2", status="busy")["version"] == 2
+    finally:
+        first.close()
+        other.close()
+
+
 def test_after_a_stale_copy_commands_read_the_log_first_for_a_while(
     backend: dict[str, str],
 ) -> None:
