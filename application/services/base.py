@@ -320,9 +320,9 @@ class Service:
         with trusting_cache() as unconfirmed:
             try:
                 aggregates = _decided(decide)
-            except FleetError:
+            except Exception:  # a refusal, or a stream taken as not begun
                 if unconfirmed:
-                    return None  # perhaps refused for a stale copy's sake: decide again
+                    return None  # perhaps for a stale copy's sake: decide again on the log
                 raise
         if not self._confirmed(unconfirmed, aggregates):
             self.foundation.optimism.stale()
