@@ -13,6 +13,7 @@ the answers must be those of a command that read the log first.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,134 +80,105 @@ def test_another_writers_events_still_reach_a_cached_aggregate(
         other.close()
 
 
-OPTIMISTIC = pytest.mark.parametrize("optimistic", ["1", "0"], ids=["optimistic", "reads-first"])
+@pytest.fixture(params=["1", "0"], ids=["optimistic", "reads-first"])
+def processes(
+    backend: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[tuple[Fleet, Fleet]]:
+    """Two ``Fleet``s on one store, as two processes: the first caches what it writes, the
+    other writes behind its back; with optimistic loads on and off."""
+    env = {**backend, "FLEET_OPTIMISTIC_LOADS": request.param}
+    first, other = Fleet(env=env), Fleet(env=env)
+    try:
+        yield first, other
+    finally:
+        first.close()
+        other.close()
 
 
-@OPTIMISTIC
 def test_a_command_on_a_stale_copy_decides_on_the_logs_state(
-    backend: dict[str, str], optimistic: str
+    processes: tuple[Fleet, Fleet],
 ) -> None:
-    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
-    first, other = Fleet(env=env), Fleet(env=env)
-    try:
-        first.register_specialist("s-1", "S")
-        first.heartbeat("s-1", status="busy")  # cached at version 2 here
-        other.register_specialist("s-1", "Renamed")  # version 3, unseen by the cache
-        answer = first.heartbeat("s-1", status="idle")
-        assert (answer["version"], answer["name"], answer["status"]) == (4, "Renamed", "idle")
-    finally:
-        first.close()
-        other.close()
+    first, other = processes
+    first.register_specialist("s-1", "S")
+    first.heartbeat("s-1", status="busy")  # cached at version 2 here
+    other.register_specialist("s-1", "Renamed")  # version 3, unseen by the cache
+    answer = first.heartbeat("s-1", status="idle")
+    assert (answer["version"], answer["name"], answer["status"]) == (4, "Renamed", "idle")
 
 
-@OPTIMISTIC
-def test_a_stale_copy_never_accepts_what_the_log_refuses(
-    backend: dict[str, str], optimistic: str
-) -> None:
-    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
-    first, other = Fleet(env=env), Fleet(env=env)
-    try:
-        first.register_specialist("s-1", "S")  # cached, active
-        other.complete_specialist("s-1", reason="success")
-        with pytest.raises(Conflict):
-            first.heartbeat("s-1", status="busy")
-        assert first.get_specialist("s-1")["version"] == 2
-    finally:
-        first.close()
-        other.close()
+def test_a_stale_copy_never_accepts_what_the_log_refuses(processes: tuple[Fleet, Fleet]) -> None:
+    first, other = processes
+    first.register_specialist("s-1", "S")  # cached, active
+    other.complete_specialist("s-1", reason="success")
+    with pytest.raises(Conflict):
+        first.heartbeat("s-1", status="busy")
+    assert first.get_specialist("s-1")["version"] == 2
 
 
-@OPTIMISTIC
 def test_an_aggregate_a_decision_reads_but_does_not_write_is_confirmed(
-    backend: dict[str, str], optimistic: str
+    processes: tuple[Fleet, Fleet],
 ) -> None:
-    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
-    first, other = Fleet(env=env), Fleet(env=env)
-    try:
-        for specialist in ("read", "written"):
-            first.register_specialist(specialist, specialist)  # both cached at version 1
-        other.heartbeat("read")  # version 2, unseen by the cache
-        seen: list[int] = []
+    first, other = processes
+    for specialist in ("read", "written"):
+        first.register_specialist(specialist, specialist)  # both cached at version 1
+    other.heartbeat("read")  # version 2, unseen by the cache
+    seen: list[int] = []
 
-        def decide() -> list[Any]:
-            read = first.app.get(specialist_stream_id("read"))
-            written = first.app.get(specialist_stream_id("written"))
-            written.heartbeat(metadata={"seen": read.version})
-            seen.append(read.version)
-            return [written]
+    def decide() -> list[Any]:
+        read = first.app.get(specialist_stream_id("read"))
+        written = first.app.get(specialist_stream_id("written"))
+        written.heartbeat(metadata={"seen": read.version})
+        seen.append(read.version)
+        return [written]
 
-        first.specialists._write(decide)
-        assert seen[-1] == 2
-        assert first.get_specialist("written")["metadata"] == {"seen": 2}
-    finally:
-        first.close()
-        other.close()
+    first.specialists._write(decide)
+    assert seen[-1] == 2
+    assert first.get_specialist("written")["metadata"] == {"seen": 2}
 
 
-@OPTIMISTIC
 def test_a_claim_refused_for_a_stale_dependency_is_decided_again(
-    backend: dict[str, str], optimistic: str
+    processes: tuple[Fleet, Fleet],
 ) -> None:
-    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
-    first, other = Fleet(env=env), Fleet(env=env)
-    try:
-        first.register_specialist("worker", "W")
-        dependency = first.create_sortie("first")  # cached here: pending
-        sortie = first.create_sortie("then", dependencies=[dependency["id"]])
-        other.update_sortie(dependency["id"], status="assigned", assigned_to="worker")
-        other.update_sortie(dependency["id"], status="in_progress")
-        other.update_sortie(dependency["id"], status="completed", result={"ok": True})
-        claimed = first.claim_sortie("worker")
-        assert claimed is not None
-        assert (claimed["id"], claimed["assigned_to"]) == (sortie["id"], "worker")
-    finally:
-        first.close()
-        other.close()
+    first, other = processes
+    first.register_specialist("worker", "W")
+    dependency = first.create_sortie("first")  # cached here: pending
+    sortie = first.create_sortie("then", dependencies=[dependency["id"]])
+    other.update_sortie(dependency["id"], status="assigned", assigned_to="worker")
+    other.update_sortie(dependency["id"], status="in_progress")
+    other.update_sortie(dependency["id"], status="completed", result={"ok": True})
+    claimed = first.claim_sortie("worker")
+    assert claimed is not None
+    assert (claimed["id"], claimed["assigned_to"]) == (sortie["id"], "worker")
 
 
-@OPTIMISTIC
-def test_a_refusal_for_a_stale_copys_sake_is_decided_again(
-    backend: dict[str, str], optimistic: str
+def test_a_refusal_for_a_stale_copys_sake_is_decided_again(processes: tuple[Fleet, Fleet]) -> None:
+    first, other = processes
+    first.register_specialist("s-1", "S")  # cached at version 1
+    other.heartbeat("s-1")  # version 2: the copy's version fails the precondition
+    assert first.heartbeat("s-1", expected_version=2)["version"] == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "optimistic", "reads"),
+    [
+        ("heartbeat", "1", 0),
+        ("heartbeat", "0", 1),  # the events since the cached version
+        ("register", "1", 0),
+        ("register", "0", 2),  # a snapshot, then the events, of a stream not begun
+    ],
+)
+def test_an_optimistic_command_reads_nothing_when_its_copy_is_current(
+    sqlite_env: dict[str, str],
+    command: str,
+    optimistic: str,
+    reads: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
-    first, other = Fleet(env=env), Fleet(env=env)
-    try:
-        first.register_specialist("s-1", "S")  # cached at version 1
-        other.heartbeat("s-1")  # version 2: the copy's version fails the precondition
-        assert first.heartbeat("s-1", expected_version=2)["version"] == 3
-    finally:
-        first.close()
-        other.close()
-
-
-@pytest.mark.parametrize(("optimistic", "reads"), [("1", 0), ("0", 1)])
-def test_an_optimistic_command_reads_no_events_when_its_copy_is_current(
-    sqlite_env: dict[str, str], optimistic: str, reads: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    """A cached copy as it is, and a stream not cached taken as not begun: the write
+    confirms both, so nothing is read before it."""
     fleet = Fleet(env={**sqlite_env, "FLEET_OPTIMISTIC_LOADS": optimistic})
     try:
         fleet.register_specialist("s-1", "S")
-        calls: list[Any] = []
-        select_events = fleet.app.recorder.select_events
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            return select_events(*args, **kwargs)
-
-        monkeypatch.setattr(fleet.app.recorder, "select_events", counted)
-        assert fleet.heartbeat("s-1")["version"] == 2
-        assert len(calls) == reads
-    finally:
-        fleet.close()
-
-
-@pytest.mark.parametrize(("optimistic", "reads"), [("1", 0), ("0", 2)])
-def test_an_optimistic_registration_reads_nothing_for_a_new_stream(
-    sqlite_env: dict[str, str], optimistic: str, reads: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Not cached, a stream is taken as not begun: inserting its first event confirms it."""
-    fleet = Fleet(env={**sqlite_env, "FLEET_OPTIMISTIC_LOADS": optimistic})
-    try:
         calls: list[Any] = []
         for store in (fleet.app.events, fleet.app.snapshots):
             get = store.get
@@ -216,28 +188,25 @@ def test_an_optimistic_registration_reads_nothing_for_a_new_stream(
                 return get(*args, **kwargs)
 
             monkeypatch.setattr(store, "get", counted)
-        answer = fleet.register_specialist("s-1", "S")
-        assert (answer["version"], answer.created) == (1, True)
+        if command == "heartbeat":
+            assert fleet.heartbeat("s-1")["version"] == 2
+        else:
+            answer = fleet.register_specialist("s-2", "T")
+            assert (answer["version"], answer.created) == (1, True)
         assert len(calls) == reads
     finally:
         fleet.close()
 
 
-@OPTIMISTIC
 def test_a_stream_another_process_began_is_found_when_not_cached(
-    backend: dict[str, str], optimistic: str
+    processes: tuple[Fleet, Fleet],
 ) -> None:
-    env = {**backend, "FLEET_OPTIMISTIC_LOADS": optimistic}
-    first, other = Fleet(env=env), Fleet(env=env)
-    try:
-        other.register_specialist("s-1", "S")  # not in the first one's cache
-        again = first.register_specialist("s-1", "Renamed")
-        assert (again["version"], again["name"], again.created) == (2, "Renamed", False)
-        other.register_specialist("s-2", "T")
-        assert first.heartbeat("s-2", status="busy")["version"] == 2
-    finally:
-        first.close()
-        other.close()
+    first, other = processes
+    other.register_specialist("s-1", "S")  # not in the first one's cache
+    again = first.register_specialist("s-1", "Renamed")
+    assert (again["version"], again["name"], again.created) == (2, "Renamed", False)
+    other.register_specialist("s-2", "T")
+    assert first.heartbeat("s-2", status="busy")["version"] == 2
 
 
 def test_after_a_stale_copy_commands_read_the_log_first_for_a_while(
