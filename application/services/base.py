@@ -68,10 +68,10 @@ class OptimisticLoads:
 
     Such an attempt reads nothing of the log: an aggregate is the cached one as it is, and
     one not cached is taken as not begun (a registration's new stream). Its write confirms
-    them: inserting an aggregate's next version fails when
-    another writer recorded it first, and every other copy it read is checked against the
-    stored version. Otherwise (a refusal, a failed insert, a stale copy) the command decides
-    again on the log's state at once. It saves the read of newer events before every
+    them: inserting an aggregate's next version fails when another writer recorded it
+    first, and every other aggregate it read is checked against the stored version.
+    Otherwise (a refusal, a failed insert, a stale copy) the command decides again on the
+    log's state at once. It saves the read of newer events before every
     command (a round trip on PostgreSQL) wherever one process writes the streams it caches.
     Where several do (workers on one database), a stale copy is likely again soon, and each
     costs an attempt: after one, the next ``BACK_OFF`` commands read the log first.
@@ -314,7 +314,7 @@ class Service:
     def _decide(
         self, decide: Callable[[], Sequence[FleetAggregate]], optimistic: bool
     ) -> Sequence[FleetAggregate] | None:
-        """``decide()``; optimistic: on cached copies, None unless they are confirmed."""
+        """``decide()``; optimistic: on what the cache holds, None unless it is confirmed."""
         if not optimistic:
             return _decided(decide)
         with trusting_cache() as unconfirmed:
@@ -332,11 +332,12 @@ class Service:
     def _confirmed(
         self, unconfirmed: Sequence[tuple[UUID, int]], aggregates: Sequence[FleetAggregate]
     ) -> bool:
-        """Whether each cached copy a decision read was the stream's latest version.
+        """Whether each aggregate a decision took on trust (a cached copy, or a stream not
+        cached taken as not begun: version 0) was at the stream's latest version.
 
-        A copy whose next version the write inserts needs no read: that insert fails if
-        another writer has recorded the version already. Any other copy is checked against
-        the stored version.
+        One whose next version the write inserts needs no read: that insert fails if
+        another writer has recorded the version already. Any other is checked against the
+        stored version.
         """
         inserts = {
             aggregate.id: aggregate.pending_events[0].originator_version
