@@ -28,7 +28,8 @@ DEFAULTS = {
     "POSTGRES_MAX_OVERFLOW": "9",
     # The library's aggregate cache: a command loads its aggregate from memory and reads
     # only the events recorded since (fast-forward, on by default, so several processes
-    # stay exact), instead of a snapshot and every event after it. Commands get a copy.
+    # stay exact), instead of a snapshot and every event after it; its first attempt reads
+    # nothing and lets the write confirm it (``OptimisticLoads``). Commands get a copy.
     "AGGREGATE_CACHE_MAXSIZE": "4096",
 }
 

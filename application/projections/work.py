@@ -36,8 +36,8 @@ SORTIES = RowTable(
 )
 
 
-# What a sortie's events may change without touching anything derived from other rows:
-# its dependencies, its status (others' ``blocked_by``) and its mission (the counters).
+# Sortie events that move nothing derived from other rows: not the sortie's dependencies,
+# not its status (others' ``blocked_by``), not its mission (the counters).
 LEAVES_DERIVED_ROWS: tuple[type, ...] = (Sortie.Progressed,)
 
 
