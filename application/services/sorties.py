@@ -67,14 +67,19 @@ class SortieService(Service):
                 required_capabilities=required_capabilities,
             )
         )
-        if data.get("mission_id") is not None:
-            self._open_mission(data["mission_id"])
         self._existing_sorties(data.get("dependencies") or [])
         if data.get("assigned_to") is not None:
             self.registered(data["assigned_to"], "assigned_to")
         sortie = Sortie.create(**data)
-        result = self._command(lambda: [sortie], lambda: self.sortie_view(sortie))
-        return result
+
+        def decide() -> list[FleetAggregate]:
+            # In the command's turn, with the write: a mission that closes meanwhile must
+            # not take the sortie.
+            if data.get("mission_id") is not None:
+                self._open_mission(data["mission_id"])
+            return [sortie]
+
+        return self._command(decide, lambda: self.sortie_view(sortie))
 
     def get_sortie(
         self, sortie_id: str, version: int | None = None, as_of: datetime | None = None
@@ -136,6 +141,11 @@ class SortieService(Service):
         def decide() -> list[FleetAggregate]:
             sortie = self._load(Sortie, self._sortie_uuid(sortie_id), f"sortie {sortie_id!r}")
             self.check_version(sortie, expected_version)
+            if "dependencies" in changes:
+                # Again in the command's turn: the check above named every bad field at
+                # once, this one sees the sorties as the write will leave them, so two
+                # PATCHes racing cannot close a cycle between them.
+                self._check_no_cycle(sortie_id, changes["dependencies"])
             if changes:
                 sortie.update(changes)
             if transition is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from application import Conflict, Fleet, NotFound, PreconditionFailed, ValidationError
+from application.services.sorties import SortieService
 
 
 @pytest.fixture
@@ -104,6 +105,49 @@ def test_dependencies_must_exist_and_never_form_a_cycle(crew: Fleet) -> None:
     with pytest.raises(ValidationError) as mission:
         crew.create_sortie(description="d", mission_id="no-such-mission")
     assert "mission_id" in mission.value.errors
+
+
+def test_two_racing_patches_cannot_close_a_cycle(
+    crew: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B gains A as a dependency while a PATCH giving A the dependency B is between its
+    field checks and its write: the write checks again and refuses the cycle."""
+    a = crew.create_sortie(description="a")
+    b = crew.create_sortie(description="b")
+    check = SortieService._check_no_cycle
+    raced: list[bool] = []
+
+    def check_then_race(self: SortieService, sortie_id: str, dependencies: list[str]) -> None:
+        check(self, sortie_id, dependencies)
+        if not raced:
+            raced.append(True)
+            crew.update_sortie(b["id"], dependencies=[a["id"]])
+
+    monkeypatch.setattr(SortieService, "_check_no_cycle", check_then_race)
+    with pytest.raises(ValidationError) as cycle:
+        crew.update_sortie(a["id"], dependencies=[b["id"]])
+    assert "cycle" in cycle.value.errors["dependencies"][0]
+    assert raced
+    assert crew.get_sortie(a["id"])["dependencies"] == []
+    assert crew.get_sortie(b["id"])["dependencies"] == [a["id"]]
+
+
+def test_a_mission_cancelled_during_a_sortie_creation_takes_no_sortie(
+    crew: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mission is cancelled after the new sortie's fields are checked and before it
+    is written: the write finds the mission closed."""
+    mission = crew.create_mission(title="Closing")
+    existing = SortieService._existing_sorties
+
+    def check_then_cancel(self: SortieService, ids: list[str]) -> None:
+        existing(self, ids)
+        crew.update_mission(mission["id"], status="cancelled", reason="scrapped")
+
+    monkeypatch.setattr(SortieService, "_existing_sorties", check_then_cancel)
+    with pytest.raises(Conflict, match="takes no new sorties"):
+        crew.create_sortie(description="late", mission_id=mission["id"])
+    assert crew.get_mission(mission["id"])["progress"]["total"] == 0
 
 
 def test_writes_with_a_stale_expected_version_change_nothing(crew: Fleet) -> None:
