@@ -1,7 +1,7 @@
 """The cost of an ``Idempotency-Key``: a keyed write against the same write without one.
 
-A keyed write looks its key up once before running, and its transaction inserts one more
-row (``fleet_idempotency``) beside the events. Both variants run in one process on one
+A keyed write does not look its key up first: its transaction inserts one more row
+(``fleet_idempotency``) beside the events. Both variants run in one process on one
 store, alternating write by write (so drift in the machine's load hits both alike), as the
 Python command (``Fleet.create_mission``) and as the HTTP request through the Flask app
 (``POST /api/v1/missions``, in-process test client: no network in the figure). Target:

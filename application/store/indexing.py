@@ -85,17 +85,17 @@ class IndexingRecorder:
             cursor.executemany(self._sql(INSERT_INDEX), index)
             cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
             cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
-        key: KeyRecord | None = kwargs.get("idempotency")
         inline = kwargs.get("inline")
-        if key is not None and positions:
-            # A key another write holds fails its insert. When more statements follow it
-            # (a probe's delete, the projections), the failure must be known before they
-            # go out; last, it is known at the commit.
-            followed = key.probe or inline is not None
-            with self._answered(cursor) if followed else contextlib.nullcontext():
-                self._claim_key(cursor, key, positions[-1])
-        if inline is not None and positions:  # the projections, last: they never fail it
+        if inline is not None and positions:  # the projections never fail the write
             inline(cursor, positions)
+        key: KeyRecord | None = kwargs.get("idempotency")
+        if key is not None and positions:
+            # A key another write holds fails its insert: last, the failure is known at
+            # the commit (what the projections did is rolled back with the events). A
+            # probe's delete follows the insert, so the failure must be known before it
+            # goes out.
+            with self._answered(cursor) if key.probe else contextlib.nullcontext():
+                self._claim_key(cursor, key, positions[-1])
 
     def _claim_key(self, cursor: Any, key: KeyRecord, position: int) -> None:
         """In the events' transaction: a key another write holds fails this one, whole."""

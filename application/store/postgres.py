@@ -124,8 +124,8 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
         commit then met an aborted pipeline: "pipeline aborted", an OperationalError
         (a 503) in place of the key's IntegrityError. Synced here, the failure comes
         with the pipeline usable and the transaction rolled back, as the library's own
-        do. One round trip more, paid by the keyed writes that need it (refusals, and
-        writes whose projections are applied inline); a sync for every write cost about
-        12 % of an embedded heartbeat.
+        do. One round trip more, paid only by the keyed refusals (a probe's delete
+        follows its insert); a key claimed last needs none, its failure raised at the
+        commit. A sync for every write cost about 12 % of an embedded heartbeat.
         """
         return cast(AbstractContextManager[Any], cursor.connection.pipeline())

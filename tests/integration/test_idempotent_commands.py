@@ -177,8 +177,9 @@ def test_a_repeat_whose_key_is_read_early_by_the_projections_answers_the_first_r
     backend: dict[str, str], inline: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A repeat that writes new events again (a mission is created anew) meets its key in
-    the insert; with the projections applied in the same transaction, their statements
-    come after it, and the first of them reads the failure."""
+    the insert. With the projections applied in the same transaction, their statements
+    go before the key's, and the key's failure is read at the commit at the latest (here,
+    early); what the projections wrote is rolled back with the events."""
     fleet = Fleet(env={**backend, "FLEET_INLINE_PROJECTIONS": inline})
     try:
         first = fleet.create_mission(title="T", idempotency_key="m")
