@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from application import Fleet
+from web.json_provider import OrjsonProvider
 
 # API resources in the order the OpenAPI document lists them; each module has ``blp``.
 MODULES = (
@@ -32,8 +33,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.ui import init_app as init_console
 
     app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
+    app.json = OrjsonProvider(app)
     app.url_rule_class = RouteRule
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.json.sort_keys = False  # keep the schemas' field order
     settings.load(app, config)
     metrics.check_mode()  # before anything is opened or started
     app.extensions["fleet"] = fleet = Fleet(env=app.config["FLEET_ENV"])
