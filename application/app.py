@@ -38,23 +38,33 @@ RecordedListener = Callable[[Sequence[str]], object]
 # Told (position, event_type, stream_id, correlation_id) of each event a write committed.
 CommittedListener = Callable[[list[tuple[int, str, str, str]]], object]
 
-# Each aggregate ``get`` answered under ``trusting_cache``, with its version (0: not begun).
-_unconfirmed: ContextVar[list[tuple[UUID, int]] | None] = ContextVar(
-    "fleet_unconfirmed_loads", default=None
-)
+# The aggregates a decision read (``recording_reads``), each with the version it read.
+_reads: ContextVar[DecisionReads | None] = ContextVar("fleet_decision_reads", default=None)
+
+
+class DecisionReads(list[tuple[UUID, int]]):
+    """Each aggregate ``FleetApplication.get`` gave a decision, with the version it had (0:
+    none, the stream not begun), for its write to confirm (``Service._attempt``).
+
+    ``trust_cache``: answer from the aggregate cache alone, without reading the log: a
+    cached aggregate is taken as it is, one not cached as not begun.
+    """
+
+    def __init__(self, trust_cache: bool) -> None:
+        super().__init__()
+        self.trust_cache = trust_cache
 
 
 @contextmanager
-def trusting_cache() -> Iterator[list[tuple[UUID, int]]]:
-    """Inside, ``FleetApplication.get`` answers from the aggregate cache alone, without
-    reading the log; the list it yields names each aggregate so loaded and the version it
-    had (0: not cached, taken as not begun), for the caller to confirm (``Service._attempt``)."""
-    loads: list[tuple[UUID, int]] = []
-    token = _unconfirmed.set(loads)
+def recording_reads(trust_cache: bool = False) -> Iterator[DecisionReads]:
+    """Inside, every aggregate ``FleetApplication.get`` gives (at its latest version) is
+    noted with its version in the list this yields."""
+    reads = DecisionReads(trust_cache)
+    token = _reads.set(reads)
     try:
-        yield loads
+        yield reads
     finally:
-        _unconfirmed.reset(token)
+        _reads.reset(token)
 
 
 DEFAULT_SNAPSHOT_INTERVAL = 200  # events; the library snapshots when version % interval == 0
@@ -208,22 +218,31 @@ class FleetApplication(Application[UUID]):
     def get(self, aggregate_id: UUID, version: int | None = None) -> Any:
         """The aggregate, at ``version`` or up to date.
 
-        Under ``trusting_cache`` nothing is read: a cached aggregate is a copy of the cached
-        one as it is, and one not cached is taken to have no events yet (the stream a
-        registration begins); each is noted there with the version it was taken at.
+        Under ``recording_reads`` each aggregate given up to date is noted with its version
+        (0 when it has no events), and with ``trust_cache`` nothing is read: a cached
+        aggregate is a copy of the cached one as it is, and one not cached is taken to have
+        no events yet (the stream a registration begins).
         """
-        unconfirmed = _unconfirmed.get()
+        reads = _reads.get()
+        if reads is None or version is not None:
+            return self.repository.get(aggregate_id, version=version, projector_func=project_fast)
         cache = self.repository.cache
-        if unconfirmed is not None and version is None and cache is not None:
+        if reads.trust_cache and cache is not None:
             try:
                 cached = cache.get(aggregate_id)
             except KeyError:
-                unconfirmed.append((aggregate_id, 0))
+                reads.append((aggregate_id, 0))
                 raise AggregateNotFoundError(aggregate_id) from None
-            unconfirmed.append((aggregate_id, cached.version))
+            reads.append((aggregate_id, cached.version))
             with fastforward_lock(self.repository, aggregate_id):
                 return deepcopy(cached)
-        return self.repository.get(aggregate_id, version=version, projector_func=project_fast)
+        try:
+            aggregate = self.repository.get(aggregate_id, projector_func=project_fast)
+        except AggregateNotFoundError:
+            reads.append((aggregate_id, 0))
+            raise
+        reads.append((aggregate_id, aggregate.version))
+        return aggregate
 
     def save(
         self,

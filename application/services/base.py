@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Recording
 
-from application.app import FleetApplication, trusting_cache
+from application.app import DecisionReads, FleetApplication, recording_reads
 from application.command_scope import ensure_scope, note_position
 from application.errors import Conflict, FleetError, NotFound, PreconditionFailed, ValidationError
 from application.idempotency import (
@@ -31,6 +31,7 @@ from application.idempotency import (
     ttl_of,
 )
 from application.outcomes import Written
+from application.store.indexing import StaleReads
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
@@ -68,8 +69,7 @@ class OptimisticLoads:
 
     Such an attempt reads nothing of the log: an aggregate is the cached one as it is, and
     one not cached is taken as not begun (a registration's new stream). Its write confirms
-    them: inserting an aggregate's next version fails when another writer recorded it
-    first, and every other aggregate it read is checked against the stored version.
+    them, as every command's write confirms what it read (``Service._decide``).
     Otherwise (a refusal, a failed insert, a stale copy) the command decides again on the
     log's state at once. It saves the read of newer events before every
     command (a round trip on PostgreSQL) wherever one process writes the streams it caches.
@@ -279,10 +279,11 @@ class Service:
         ``OptimisticLoads``); None also when that may have decided on a stale copy, for the
         caller to decide again on the log's state.
         """
-        aggregates = self._decide(decide, optimistic)
-        if aggregates is None:
+        decided = self._decide(decide, optimistic)
+        if decided is None:
             return None
-        options: dict[str, Any] = {}
+        aggregates, read = decided
+        options: dict[str, Any] = {"confirm": read} if read else {}
         result = view() if claim is not None and view is not None else None
         if claim is not None and view is not None:
             options["idempotency"] = key_record(
@@ -290,6 +291,10 @@ class Service:
             )
         try:
             recordings = self.app.save(*aggregates, **options)
+        except StaleReads:  # another writer changed what the decision read: decide again
+            if optimistic:
+                self.foundation.optimism.stale()
+            return None
         except IntegrityError:
             if claim is not None and self._remembered(claim) is not None:
                 raise _KeyTaken from None
@@ -313,42 +318,35 @@ class Service:
 
     def _decide(
         self, decide: Callable[[], Sequence[FleetAggregate]], optimistic: bool
-    ) -> Sequence[FleetAggregate] | None:
-        """``decide()``; optimistic: on what the cache holds, None unless it is confirmed."""
-        if not optimistic:
-            return _decided(decide)
-        with trusting_cache() as unconfirmed:
+    ) -> tuple[Sequence[FleetAggregate], list[tuple[UUID, int]]] | None:
+        """``decide()``, and the aggregates it read but does not write, with the versions
+        it read them at: the write confirms those (``StaleReads``), so that a rule judged
+        on another aggregate still holds when the write commits, whatever other processes
+        wrote meanwhile. ``optimistic``: on what the cache holds; None when that may have
+        been stale."""
+        with recording_reads(trust_cache=optimistic) as reads:
             try:
                 aggregates = _decided(decide)
             except Exception:  # a refusal, or a stream taken as not begun
-                if unconfirmed:
+                if optimistic and reads:
                     return None  # perhaps for a stale copy's sake: decide again on the log
                 raise
-        if not self._confirmed(unconfirmed, aggregates):
-            self.foundation.optimism.stale()
+        read = _only_read(reads, aggregates)
+        if read is None or (optimistic and not self._confirmed_now(read, aggregates)):
+            if optimistic:
+                self.foundation.optimism.stale()
             return None
-        return aggregates
+        return aggregates, read
 
-    def _confirmed(
-        self, unconfirmed: Sequence[tuple[UUID, int]], aggregates: Sequence[FleetAggregate]
+    def _confirmed_now(
+        self, read: Sequence[tuple[UUID, int]], aggregates: Sequence[FleetAggregate]
     ) -> bool:
-        """Whether each aggregate a decision took on trust (a cached copy, or a stream not
-        cached taken as not begun: version 0) was at the stream's latest version.
-
-        One whose next version the write inserts needs no read: that insert fails if
-        another writer has recorded the version already. Any other is checked against the
-        stored version.
-        """
-        inserts = {
-            aggregate.id: aggregate.pending_events[0].originator_version
-            for aggregate in aggregates
-            if aggregate.pending_events
-        }
-        return all(
-            inserts.get(aggregate_id) == version + 1
-            or self._stored_version(aggregate_id) == version
-            for aggregate_id, version in unconfirmed
-        )
+        """Whether the aggregates a decision took on trust and does not write are still at
+        the versions it took, when it writes nothing: with events to write, their write
+        confirms them in its own transaction instead (``StaleReads``)."""
+        if any(aggregate.pending_events for aggregate in aggregates):
+            return True
+        return all(self._stored_version(stream) == version for stream, version in read)
 
     # Idempotency keys (``application.idempotency``)
 
@@ -490,6 +488,28 @@ def _decided(decide: Callable[[], Sequence[FleetAggregate]]) -> Sequence[FleetAg
         return decide()
     except DomainError as exc:
         raise Conflict(str(exc)) from None
+
+
+def _only_read(
+    reads: DecisionReads, aggregates: Sequence[FleetAggregate]
+) -> list[tuple[UUID, int]] | None:
+    """The aggregates a decision read, each once with the version it read, less those its
+    write inserts the next version of (that insert fails if another writer recorded it
+    first). None when it read one aggregate at two versions (another writer came between)."""
+    inserts = {
+        aggregate.id: aggregate.pending_events[0].originator_version
+        for aggregate in aggregates
+        if aggregate.pending_events
+    }
+    versions: dict[UUID, int] = {}
+    for stream, version in reads:
+        if versions.setdefault(stream, version) != version:
+            return None
+    return [
+        (stream, version)
+        for stream, version in versions.items()
+        if inserts.get(stream) != version + 1
+    ]
 
 
 def _began(recording: Recording[Any]) -> bool:

@@ -1,19 +1,20 @@
 """What both Fleet recorders add to the library's, written once.
 
 In the events' own transaction (``events_inserted``, see ``application.seams``): one
-``fleet_event_index`` row per event and the per-type counts, and the command's
-idempotency key. Beside it: the reads of the index and of the keys. The recorders of
-``application.store.sqlite`` and ``application.store.postgres`` give only their dialect:
-how a query template becomes SQL, which purge query, and how a row's stream id and
-affected-row count read.
+``fleet_event_index`` row per event and the per-type counts, the check of the streams the
+command read, and the command's idempotency key. Beside it: the reads of the index and of
+the keys. The recorders of ``application.store.sqlite`` and ``application.store.postgres``
+give only their dialect: how a query template becomes SQL, which purge query, and how a
+row's stream id and affected-row count read.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
@@ -41,6 +42,14 @@ from application.store.query import (
     index_params,
     page_query,
 )
+
+# A stream's stored version (NULL: no events), one column of ``_versions_check``'s row.
+STORED_VERSION = "(SELECT MAX(originator_version) FROM {events} WHERE originator_id = {p}) AS v{n}"
+
+
+class StaleReads(Exception):
+    """A stream a command read but does not write has changed since it read it: the write
+    is rolled back, for the command to decide again."""
 
 
 class IndexingRecorder:
@@ -85,9 +94,13 @@ class IndexingRecorder:
             cursor.executemany(self._sql(INSERT_INDEX), index)
             cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
             cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
+        read: Sequence[tuple[UUID, int]] = kwargs.get("confirm", ())
+        confirm = self._versions_check(cursor, read) if read and positions else None
         inline = kwargs.get("inline")
         if inline is not None and positions:  # the projections never fail the write
             inline(cursor, positions)
+        if confirm is not None:
+            confirm()
         key: KeyRecord | None = kwargs.get("idempotency")
         if key is not None and positions:
             # A key another write holds fails its insert: last, the failure is known at
@@ -96,6 +109,48 @@ class IndexingRecorder:
             # goes out.
             with self._answered(cursor) if key.probe else contextlib.nullcontext():
                 self._claim_key(cursor, key, positions[-1])
+
+    def _versions_check(self, cursor: Any, read: Sequence[tuple[UUID, int]]) -> Callable[[], None]:
+        """Reads each stream's stored version, in the events' transaction; the callable
+        raises ``StaleReads`` unless every one is the version the command read.
+
+        The write lock is held (SQLite's writer, the library's table lock on PostgreSQL),
+        so no other write can change them before the commit. On PostgreSQL the statement
+        goes out now and its answer is read when called, with the projections' (no round
+        trip of its own when they are applied inline).
+        """
+        columns = ", ".join(
+            STORED_VERSION.replace("{n}", str(number)) for number in range(len(read))
+        )
+        reader = self._side_cursor(cursor)
+        reader.execute(self._sql(f"SELECT {columns}"), [self._stored_key(s) for s, _ in read])
+        answer = self._answer(reader)
+
+        def confirm() -> None:
+            row = answer()
+            stale = [
+                stream
+                for number, (stream, version) in enumerate(read)
+                if int(row[f"v{number}"] or 0) != version
+            ]
+            if stale:
+                raise StaleReads(f"changed since the command read them: {stale}")
+
+        return confirm
+
+    def _side_cursor(self, cursor: Any) -> Any:
+        """A cursor for a statement whose answer is read later (the events' own cursor
+        goes on with the next statement)."""
+        return cursor
+
+    def _answer(self, reader: Any) -> Callable[[], Any]:
+        """The first row of the reader's statement, when called (SQLite: read now)."""
+        row = reader.fetchone()
+        return lambda: row
+
+    def _stored_key(self, stream: UUID) -> Any:
+        """A stream id as the events table stores it."""
+        raise NotImplementedError
 
     def _claim_key(self, cursor: Any, key: KeyRecord, position: int) -> None:
         """In the events' transaction: a key another write holds fails this one, whole."""

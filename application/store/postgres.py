@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, cast
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import OperationalError
@@ -114,6 +116,16 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
 
     def _stream_id(self, value: Any) -> Any:
         return value  # psycopg reads a uuid column as a UUID
+
+    def _stored_key(self, stream: UUID) -> Any:
+        return stream
+
+    def _side_cursor(self, cursor: Any) -> Any:
+        return cursor.connection.cursor()
+
+    def _answer(self, reader: Any) -> Callable[[], Any]:
+        answer: Callable[[], Any] = reader.fetchone  # in the pipeline: read with those after
+        return answer
 
     def _answered(self, cursor: Any) -> AbstractContextManager[Any]:
         """The library's pipeline, entered again: leaving it syncs.

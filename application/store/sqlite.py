@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.sqlite import SQLiteDatastore
 
@@ -78,3 +79,6 @@ class FleetSQLiteRecorder(IndexingRecorder, SQLiteInsertSeam):
 
     def _stream_id(self, value: Any) -> Any:
         return self.convert_originator_id(value)
+
+    def _stored_key(self, stream: UUID) -> Any:
+        return stream.hex  # as the library's SQLite recorder stores a UUID

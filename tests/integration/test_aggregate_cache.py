@@ -136,6 +136,56 @@ def test_an_aggregate_a_decision_reads_but_does_not_write_is_confirmed(
     assert first.get_specialist("written")["metadata"] == {"seen": 2}
 
 
+def written_meanwhile(fleet: Fleet, monkeypatch: pytest.MonkeyPatch, write: Any) -> None:
+    """``write()`` (another process's) runs once, after ``fleet``'s next decision and
+    before its save: the moment no check made before the write can see."""
+    save = fleet.app.save
+    pending = [write]
+
+    def save_after_the_other(*args: Any, **kwargs: Any) -> Any:
+        while pending:
+            pending.pop()()
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(fleet.app, "save", save_after_the_other)
+
+
+def test_a_read_aggregate_changed_before_the_write_commits_is_decided_again(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, other = processes
+    for specialist in ("read", "written"):
+        first.register_specialist(specialist, specialist)
+    seen: list[int] = []
+
+    def decide() -> list[Any]:
+        read = first.app.get(specialist_stream_id("read"))
+        written = first.app.get(specialist_stream_id("written"))
+        written.heartbeat(metadata={"seen": read.version})
+        seen.append(read.version)
+        return [written]
+
+    written_meanwhile(first, monkeypatch, lambda: other.heartbeat("read"))
+    first.specialists._write(decide)
+    assert seen == [1, 2]
+    assert first.get_specialist("written")["metadata"] == {"seen": 2}
+
+
+def test_a_mission_cancelled_by_another_process_before_the_write_takes_no_sortie(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, other = processes
+    mission = first.create_mission(title="Closing")
+    written_meanwhile(
+        first,
+        monkeypatch,
+        lambda: other.update_mission(mission["id"], status="cancelled", reason="scrapped"),
+    )
+    with pytest.raises(Conflict, match="takes no new sorties"):
+        first.create_sortie("late", mission_id=mission["id"])
+    assert first.get_mission(mission["id"])["progress"]["total"] == 0
+
+
 def test_a_claim_refused_for_a_stale_dependency_is_decided_again(
     processes: tuple[Fleet, Fleet],
 ) -> None:
