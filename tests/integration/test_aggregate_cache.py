@@ -115,6 +115,20 @@ def test_a_stale_copy_never_accepts_what_the_log_refuses(processes: tuple[Fleet,
     assert first.get_specialist("s-1")["version"] == 2
 
 
+def heartbeat_with_the_version_of_another(fleet: Fleet, seen: list[int]) -> Any:
+    """A decision that reads specialist "read" and writes "written" (a heartbeat whose
+    metadata names the version it read); each version it read goes to ``seen``."""
+
+    def decide() -> list[Any]:
+        read = fleet.app.get(specialist_stream_id("read"))
+        written = fleet.app.get(specialist_stream_id("written"))
+        written.heartbeat(metadata={"seen": read.version})
+        seen.append(read.version)
+        return [written]
+
+    return decide
+
+
 def test_an_aggregate_a_decision_reads_but_does_not_write_is_confirmed(
     processes: tuple[Fleet, Fleet],
 ) -> None:
@@ -123,15 +137,7 @@ def test_an_aggregate_a_decision_reads_but_does_not_write_is_confirmed(
         first.register_specialist(specialist, specialist)  # both cached at version 1
     other.heartbeat("read")  # version 2, unseen by the cache
     seen: list[int] = []
-
-    def decide() -> list[Any]:
-        read = first.app.get(specialist_stream_id("read"))
-        written = first.app.get(specialist_stream_id("written"))
-        written.heartbeat(metadata={"seen": read.version})
-        seen.append(read.version)
-        return [written]
-
-    first.specialists._write(decide)
+    first.specialists._write(heartbeat_with_the_version_of_another(first, seen))
     assert seen[-1] == 2
     assert first.get_specialist("written")["metadata"] == {"seen": 2}
 
@@ -157,16 +163,8 @@ def test_a_read_aggregate_changed_before_the_write_commits_is_decided_again(
     for specialist in ("read", "written"):
         first.register_specialist(specialist, specialist)
     seen: list[int] = []
-
-    def decide() -> list[Any]:
-        read = first.app.get(specialist_stream_id("read"))
-        written = first.app.get(specialist_stream_id("written"))
-        written.heartbeat(metadata={"seen": read.version})
-        seen.append(read.version)
-        return [written]
-
     written_meanwhile(first, monkeypatch, lambda: other.heartbeat("read"))
-    first.specialists._write(decide)
+    first.specialists._write(heartbeat_with_the_version_of_another(first, seen))
     assert seen == [1, 2]
     assert first.get_specialist("written")["metadata"] == {"seen": 2}
 
