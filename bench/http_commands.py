@@ -29,6 +29,7 @@ from bench import loadgen
 from bench.common import SCALED_KEY, SCALED_WORKERS, SCRATCH, Scale, log
 from bench.loadgen import Request
 from bench.server import (
+    BARE_ROUTE_APP,
     CEILING_APP,
     FLEET_APP,
     Server,
@@ -188,6 +189,32 @@ def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str,
             log(f"  fleet {command:13} max {describe(maximum)}")
             log(f"  fleet {command:13} at {half:,.0f}/s: {describe(steady)}")
         results["worker"] = worker_figures(server, cpu_before, began)
+    results["bare_route"] = bare_route(env, scale, folder, ids)
+    return results
+
+
+# The commands measured behind bench.bare_route's bare Flask routes.
+BARE_COMMANDS = ("register", "heartbeat")
+
+
+def bare_route(
+    env: dict[str, str], scale: Scale, folder: Path, ids: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Register and heartbeat behind bare Flask routes (``bench.bare_route``), on the same
+    store after Fleet's own runs: their maximum rates, the command without Fleet's web
+    layer. The store has grown by Fleet's runs, so this errs against the bare routes."""
+    count = request_budget(scale)
+    results: dict[str, Any] = {}
+    with gunicorn(BARE_ROUTE_APP, env, folder / "bare_route.log") as server:
+        warm = requests_for("register", "bare-warmup", 500, ids, scale.seed)
+        loadgen.max_rate(server.url, warm, 1, folder)
+        for command in BARE_COMMANDS:
+            requests = requests_for(command, "bare", count, ids, scale.seed)
+            run = loadgen.max_rate(server.url, requests, scale.http_seconds, folder)
+            if run["errors"]:  # a bare route that failed requests measured something else
+                raise RuntimeError(f"bare route {command}: {run['errors_by_kind']} ({folder})")
+            results[command] = run
+            log(f"  bare route {command:8} max {describe(run)}")
     return results
 
 

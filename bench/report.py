@@ -427,7 +427,10 @@ def http_section(data: dict[str, Any]) -> list[str]:
         "turns on SQLite as Fleet's commands do) and `POST /library-register` (a whole "
         "registration with the library alone: the stream looked up, then one event saved, "
         "taking turns on both backends as Fleet's commands do; the least the library lets a "
-        "command cost). The insert runs again after Fleet's routes, "
+        "command cost). Fleet's command behind a bare Flask route (`bench.bare_route`: the "
+        "same `Fleet` on the same store after Fleet's runs, without Fleet's web layer of "
+        "flask-smorest, webargs, request ids, guards, metrics and access lines) splits the "
+        "gap into the command and the web layer. The insert runs again after Fleet's routes, "
         'and the targets\' baseline (the "vs Flask + insert" column) is the mean of its two '
         "runs: the host's speed drifts over the minutes between them. Latencies p50 / p95 / "
         "p99 in ms.",
@@ -469,6 +472,18 @@ def http_section(data: dict[str, Any]) -> list[str]:
                     f"{run['half']['achieved_per_s']:,.0f}",
                     lat(run["half"]),
                     f"{run['max']['loadgen_cpu_share']:.0%}",
+                ]
+            )
+        for command, run in figures["fleet"].get("bare_route", {}).items():
+            rows.append(
+                [
+                    f"Fleet's command behind a bare Flask route: {COMMAND_LABELS[command]}",
+                    f"{run['requests_per_s']:,.0f}",
+                    lat(run),
+                    f"{run['requests_per_s'] / insert:.2f}",
+                    "",
+                    "",
+                    f"{run['loadgen_cpu_share']:.0%}",
                 ]
             )
         worker = figures["fleet"]["worker"]

@@ -34,6 +34,8 @@ HOST = "127.0.0.1"
 GUNICORN = ["-c", "gunicorn.conf.py"]
 FLEET_APP = "wsgi:app"
 CEILING_APP = "bench.ceiling:app"
+# Fleet's commands behind bare Flask routes, none of Fleet's web layer (bench.bare_route).
+BARE_ROUTE_APP = "bench.bare_route:app"
 
 # The PostgreSQL server the tests use (tests/conftest.py), trust authentication.
 POSTGRES = {
