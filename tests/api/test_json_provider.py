@@ -23,14 +23,20 @@ class Point:
     label: str
 
 
+def bodies(value: Any, sort_keys: bool = False) -> tuple[str, str]:
+    """The body Flask's encoder writes for the value, and ours."""
+    app = Flask(__name__)  # the providers hold it weakly: kept alive here
+    app.json.sort_keys = sort_keys  # type: ignore[attr-defined]  # create_app sets False
+    ours = OrjsonProvider(app)
+    ours.sort_keys = sort_keys
+    return app.json.response(value).get_data(as_text=True), ours.response(value).get_data(
+        as_text=True
+    )
+
+
 def both(value: Any) -> tuple[Any, Any]:
     """The value as Flask's encoder writes it and as ours does, each read back."""
-    app = Flask(__name__)  # the providers hold it weakly: kept alive here
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # as create_app sets it
-    ours = OrjsonProvider(app)
-    ours.sort_keys = False
-    theirs = app.json.response(value).get_data(as_text=True)
-    mine = ours.response(value).get_data(as_text=True)
+    theirs, mine = bodies(value)
     return json.loads(theirs), json.loads(mine)
 
 
@@ -69,6 +75,15 @@ json_values = st.recursive(
 def test_any_json_value_reads_back_the_same(value: Any) -> None:
     theirs, mine = both(value)
     assert mine == theirs
+
+
+def test_sort_keys_is_honoured() -> None:
+    value = {"b": 1, "a": {"d": 2, "c": 3}}
+    assert bodies(value, sort_keys=True) == (
+        '{"a":{"c":3,"d":2},"b":1}\n',
+        '{"a":{"c":3,"d":2},"b":1}\n',
+    )
+    assert bodies(value)[1] == '{"b":1,"a":{"d":2,"c":3}}\n'  # create_app's: as given
 
 
 def test_debug_output_stays_indented() -> None:
