@@ -28,7 +28,9 @@ from pathlib import Path
 from bench.common import ROOT
 
 WORKER = Path(__file__).with_name("paired_worker.py")
-OPS = ("register", "heartbeat", "patch")
+COMMANDS = ("register", "heartbeat", "patch")
+# http-<command>: the same command through the web app, in process (paired_worker.py).
+OPS = (*COMMANDS, *(f"http-{command}" for command in COMMANDS))
 
 
 @contextmanager

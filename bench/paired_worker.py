@@ -3,13 +3,54 @@
 Run as a script, not as part of the ``bench`` package, so that it imports Fleet from
 ``TREE`` (an older revision may have no ``bench.paired``). The store's settings come from
 the environment. Prints the µs a command took, in wall or CPU time (``CLOCK``).
+
+An ``http-`` op sends the command through the web app (``web.create_app``) as gunicorn
+would call it, without a server or a socket: the command plus Fleet's whole web layer.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
+
+
+def wsgi_caller(app: Any) -> Callable[[str, str, dict[str, Any]], None]:
+    """Calls ``app`` with one JSON request, as a WSGI server would; fails on a non-2xx."""
+
+    def call(method: str, path: str, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(data)),
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        answer: list[str] = []
+        chunks = app(environ, lambda status, headers, exc_info=None: answer.append(status))
+        b"".join(chunks)
+        if hasattr(chunks, "close"):
+            chunks.close()
+        if not answer[0].startswith("2"):
+            raise SystemExit(f"{method} {path} answered {answer[0]}")
+
+    return call
 
 
 def main() -> None:
@@ -20,7 +61,21 @@ def main() -> None:
 
     count = int(writes)
     population = min(200, count)  # specialists heartbeating, sorties reporting progress
-    fleet = Fleet(env={"FLEET_SWEEP_INTERVAL": "0"})
+    web = op.startswith("http-")
+    op = op.removeprefix("http-")
+    if web:  # as wsgi.py serves it, the access lines written to /dev/null
+        import gc
+
+        from web import create_app, logs
+
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        logs.configure()
+        app = create_app({"FLEET_SWEEP_INTERVAL": 0})
+        gc.freeze()
+        fleet = app.extensions["fleet"]
+        call = wsgi_caller(app)
+    else:
+        fleet = Fleet(env={"FLEET_SWEEP_INTERVAL": "0"})
     try:
         specialists = [
             fleet.register_specialist(f"w-{i}", f"W {i}", ["code"])["id"] for i in range(population)
@@ -35,7 +90,17 @@ def main() -> None:
 
         def run(count: int, first: int) -> None:
             for i in range(first, first + count):
-                if op == "register":
+                if web and op == "register":
+                    body = {"specialist_id": f"c-{i}", "name": f"C {i}", "capabilities": ["code"]}
+                    call("POST", "/api/v1/specialists/register", body)
+                elif web and op == "heartbeat":
+                    path = f"/api/v1/specialists/{specialists[i % population]}/heartbeat"
+                    call("PATCH", path, {"status": "active", "metrics": {"tokens": i}})
+                elif web:
+                    call(
+                        "PATCH", f"/api/v1/sorties/{sorties[i % population]}", {"progress": i % 100}
+                    )
+                elif op == "register":
                     fleet.register_specialist(f"c-{i}", f"C {i}", ["code", "review"])
                 elif op == "heartbeat":
                     fleet.heartbeat(specialists[i % population])

@@ -9,7 +9,7 @@ import pytest
 from bench import paired
 
 
-@pytest.mark.parametrize("op", ["heartbeat", "patch"])
+@pytest.mark.parametrize("op", ["heartbeat", "patch", "http-register"])
 def test_a_paired_run_prints_each_round_and_the_pairs(
     op: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
