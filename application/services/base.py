@@ -175,6 +175,30 @@ class Service:
             raise NotFound(f"{label} did not exist at {as_of.isoformat()}")
         return version
 
+    def _create(
+        self,
+        make: Callable[[], A],
+        view: Callable[[A], dict[str, Any]],
+        check: Callable[[], None] | None = None,
+    ) -> Written:
+        """Save a new aggregate that ``make`` builds; returns its ``view``.
+
+        ``make`` runs in every attempt, after ``check`` (a rule on other aggregates, judged
+        in the command's turn). A save takes the pending events of what it saves, so an
+        attempt decided again (a read changed before the commit) needs a fresh aggregate:
+        the first one's would save nothing and the command would answer for a write it
+        never made.
+        """
+        holder: list[A] = []
+
+        def decide() -> list[FleetAggregate]:
+            if check is not None:
+                check()
+            holder[:] = [make()]
+            return [holder[0]]
+
+        return self._command(decide, lambda: view(holder[0]))
+
     def _change(
         self,
         cls: type[A],

@@ -51,9 +51,7 @@ class MissionService(Service):
                 metadata=metadata,
             )
         )
-        mission = Mission.create(**data)
-        result = self._command(lambda: [mission], lambda: self._mission_view(mission))
-        return result
+        return self._create(lambda: Mission.create(**data), self._mission_view)
 
     def get_mission(
         self, mission_id: str, version: int | None = None, as_of: datetime | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -70,16 +71,11 @@ class SortieService(Service):
         self._existing_sorties(data.get("dependencies") or [])
         if data.get("assigned_to") is not None:
             self.registered(data["assigned_to"], "assigned_to")
-        sortie = Sortie.create(**data)
-
-        def decide() -> list[FleetAggregate]:
-            # In the command's turn, with the write: a mission that closes meanwhile must
-            # not take the sortie.
-            if data.get("mission_id") is not None:
-                self._open_mission(data["mission_id"])
-            return [sortie]
-
-        return self._command(decide, lambda: self.sortie_view(sortie))
+        mission_id = data.get("mission_id")
+        # In the command's turn, with the write: a mission that closes meanwhile must not
+        # take the sortie.
+        check = None if mission_id is None else partial(self._open_mission, mission_id)
+        return self._create(lambda: Sortie.create(**data), self.sortie_view, check)
 
     def get_sortie(
         self, sortie_id: str, version: int | None = None, as_of: datetime | None = None

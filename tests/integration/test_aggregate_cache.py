@@ -184,6 +184,23 @@ def test_a_mission_cancelled_by_another_process_before_the_write_takes_no_sortie
     assert first.get_mission(mission["id"])["progress"]["total"] == 0
 
 
+def test_a_sortie_decided_again_for_its_missions_sake_is_written_once(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second decision saves a sortie of its own: the first's events went with the
+    rolled-back save, and answering with it would acknowledge a write never made."""
+    first, other = processes
+    mission = first.create_mission(title="Moving")
+    written_meanwhile(
+        first, monkeypatch, lambda: other.update_mission(mission["id"], status="in_progress")
+    )
+    sortie = first.create_sortie("built again", mission_id=mission["id"])
+    for fleet in (first, other):
+        assert fleet.get_sortie(sortie["id"])["description"] == "built again"
+        assert fleet.get_mission(mission["id"])["progress"]["total"] == 1
+    assert sortie["version"] == 1
+
+
 def test_a_claim_refused_for_a_stale_dependency_is_decided_again(
     processes: tuple[Fleet, Fleet],
 ) -> None:
