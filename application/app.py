@@ -26,6 +26,7 @@ from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRo
 from application.store.reindex import reindex_events
 from application.store.sqlite import (
     keep_prepared_statements,
+    lock_writers_across_processes,
     wait_in_pool_as_long_as_for_the_lock,
 )
 from domain.aggregates import AGGREGATE_TYPES
@@ -133,6 +134,7 @@ class FleetApplication(Application[UUID]):
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         factory = super().construct_factory(env)
         keep_prepared_statements(factory.datastore)  # type: ignore[attr-defined]
+        lock_writers_across_processes(factory.datastore)  # type: ignore[attr-defined]
         return factory
 
     def migrator(self) -> Migrator:

@@ -70,6 +70,13 @@ def share_writer_lock(pool: Any, leader: Any) -> None:
     pool._writer_lock = leader._writer_lock
 
 
+def replace_writer_lock(pool: Any, lock: Any) -> None:
+    """Let ``pool``'s writers through ``lock`` (``acquire(timeout=...)``, ``release()``)
+    instead of the pool's own thread lock (see ``application.store.sqlite``). The pool
+    has no public way to change it; call it before the pool hands out a writer."""
+    pool._writer_lock = lock
+
+
 class StatementCachingPool(SQLiteConnectionPool):
     """The library's SQLite pool, with connections that keep their prepared statements.
 

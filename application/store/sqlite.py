@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.sqlite import SQLiteConnectionPool, SQLiteDatastore
 
-from application.seams import SQLiteInsertSeam, StatementCachingPool, share_writer_lock
+from application.seams import (
+    SQLiteInsertSeam,
+    StatementCachingPool,
+    replace_writer_lock,
+    share_writer_lock,
+)
 from application.store.indexing import IndexingRecorder
 from application.store.keys import IDEMPOTENCY_TABLE, PURGE_KEYS_IN_ORDER
 from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
@@ -22,6 +31,82 @@ def keep_prepared_statements(datastore: object) -> None:
         datastore.pool, StatementCachingPool
     ):
         datastore.pool = StatementCachingPool.like(datastore.pool)
+
+
+class WriterLockAcrossProcesses:
+    """One writer at a time among every process on a SQLite file: this process's threads
+    queue on a thread lock, then the one in front takes an exclusive ``flock`` on a file
+    beside the database (``<database>-writer-lock``), which every Fleet process opens.
+
+    Without it, processes met at SQLite's own write lock, whose busy handler sleeps 1, 2,
+    5, 10 ms ... between its retries: two gunicorn workers on one file kept missing each
+    other and served about as many writes as one. The kernel hands a released flock to
+    its next waiter at once, and drops it when its holder exits, however it exits.
+
+    The pool's timeout bounds the wait on the thread lock. The flock has no timeout (a
+    blocking ``flock`` cannot have one, and polling for it instead cost a fifth of two
+    workers' writes): the thread in front waits for the write another process is in. A
+    process stopped inside a write holds SQLite's lock too, and every other writer times
+    out behind the thread in front, as before. SQLite's own lock still guards the file
+    against every other writer (the ``sqlite3`` shell, another program).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        """The lock file, opened by this process: a flock belongs to an open file, which
+        a forked child would otherwise share with its parent (and so hold its lock)."""
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not self._threads.acquire(blocking, timeout):
+            return False
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._threads.release()
+            return False
+        except BaseException:
+            self._threads.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+
+def database_file(db_name: str) -> str | None:
+    """The file a SQLite database name opens (the library opens names as URIs), or None
+    for an in-memory database."""
+    if SQLiteConnectionPool.detect_memory_mode(db_name):
+        return None
+    if db_name.startswith("file:"):
+        return unquote(urlsplit(db_name).path) or None
+    return db_name
+
+
+def lock_writers_across_processes(datastore: object) -> None:
+    """Give a file-backed SQLite datastore's pool a ``WriterLockAcrossProcesses``. Call it
+    before the pool hands out a writer (``queue_writers_together`` then shares it)."""
+    if not isinstance(datastore, SQLiteDatastore):
+        return
+    path = database_file(datastore.pool.db_name)
+    if path is not None:
+        replace_writer_lock(datastore.pool, WriterLockAcrossProcesses(f"{path}-writer-lock"))
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:

@@ -78,6 +78,37 @@ def test_a_shared_writer_lock_lets_one_writer_of_both_pools_through(tmp_path: Pa
         follower.close()
 
 
+class CountingLock:
+    """A writer lock that counts its turns: the pool must go through the one it is given."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self._lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        self.turns += 1
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def test_a_replaced_writer_lock_is_the_one_the_pools_writers_take(tmp_path: Path) -> None:
+    datastore = SQLiteDatastore(str(tmp_path / "seam.sqlite3"))
+    try:
+        lock = CountingLock()
+        seams.replace_writer_lock(datastore.pool, lock)
+        writer = datastore.pool.get_connection(is_writer=True)
+        assert lock.turns == 1
+        with pytest.raises(ConnectionUnavailableError):  # the one writer holds it
+            datastore.pool.get_connection(timeout=0.05, is_writer=True)
+        datastore.pool.put_connection(writer)
+        datastore.pool.put_connection(datastore.pool.get_connection(timeout=1, is_writer=True))
+        assert lock.turns == 3
+    finally:
+        datastore.close()
+
+
 # ---- eventsourcing: SQLite connections that keep their prepared statements -----------------
 
 
