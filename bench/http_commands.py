@@ -1,6 +1,7 @@
 """HTTP commands under load, next to the Flask ceiling, on SQLite and on PostgreSQL.
 
-For each backend, in one run:
+For each backend, in one run, under the same worker count throughout: ``make run``'s on
+SQLite (one per core, at most 4), one on PostgreSQL (as its target names):
 
 1. the ceiling (``bench.ceiling``) under the same gunicorn command: ``POST /noop``,
    ``POST /insert`` (one raw event row + index row a request), the same insert taking turns,
@@ -9,7 +10,7 @@ For each backend, in one run:
 2. Fleet (``wsgi:app``, embedded projections, a fresh store with ``preload`` specialists and
    in-progress sorties), for register, heartbeat, create sortie and sortie PATCH: the maximum
    rate (wrk), then the latency at half that rate (constant-rate client);
-3. the worker's CPU share and its peak RSS over the whole session.
+3. the workers' CPU share and their peak RSS over the whole session.
 
 On PostgreSQL, also ``make run-postgres`` as it serves (``postgres_scaled``): the ceiling under
 the same 4-worker gunicorn, then Fleet's 4 workers with ``FLEET_PROJECTOR=external`` beside
@@ -133,7 +134,11 @@ CEILING_ROUTES = ("noop", "insert", "insert_queued", "library_save", "library_re
 
 
 def ceiling(
-    env: dict[str, str], scale: Scale, folder: Path, workers: int = 1, half_rate: bool = True
+    env: dict[str, str],
+    scale: Scale,
+    folder: Path,
+    workers: int | None = None,
+    half_rate: bool = True,
 ) -> dict[str, Any]:
     """The ceiling's maximum rates, then (``half_rate``) the insert latency at half its rate."""
     count = request_budget(scale) * 2
@@ -165,13 +170,15 @@ def ceiling(
 QUIET_FOR_TEN_YEARS = {"FLEET_HEARTBEAT_TIMEOUT": str(10 * 365 * 24 * 3600)}
 
 
-def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str, Any]:
+def fleet_commands(
+    env: dict[str, str], scale: Scale, folder: Path, workers: int | None = None
+) -> dict[str, Any]:
     env = {**env, **QUIET_FOR_TEN_YEARS}
     log(f"  preloading {scale.preload:,} specialists and in-progress sorties")
     ids = preload(env, scale.preload)
     count = request_budget(scale)
     results: dict[str, Any] = {}
-    with gunicorn(FLEET_APP, env, folder / "fleet.log") as server:
+    with gunicorn(FLEET_APP, env, folder / "fleet.log", workers) as server:
         warm = requests_for("register", "warmup", 500, ids, scale.seed)
         loadgen.max_rate(server.url, warm, 1, folder)
         cpu_before, began = server.cpu_seconds(), time.perf_counter()
@@ -189,7 +196,8 @@ def fleet_commands(env: dict[str, str], scale: Scale, folder: Path) -> dict[str,
             log(f"  fleet {command:13} max {describe(maximum)}")
             log(f"  fleet {command:13} at {half:,.0f}/s: {describe(steady)}")
         results["worker"] = worker_figures(server, cpu_before, began)
-    results["bare_route"] = bare_route(env, scale, folder, ids)
+        results["workers"] = len(server.workers)
+    results["bare_route"] = bare_route(env, scale, folder, ids, workers)
     return results
 
 
@@ -198,14 +206,18 @@ BARE_COMMANDS = ("register", "heartbeat")
 
 
 def bare_route(
-    env: dict[str, str], scale: Scale, folder: Path, ids: dict[str, list[str]]
+    env: dict[str, str],
+    scale: Scale,
+    folder: Path,
+    ids: dict[str, list[str]],
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Register and heartbeat behind bare Flask routes (``bench.bare_route``), on the same
     store after Fleet's own runs: their maximum rates, the command without Fleet's web
     layer. The store has grown by Fleet's runs, so this errs against the bare routes."""
     count = request_budget(scale)
     results: dict[str, Any] = {}
-    with gunicorn(BARE_ROUTE_APP, env, folder / "bare_route.log") as server:
+    with gunicorn(BARE_ROUTE_APP, env, folder / "bare_route.log", workers) as server:
         warm = requests_for("register", "bare-warmup", 500, ids, scale.seed)
         loadgen.max_rate(server.url, warm, 1, folder)
         for command in BARE_COMMANDS:
@@ -313,7 +325,7 @@ def describe(run: dict[str, Any]) -> str:
 
 
 def insert_again(
-    env: dict[str, str], scale: Scale, folder: Path, workers: int = 1
+    env: dict[str, str], scale: Scale, folder: Path, workers: int | None = None
 ) -> dict[str, Any]:
     """The ceiling's insert once more, after Fleet's routes: the targets' baseline is the mean
     of its two runs, since the host's speed drifts over the minutes between them."""
@@ -328,14 +340,21 @@ def insert_again(
 
 
 def backend_run(
-    backend: str, ceiling_env: dict[str, str], fleet_env: dict[str, str], scale: Scale, folder: Path
+    backend: str,
+    ceiling_env: dict[str, str],
+    fleet_env: dict[str, str],
+    scale: Scale,
+    folder: Path,
+    workers: int | None = None,
 ) -> dict[str, Any]:
+    """The ceiling, Fleet and the ceiling's insert again, all under ``workers`` workers
+    (``make run``'s count when None)."""
     log(f"HTTP commands on {backend}: the Flask ceiling")
-    ceiling_figures = ceiling(ceiling_env, scale, folder)
+    ceiling_figures = ceiling(ceiling_env, scale, folder, workers)
     log(f"HTTP commands on {backend}: Fleet")
-    fleet_figures = fleet_commands(fleet_env, scale, folder)
+    fleet_figures = fleet_commands(fleet_env, scale, folder, workers)
     log(f"HTTP commands on {backend}: the Flask insert again")
-    ceiling_figures["insert_after"] = insert_again(ceiling_env, scale, folder)
+    ceiling_figures["insert_after"] = insert_again(ceiling_env, scale, folder, workers)
     return {"ceiling": ceiling_figures, "fleet": fleet_figures}
 
 
@@ -365,8 +384,9 @@ def run(scale: Scale) -> dict[str, Any]:
         results["postgres"] = {"skipped": unavailable}
         return results
     with postgres_schema("ceiling") as ceiling_env, postgres_schema("fleet") as fleet_env:
+        # One worker, as the PostgreSQL target names; make run-postgres's four follow.
         results["postgres"] = backend_run(
-            "postgres", ceiling_env, fleet_env, scale, folder / "postgres"
+            "postgres", ceiling_env, fleet_env, scale, folder / "postgres", workers=1
         )
     results[SCALED_KEY] = postgres_scaled(scale, folder / SCALED_KEY)
     return results

@@ -410,9 +410,11 @@ def http_section(data: dict[str, Any]) -> list[str]:
     out = [
         "## HTTP commands",
         "",
-        "gunicorn exactly as `make run` starts it (`gunicorn -c gunicorn.conf.py`: one gthread "
-        "worker, 256 threads), Fleet in its default embedded mode (each write's projections are "
-        "applied before the response). Maximum rate: Debian's wrk, one thread, 8 keep-alive "
+        "gunicorn exactly as `make run` starts it (`gunicorn -c gunicorn.conf.py`: gthread "
+        "workers of 256 threads; on SQLite `make run`'s worker count, one per core up to 4, for "
+        "the ceiling and Fleet alike; on PostgreSQL one worker), Fleet in its default embedded "
+        "mode (each write's projections are applied before the response). Maximum rate: "
+        "Debian's wrk, one thread, 8 keep-alive "
         "connections, "
         f"{data['seconds']:g} s, replaying seeded request files (unique ids per request). Latency "
         "at half the maximum: a constant-rate client that sends request *i* at *start + i/rate* "
@@ -505,8 +507,11 @@ def http_section(data: dict[str, Any]) -> list[str]:
             for c in COMMAND_LABELS
             for phase in ("max", "half")
         )
+        workers = figures["fleet"].get("workers", 1)
+        whose = "Fleet's worker" if workers == 1 else f"Fleet's {workers} workers together"
+        largest = "its" if workers == 1 else "the largest one's"
         out += [
-            f"Fleet's worker used {worker['cpu_share']:.0%} of a core over the command runs; its "
+            f"{whose} used {worker['cpu_share']:.0%} of a core over the command runs; {largest} "
             f"peak RSS was {worker['peak_rss_mb']:.0f} MB. Error responses: {errors}."
             + beside_sentence(figures),
             "",

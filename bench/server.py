@@ -2,7 +2,8 @@
 
 ``GUNICORN`` is the one place the benchmark's server command is defined; it must stay the
 ``make run`` command (same worker class, workers and threads), so that the figures are the
-ones an operator gets. Fleet runs in its default, embedded projector mode: every write
+ones an operator gets: a server started without a worker count gets ``make run``'s
+(``make_run_workers``). Fleet runs in its default, embedded projector mode: every write
 applies its events to the projections before the response is sent; except beside
 ``projector()``, which starts the separate projector ``make run-postgres`` runs next to its
 workers (``gunicorn(..., workers=4)``, as its ``WEB_CONCURRENCY``).
@@ -10,6 +11,7 @@ workers (``gunicorn(..., workers=4)``, as its ``WEB_CONCURRENCY``).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -29,8 +31,8 @@ from bench.common import ROOT, log
 
 HOST = "127.0.0.1"
 # As in the Makefile's `run` target: `gunicorn <GUNICORN> --bind $(HOST):$(PORT) wsgi:app`
-# (gunicorn.conf.py: one gthread worker with FLEET_WEB_THREADS threads, 256 by default, unless
-# WEB_CONCURRENCY says more workers).
+# (gunicorn.conf.py: gthread workers with FLEET_WEB_THREADS threads, 256 by default; as many
+# workers as WEB_CONCURRENCY says, or its default).
 GUNICORN = ["-c", "gunicorn.conf.py"]
 FLEET_APP = "wsgi:app"
 CEILING_APP = "bench.ceiling:app"
@@ -89,15 +91,38 @@ def peak_rss_mb(process: psutil.Process) -> float:
     return round(float(process.memory_info().rss) / 1e6, 1)
 
 
+@functools.cache
+def make_run_workers() -> int:
+    """The worker count ``gunicorn.conf.py`` gives ``make run`` on this machine, where no
+    ``WEB_CONCURRENCY`` is set: read from the file itself, so the rule stays written once."""
+    environ = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"}
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy; print(runpy.run_path('gunicorn.conf.py')['workers'])",
+        ],
+        cwd=ROOT,
+        env=environ,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(found.stdout.split()[-1])
+
+
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[Server]:
-    """Start gunicorn on a free port with ``workers`` workers, wait until they all serve, stop
-    it afterwards.
+def gunicorn(
+    app: str, env: dict[str, str], log_path: Path, workers: int | None = None
+) -> Iterator[Server]:
+    """Start gunicorn on a free port with ``workers`` workers (``make run``'s count when
+    None), wait until they all serve, stop it afterwards.
 
     The worker count goes through ``WEB_CONCURRENCY``, as ``make run-postgres`` sets it (and
     gunicorn.conf.py reads it), and overrides any in the caller's environment: a figure is
     only worth the worker count it was measured with.
     """
+    workers = make_run_workers() if workers is None else workers
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("gunicorn")),

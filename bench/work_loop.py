@@ -67,7 +67,9 @@ def _scratch() -> Path:
 def run_backend(backend: str, env: dict[str, str], seconds: float) -> dict[str, Any]:
     log(f"  work loop, {backend}: server up")
     settings = {**env, "FLEET_SWEEP_INTERVAL": "0"}
-    with gunicorn(FLEET_APP, settings, SCRATCH / "work_loop.log") as server:
+    # One worker: "the same process" and "the other process" below are the server's one
+    # worker and the benchmark's own Fleet.
+    with gunicorn(FLEET_APP, settings, SCRATCH / "work_loop.log", workers=1) as server:
         url = f"{server.url}/api/v1"
         cpu = server.cpu_seconds
         load(url, 1.0, cpu)  # warm-up

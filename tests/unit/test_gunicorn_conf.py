@@ -1,8 +1,10 @@
-"""gunicorn.conf.py's worker hooks: stop signals end the waits and never deadlock a worker."""
+"""gunicorn.conf.py: its worker count, the console key its workers share, and its worker
+hooks (stop signals end the waits and never deadlock a worker)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import runpy
 import signal
 import threading
@@ -95,3 +97,39 @@ def test_gunicorn_builds_no_access_line_the_app_writes_itself() -> None:
     spy(Logger).access(SimpleNamespace(), SimpleNamespace(), {}, 0.001)
     spy(config["logger_class"]).access(SimpleNamespace(), SimpleNamespace(), {}, 0.001)
     assert built == [Logger]  # gunicorn's builds one under our logconfig_dict; ours does not
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (16, 4)])
+def test_make_run_starts_a_worker_per_core_up_to_four(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
+) -> None:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert runpy.run_path(str(CONFIG))["workers"] == workers
+
+
+def test_web_concurrency_sets_the_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert runpy.run_path(str(CONFIG))["workers"] == 3
+
+
+def starting(monkeypatch: pytest.MonkeyPatch, **settings: str) -> str:
+    """The console's key the workers of one start inherit, given these settings."""
+    for name in ("FLEET_SECRET_KEY", "FLEET_API_TOKEN"):
+        monkeypatch.setenv(name, settings.get(name, ""))  # restored after the test
+    server = SimpleNamespace(cfg=SimpleNamespace(workers=1), log=logging.getLogger("test"))
+    runpy.run_path(str(CONFIG))["on_starting"](server)
+    return os.environ["FLEET_SECRET_KEY"]
+
+
+def test_the_workers_of_one_start_share_one_random_console_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = starting(monkeypatch), starting(monkeypatch)
+    assert len(first) == 64 and len(second) == 64 and first != second  # a new one each start
+
+
+def test_a_configured_key_or_token_is_left_to_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    operators = {"FLEET_SECRET_KEY": "set by the operator"}
+    assert starting(monkeypatch, **operators) == "set by the operator"
+    assert starting(monkeypatch, **{"FLEET_API_TOKEN": "t0ken"}) == ""  # the app derives it
