@@ -42,8 +42,19 @@ def free_port() -> int:
 
 
 def clean_environ(**settings: str) -> dict[str, str]:
-    """This process's environment without store or Fleet settings, plus ``settings``."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)} | settings
+    """This process's environment without store or Fleet settings, plus ``settings``.
+
+    A server started with it has one worker unless ``settings`` say otherwise: every
+    worker costs a second of CPU to start, and most tests need one. ``as_make_run``
+    leaves the count to ``gunicorn.conf.py``, as ``make run`` does.
+    """
+    own = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
+    return own | {"WEB_CONCURRENCY": "1"} | settings
+
+
+def as_make_run(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without a worker count: the server starts as many workers as ``make run``."""
+    return {k: v for k, v in env.items() if k != "WEB_CONCURRENCY"}
 
 
 def gunicorn_command(port: int, *options: str) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import BIN, OWN_SETTINGS, ROOT, clean_environ, gunicorn
+from tests.servers import BIN, OWN_SETTINGS, ROOT, as_make_run, clean_environ, gunicorn
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 DOCUMENTED_BASE = "http://127.0.0.1:8000"
@@ -231,7 +231,7 @@ def test_shell_blocks_run_against_a_live_server(page: Path, tmp_path: Path) -> N
     if not session and not responses:
         pytest.skip("no shell block or live sample on this page")
     status_file = tmp_path / "status"
-    env = clean_environ(SQLITE_DBNAME=str(store))
+    env = as_make_run(clean_environ(SQLITE_DBNAME=str(store)))
     with gunicorn(env, tmp_path / "gunicorn.log") as (base, _):
         shell_env = env | {
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

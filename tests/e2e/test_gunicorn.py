@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import clean_environ, gunicorn
+from tests.servers import as_make_run, clean_environ, gunicorn
 
 TOKEN = "e2e-token"  # noqa: S105 - a test token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,10 +25,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """gunicorn as ``make run`` starts it, on a fresh SQLite store with a bearer token."""
-    env = clean_environ(
-        PERSISTENCE_MODULE="eventsourcing.sqlite",
-        SQLITE_DBNAME=str(tmp_path / "fleet.sqlite3"),
-        FLEET_API_TOKEN=TOKEN,
+    env = as_make_run(
+        clean_environ(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=str(tmp_path / "fleet.sqlite3"),
+            FLEET_API_TOKEN=TOKEN,
+        )
     )
     with gunicorn(env, tmp_path / "gunicorn.log", "--threads", "4", "--timeout", "30") as (base, _):
         yield base

@@ -21,6 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import BIN, clean_environ, gunicorn, stop, wait_until_up
+from tests.ui.conftest import CSRF
 
 DEADLINE = 30.0  # seconds any one wait below may take before the test fails
 
@@ -166,3 +167,27 @@ def test_the_cli_logs_json_on_stderr(tmp_path: Path) -> None:
     running = next(line for line in lines if line["message"].startswith("projector running"))
     assert running["logger"] == "fleet.cli" and running["backend"] == "sqlite"
     assert running["pid"] == process.pid
+
+
+def test_a_console_form_from_one_worker_is_taken_by_the_other(two_workers: Server) -> None:
+    """Without FLEET_SECRET_KEY or a token, the workers of one start sign sessions alike
+    (``gunicorn.conf.py``'s ``on_starting``): a form's CSRF token from either is good."""
+    server = two_workers
+    browser = requests.Session()
+    close = {"Connection": "close"}  # a new connection each time: either worker may take it
+    page = browser.get(f"{server.base}/ui/", headers=close, timeout=10).text
+    found = CSRF.search(page)
+    assert found, "no CSRF token on the overview"
+    route = "/ui/mailboxes/<mailbox_id>/send"
+    sent = 0
+    while len(served_by(server, route)) < 2:
+        assert sent < 200, "one worker answered every post"
+        answer = browser.post(
+            f"{server.base}/ui/mailboxes/ops/send",
+            data={"body": f"note {sent}", "thread_id": "t", "csrf_token": found[1], "next": "/ui/"},
+            headers=close,
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 303, answer.text[:300]
+        sent += 1
