@@ -36,7 +36,7 @@ def keep_prepared_statements(datastore: object) -> None:
 class WriterLockAcrossProcesses:
     """One writer at a time among every process on a SQLite file: this process's threads
     queue on a thread lock, then the one in front takes an exclusive ``flock`` on a file
-    beside the database (``<database>-writer-lock``), which every Fleet process opens.
+    beside the database (``<database>.writer-lock``), which every Fleet process opens.
 
     Without it, processes met at SQLite's own write lock, whose busy handler sleeps 1, 2,
     5, 10 ms ... between its retries: two gunicorn workers on one file kept missing each
@@ -106,7 +106,7 @@ def lock_writers_across_processes(datastore: object) -> None:
         return
     path = database_file(datastore.pool.db_name)
     if path is not None:
-        replace_writer_lock(datastore.pool, WriterLockAcrossProcesses(f"{path}-writer-lock"))
+        replace_writer_lock(datastore.pool, WriterLockAcrossProcesses(f"{path}.writer-lock"))
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:

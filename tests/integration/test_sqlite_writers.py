@@ -63,7 +63,7 @@ def exit_code(process: subprocess.Popen[str]) -> int:
 def test_a_writer_waits_for_another_process_and_goes_as_soon_as_it_is_done(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "store.sqlite3-writer-lock"
+    path = tmp_path / "store.sqlite3.writer-lock"
     lock = WriterLockAcrossProcesses(str(path))
     other = holding(path, "0.4")
     began = time.monotonic()
@@ -76,7 +76,7 @@ def test_a_writer_waits_for_another_process_and_goes_as_soon_as_it_is_done(
 
 
 def test_a_process_that_exits_holding_the_lock_leaves_it_free(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite3-writer-lock"
+    path = tmp_path / "store.sqlite3.writer-lock"
     other = holding(path, "exit")
     assert exit_code(other) == 0
     lock = WriterLockAcrossProcesses(str(path))
@@ -123,7 +123,7 @@ def test_a_fleet_on_a_file_locks_its_writers_across_processes(sqlite_env: dict[s
         events = fleet.app.recorder.datastore.pool  # type: ignore[attr-defined]
         lock = events._writer_lock
         assert isinstance(lock, WriterLockAcrossProcesses)
-        assert lock.path == sqlite_env["SQLITE_DBNAME"] + "-writer-lock"
+        assert lock.path == sqlite_env["SQLITE_DBNAME"] + ".writer-lock"
         assert Path(lock.path).exists()
         assert fleet.projector.datastore.pool._writer_lock is lock  # the projections' too
     finally:
