@@ -91,8 +91,9 @@ class WriterLockAcrossProcesses:
 
 def database_file(db_name: str) -> str | None:
     """The file a SQLite database name opens (the library opens names as URIs), or None
-    for an in-memory database."""
-    if SQLiteConnectionPool.detect_memory_mode(db_name):
+    for an in-memory database (or none named). The start-up and writer lock files sit
+    beside it."""
+    if not db_name or SQLiteConnectionPool.detect_memory_mode(db_name):
         return None
     if db_name.startswith("file:"):
         return unquote(urlsplit(db_name).path) or None

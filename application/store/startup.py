@@ -20,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
 
 from application.settings import POSTGRES
+from application.store.sqlite import database_file
 
 
 @contextmanager
@@ -33,11 +34,11 @@ def startup_lock(settings: Mapping[str, str], create_schema: bool = False) -> It
         with _postgres_lock(settings, create_schema):
             yield
         return
-    dbname = settings.get("SQLITE_DBNAME", "")
-    if not dbname or "memory" in dbname or dbname.startswith("file:"):
+    path = database_file(settings.get("SQLITE_DBNAME", ""))
+    if path is None:
         yield
         return
-    with open(f"{dbname}.startup-lock", "a+b") as handle:
+    with open(f"{path}.startup-lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

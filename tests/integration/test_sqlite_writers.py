@@ -137,6 +137,7 @@ def test_a_fleet_on_a_file_locks_its_writers_across_processes(sqlite_env: dict[s
         ("file:/data/my%20fleet.sqlite3?mode=rwc", "/data/my fleet.sqlite3"),
         (":memory:", None),
         ("file:fleet?mode=memory&cache=shared", None),
+        ("", None),
     ],
 )
 def test_the_lock_file_sits_beside_the_database_file(name: str, path: str | None) -> None:
@@ -160,3 +161,19 @@ def test_two_processes_registering_at_once_record_every_registration(tmp_path: P
         assert {s["id"] for s in specialists} == {f"{n}-{i}" for n in "ab" for i in range(150)}
     finally:
         fleet.close()
+
+
+@pytest.mark.parametrize("uri", [False, True], ids=["path", "file-uri"])
+def test_both_lock_files_sit_beside_the_database_however_it_is_named(
+    tmp_path: Path, uri: bool
+) -> None:
+    database = tmp_path / "my fleet.sqlite3"
+    name = f"file:{str(database).replace(' ', '%20')}?mode=rwc" if uri else str(database)
+    fleet = Fleet(env={"SQLITE_DBNAME": name, "FLEET_SWEEP_INTERVAL": "0"})
+    try:
+        fleet.register_specialist("w1", "Agent", ["code"])
+    finally:
+        fleet.close()
+    assert database.exists()
+    assert Path(f"{database}.startup-lock").exists()
+    assert Path(f"{database}.writer-lock").exists()
