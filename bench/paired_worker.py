@@ -10,38 +10,24 @@ would call it, without a server or a socket: the command plus Fleet's whole web 
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+THREADED = {"wsgi.multithread": True}  # as gunicorn's gthread workers serve
+
 
 def wsgi_caller(app: Any) -> Callable[[str, str, dict[str, Any]], None]:
-    """Calls ``app`` with one JSON request, as a WSGI server would; fails on a non-2xx."""
+    """Calls ``app`` with one JSON request, as a WSGI server would; fails on a non-2xx.
+    (Werkzeug's environ builder costs about 17 µs a request, on both sides alike.)"""
+    from werkzeug.test import create_environ
 
     def call(method: str, path: str, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        environ = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "SCRIPT_NAME": "",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(data)),
-            "wsgi.input": io.BytesIO(data),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
+        environ = create_environ(
+            path, "http://127.0.0.1:8000", method=method, json=body, environ_overrides=THREADED
+        )
         answer: list[str] = []
         chunks = app(environ, lambda status, headers, exc_info=None: answer.append(status))
         b"".join(chunks)
