@@ -22,7 +22,7 @@ from application.seams import fastforward_lock, save_aggregates
 from application.settings import backend_name, build_env, flag
 from application.store.archive import Archive, PostgresArchive, SQLiteArchive
 from application.store.history import IndexingEventStore, merge_notifications
-from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow
+from application.store.query import ArchiveAwareIndex, EventIndexReader, IndexRow, LogRead
 from application.store.reindex import reindex_events
 from application.store.sqlite import (
     keep_prepared_statements,
@@ -49,11 +49,15 @@ class DecisionReads(list[tuple[UUID, int]]):
 
     ``trust_cache``: answer from the aggregate cache alone, without reading the log: a
     cached aggregate is taken as it is, one not cached as not begun.
+
+    ``log_reads``: what the decision read of the projections' rows (``note_log_read``),
+    which its write confirms too.
     """
 
     def __init__(self, trust_cache: bool) -> None:
         super().__init__()
         self.trust_cache = trust_cache
+        self.log_reads: list[LogRead] = []
 
 
 @contextmanager
@@ -66,6 +70,15 @@ def recording_reads(trust_cache: bool = False) -> Iterator[DecisionReads]:
         yield reads
     finally:
         _reads.reset(token)
+
+
+def note_log_read(read: LogRead) -> None:
+    """Inside ``recording_reads``: the decision read rows derived from the log (``LogRead``),
+    for its write to confirm that nothing they depend on was recorded since. Outside, a
+    read answers a query, and nothing is noted."""
+    reads = _reads.get()
+    if reads is not None:
+        reads.log_reads.append(read)
 
 
 DEFAULT_SNAPSHOT_INTERVAL = 200  # events; the library snapshots when version % interval == 0

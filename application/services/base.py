@@ -32,6 +32,7 @@ from application.idempotency import (
 )
 from application.outcomes import Written
 from application.store.indexing import StaleReads
+from application.store.query import LogRead
 from domain.base import FleetAggregate
 from domain.errors import DomainError
 
@@ -306,8 +307,10 @@ class Service:
         decided = self._decide(decide, optimistic)
         if decided is None:
             return None
-        aggregates, read = decided
+        aggregates, read, logged = decided
         options: dict[str, Any] = {"confirm": read} if read else {}
+        if logged:
+            options["confirm_log"] = logged
         result = view() if claim is not None and view is not None else None
         if claim is not None and view is not None:
             options["idempotency"] = key_record(
@@ -342,12 +345,13 @@ class Service:
 
     def _decide(
         self, decide: Callable[[], Sequence[FleetAggregate]], optimistic: bool
-    ) -> tuple[Sequence[FleetAggregate], list[tuple[UUID, int]]] | None:
-        """``decide()``, and the aggregates it read but does not write, with the versions
-        it read them at: the write confirms those (``StaleReads``), so that a rule judged
-        on another aggregate still holds when the write commits, whatever other processes
-        wrote meanwhile. ``optimistic``: on what the cache holds; None when that may have
-        been stale."""
+    ) -> tuple[Sequence[FleetAggregate], list[tuple[UUID, int]], list[LogRead]] | None:
+        """``decide()``, the aggregates it read but does not write, with the versions it
+        read them at, and what it read of the projections' rows (``note_log_read``): the
+        write confirms those (``StaleReads``), so that a rule judged on another aggregate,
+        or on rows, still holds when the write commits, whatever other processes wrote
+        meanwhile. ``optimistic``: on what the cache holds; None when that may have been
+        stale."""
         with recording_reads(trust_cache=optimistic) as reads:
             try:
                 aggregates = _decided(decide)
@@ -360,7 +364,7 @@ class Service:
             if optimistic:
                 self.foundation.optimism.stale()
             return None
-        return aggregates, read
+        return aggregates, read, reads.log_reads
 
     def _confirmed_now(
         self, read: Sequence[tuple[UUID, int]], aggregates: Sequence[FleetAggregate]

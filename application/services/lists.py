@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from application.app import note_log_read
 from application.resources import progress_summary
 from application.services.base import Service, row_resource
+from application.store.query import LogRead
+from domain.sortie import Sortie
 
 
 class ListService(Service):
@@ -96,8 +99,16 @@ class ListService(Service):
             min_position,
         )
 
-    def mission_sortie_rows(self, mission_id: str) -> list[dict[str, Any]]:
-        """Every sortie of a mission, read after the projections caught up with the log."""
+    def mission_sortie_rows(self, mission_id: str, confirmed: bool = False) -> list[dict[str, Any]]:
+        """Every sortie of a mission, read after the projections caught up with the log.
+
+        ``confirmed``: a decision's read, which its write confirms (``note_log_read``): the
+        rows hold at the commit unless a sortie was created (a sortie joins its mission
+        only then) or one of these sorties recorded an event after the head read here.
+        Every projection has applied the head before the rows are read, embedded or not
+        (an external projector's rows may be further on: an event between is taken as a
+        change, and the command decides again).
+        """
         head = self.app.recorder.max_notification_id() or 0
         self.projector.wait_for(head, self.min_position_timeout)
         with self.projector.read() as tx:
@@ -105,7 +116,11 @@ class ListService(Service):
                 "SELECT * FROM sorties_projection WHERE mission_id = ? ORDER BY created_at, id",
                 [mission_id],
             )
-            return [row_resource("sorties_projection", row) for row in rows]
+            sorties = [row_resource("sorties_projection", row) for row in rows]
+        if confirmed:
+            streams = tuple(sortie["id"] for sortie in sorties)
+            note_log_read(LogRead(head, (Sortie.Created.event_type,), streams, Sortie.STREAM_TYPE))
+        return sorties
 
     def mission_progress(self, mission_id: str) -> dict[str, int]:
         with self.projector.read() as tx:

@@ -177,7 +177,7 @@ class MissionService(Service):
         raise Conflict(f"a mission cannot be moved to {status!r} by request")
 
     def _complete_mission(self, mission: Mission, result: dict[str, Any] | None) -> None:
-        sorties = self.lists.mission_sortie_rows(str(mission.id))
+        sorties = self.lists.mission_sortie_rows(str(mission.id), confirmed=True)
         unfinished = [s["id"] for s in sorties if s["status"] not in SETTLED_STATUSES]
         now = Mission.Completed.create_timestamp()
         data = get_event_type("mission_completed").validate(

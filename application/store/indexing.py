@@ -35,12 +35,14 @@ from application.store.query import (
     EventPage,
     IndexedEvent,
     IndexRow,
+    LogRead,
     archived_placeholder,
     block_params,
     count_params,
     count_query,
     index_params,
     page_query,
+    recorded_since_query,
 )
 
 # A stream's stored version (NULL: no events), one column of ``_versions_check``'s row.
@@ -48,8 +50,9 @@ STORED_VERSION = "(SELECT MAX(originator_version) FROM {events} WHERE originator
 
 
 class StaleReads(Exception):
-    """A stream a command read but does not write has changed since it read it: the write
-    is rolled back, for the command to decide again."""
+    """A stream a command read but does not write has changed since it read it, or an event
+    has been recorded since a projection's rows it read (``LogRead``): the write is rolled
+    back, for the command to decide again."""
 
 
 class IndexingRecorder:
@@ -96,11 +99,15 @@ class IndexingRecorder:
             cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
         read: Sequence[tuple[UUID, int]] = kwargs.get("confirm", ())
         confirm = self._versions_check(cursor, read) if read and positions else None
+        logged: Sequence[LogRead] = kwargs.get("confirm_log", ())
+        unmoved = self._log_check(cursor, logged, positions[0]) if logged and positions else None
         inline = kwargs.get("inline")
         if inline is not None and positions:  # the projections never fail the write
             inline(cursor, positions)
         if confirm is not None:
             confirm()
+        if unmoved is not None:
+            unmoved()
         key: KeyRecord | None = kwargs.get("idempotency")
         if key is not None and positions:
             # A key another write holds fails its insert: last, the failure is known at
@@ -135,6 +142,25 @@ class IndexingRecorder:
             ]
             if stale:
                 raise StaleReads(f"changed since the command read them: {stale}")
+
+        return confirm
+
+    def _log_check(self, cursor: Any, reads: Sequence[LogRead], before: int) -> Callable[[], None]:
+        """Asks the event index whether an event any of ``reads`` did not see has been
+        recorded since, in the events' transaction (``before``: this write's first
+        position); the callable raises ``StaleReads`` if one has. As ``_versions_check``:
+        under the write lock, and on PostgreSQL answered with the projections' statements.
+        """
+        query, params = recorded_since_query(reads, before, self.PLACEHOLDER)
+        reader = self._side_cursor(cursor)
+        reader.execute(self._sql(query), params)
+        answer = self._answer(reader)
+
+        def confirm() -> None:
+            row = answer()
+            stale = [read.position for number, read in enumerate(reads) if row[f"c{number}"]]
+            if stale:
+                raise StaleReads(f"events recorded since the positions the command read: {stale}")
 
         return confirm
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import ClassVar, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -109,6 +109,51 @@ INDEX_AFTER = (
     "SELECT position, event_type, stream_id, correlation_id FROM {index} "
     "WHERE position > {p} ORDER BY position LIMIT {p}"
 )
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """What a decision read of state derived from the log (a projection's rows), complete
+    up to ``position``: it still holds while no event of one of ``event_types``, nor of
+    one of ``streams``, has been recorded after it. Its write confirms that in its own
+    transaction (``IndexingRecorder.events_inserted``), else ``StaleReads``.
+
+    More than ``NAMED_STREAMS`` streams are checked as every stream of ``stream_type``
+    (each named stream is a bound parameter; the drivers bound how many a statement has).
+    """
+
+    position: int
+    event_types: tuple[str, ...] = ()
+    streams: tuple[str, ...] = ()
+    stream_type: str = ""
+
+    NAMED_STREAMS: ClassVar[int] = 1000
+
+
+def recorded_since_query(reads: Sequence[LogRead], before: int, p: str) -> tuple[str, list[object]]:
+    """One row: column ``c<n>`` is true when an event ``reads[n]`` did not see has been
+    recorded since (at a position below ``before``, the write's first: its own events are
+    not news to its decision). Each reads only index rows past its read's position: the few
+    recorded while the command decided."""
+    columns: list[str] = []
+    params: list[object] = []
+    for number, read in enumerate(reads):
+        matches: list[str] = []
+        params += [read.position, before]
+        if read.event_types:
+            matches.append(f"event_type IN ({', '.join([p] * len(read.event_types))})")
+            params += read.event_types
+        if len(read.streams) > LogRead.NAMED_STREAMS:
+            matches.append(f"stream_type = {p}")
+            params.append(read.stream_type)
+        elif read.streams:
+            matches.append(f"stream_id IN ({', '.join([p] * len(read.streams))})")
+            params += read.streams
+        columns.append(
+            f"EXISTS (SELECT 1 FROM {{index}} WHERE position > {p} AND position < {p} "  # noqa: S608 - placeholders only
+            f"AND ({' OR '.join(matches) or 'FALSE'})) AS c{number}"
+        )
+    return f"SELECT {', '.join(columns)}", params  # fixed fragments; values are parameters
 
 
 def page_query(flt: EventFilter, p: str) -> tuple[str, list[object]]:

@@ -201,6 +201,154 @@ def test_a_sortie_decided_again_for_its_missions_sake_is_written_once(
     assert sortie["version"] == 1
 
 
+def mission_with_a_finished_sortie(fleet: Fleet) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An open mission whose one sortie is completed: it can complete."""
+    fleet.register_specialist("worker", "W")
+    mission = fleet.create_mission(title="Finishing")
+    fleet.update_mission(mission["id"], status="in_progress")
+    sortie = fleet.create_sortie("done", mission_id=mission["id"])
+    fleet.update_sortie(sortie["id"], status="assigned", assigned_to="worker")
+    fleet.update_sortie(sortie["id"], status="in_progress")
+    fleet.update_sortie(sortie["id"], status="completed", result={"ok": True})
+    return mission, sortie
+
+
+def completions_decided(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each decision of a mission's completion adds 1 to the list this returns."""
+    complete = fleet.missions._complete_mission
+    decided: list[int] = []
+
+    def counted(*args: Any) -> None:
+        decided.append(1)
+        complete(*args)
+
+    monkeypatch.setattr(fleet.missions, "_complete_mission", counted)
+    return decided
+
+
+def test_a_sortie_created_before_its_missions_completion_commits_refuses_it(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The completion read the mission's sorties (all settled) from the work projection;
+    another process adds one before the write commits: the write finds it, and the
+    completion, decided again, is refused naming it."""
+    first, other = processes
+    mission, _ = mission_with_a_finished_sortie(first)
+    late: list[dict[str, Any]] = []
+    written_meanwhile(
+        first,
+        monkeypatch,
+        lambda: late.append(other.create_sortie("late", mission_id=mission["id"])),
+    )
+    decided = completions_decided(first, monkeypatch)
+    with pytest.raises(Conflict, match="not completed or cancelled") as refused:
+        first.update_mission(mission["id"], status="completed")
+    assert late and late[0]["id"] in str(refused.value)
+    assert len(decided) == 2
+    for fleet in (first, other):
+        answer = fleet.get_mission(mission["id"])
+        assert (answer["status"], answer["progress"]["total"]) == ("in_progress", 2)
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["streams-named", "by-stream-type"])
+def test_a_sortie_reopened_before_its_missions_completion_commits_refuses_it(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch, named: bool
+) -> None:
+    """One of the mission's sorties goes back to work (a checkpoint of it restored) before
+    the completion's write commits: the completion is decided again and refused. Checked
+    by the sortie's stream, or, for a mission of more sorties than a statement names, by
+    every sortie stream."""
+    first, other = processes
+    if not named:
+        monkeypatch.setattr("application.store.query.LogRead.NAMED_STREAMS", 0)
+    first.register_specialist("worker", "W")
+    mission = first.create_mission(title="Finishing")
+    first.update_mission(mission["id"], status="in_progress")
+    sortie = first.create_sortie("redo", mission_id=mission["id"])
+    first.update_sortie(sortie["id"], status="assigned", assigned_to="worker")
+    first.update_sortie(sortie["id"], status="in_progress")
+    checkpoint = first.create_checkpoint(sortie["id"], description="mid-work")
+    first.update_sortie(sortie["id"], status="completed", result={"ok": True})
+    written_meanwhile(
+        first, monkeypatch, lambda: other.restore_checkpoint(checkpoint["id"], confirm=True)
+    )
+    decided = completions_decided(first, monkeypatch)
+    with pytest.raises(Conflict, match=f"not completed or cancelled: {sortie['id']}"):
+        first.update_mission(mission["id"], status="completed")
+    assert len(decided) == 2
+    for fleet in (first, other):
+        assert fleet.get_mission(mission["id"])["status"] == "in_progress"
+        assert fleet.get_sortie(sortie["id"])["status"] == "in_progress"
+
+
+def test_a_sortie_created_by_an_external_projectors_writer_refuses_the_completion(
+    backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FLEET_PROJECTOR=external``: the completing process projects nothing itself, its
+    rows are the other processes' work; a sortie added after its read still refuses it."""
+    first = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+    other = Fleet(env=backend)  # embedded: its writes move the projections
+    try:
+        mission, _ = mission_with_a_finished_sortie(other)
+        late: list[dict[str, Any]] = []
+        written_meanwhile(
+            first,
+            monkeypatch,
+            lambda: late.append(other.create_sortie("late", mission_id=mission["id"])),
+        )
+        with pytest.raises(Conflict, match="not completed or cancelled") as refused:
+            first.update_mission(mission["id"], status="completed")
+        assert late and late[0]["id"] in str(refused.value)
+        assert other.get_mission(mission["id"])["status"] == "in_progress"
+    finally:
+        first.close()
+        other.close()
+
+
+def test_unrelated_writes_before_a_completion_commits_leave_it_decided_once(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another mission's sortie reports progress and its worker beats between the
+    completion's decision and its write: nothing the completion read, so it commits."""
+    first, other = processes
+    mission, _ = mission_with_a_finished_sortie(first)
+    elsewhere = first.create_mission(title="Elsewhere")
+    busy = first.create_sortie("busy", mission_id=elsewhere["id"])
+    first.register_specialist("busy-worker", "B")
+    first.update_sortie(busy["id"], status="assigned", assigned_to="busy-worker")
+    first.update_sortie(busy["id"], status="in_progress")
+
+    def traffic() -> None:
+        other.update_sortie(busy["id"], progress=50, status_message="halfway")
+        other.heartbeat("busy-worker", status="busy")
+
+    written_meanwhile(first, monkeypatch, traffic)
+    decided = completions_decided(first, monkeypatch)
+    done = first.update_mission(mission["id"], status="completed")
+    assert done["status"] == "completed" and len(decided) == 1
+    completed = first.stream_events(mission["stream_id"])[-1]
+    assert completed["event_type"] == "mission_completed"
+    assert (completed["data"]["sorties_completed"], completed["data"]["sorties_failed"]) == (1, 0)
+    assert other.get_sortie(busy["id"])["progress"] == 50
+
+
+def test_a_sortie_created_in_another_mission_costs_the_completion_one_more_decision(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index tells no sortie's mission: any new sortie may be the mission's, and the
+    completion decides again (then commits, with the right counts)."""
+    first, other = processes
+    mission, _ = mission_with_a_finished_sortie(first)
+    elsewhere = first.create_mission(title="Elsewhere")
+    written_meanwhile(
+        first, monkeypatch, lambda: other.create_sortie("other's", mission_id=elsewhere["id"])
+    )
+    decided = completions_decided(first, monkeypatch)
+    done = first.update_mission(mission["id"], status="completed")
+    assert done["status"] == "completed" and len(decided) == 2
+    assert done["progress"]["total"] == 1
+
+
 def test_a_claim_refused_for_a_stale_dependency_is_decided_again(
     processes: tuple[Fleet, Fleet],
 ) -> None:
