@@ -33,6 +33,7 @@ from application.services.specialists import SpecialistService
 from application.services.sweeps import SweepService
 from application.settings import build_env, flag
 from application.store.maintenance import StoreMaintenance
+from application.store.sqlite import start_locking_writers_across_processes
 from application.store.startup import startup_lock
 from application.waits import LogWatcher, Seen
 
@@ -154,6 +155,7 @@ class Fleet:
             self.projector = Projector(self.app, PROJECTIONS, page_size=page_size)
             auto_rebuild = settings.get("FLEET_PROJECTIONS_AUTO_REBUILD", "1") != "0"
             self.projector.ensure_versions(auto_rebuild=auto_rebuild)
+        start_locking_writers_across_processes(self.app.recorder.datastore)  # type: ignore[attr-defined]
         self.watcher = LogWatcher(
             self._head,
             self._seen_after,

@@ -70,6 +70,12 @@ def share_writer_lock(pool: Any, leader: Any) -> None:
     pool._writer_lock = leader._writer_lock
 
 
+def writer_lock(pool: Any) -> Any:
+    """The lock ``pool`` lets its writers through (the pool's own, or one put there by
+    ``replace_writer_lock`` or ``share_writer_lock``); the pool does not expose it."""
+    return pool._writer_lock
+
+
 def replace_writer_lock(pool: Any, lock: Any) -> None:
     """Let ``pool``'s writers through ``lock`` (``acquire(timeout=...)``, ``release()``)
     instead of the pool's own thread lock (see ``application.store.sqlite``). The pool

@@ -17,6 +17,7 @@ from application.seams import (
     StatementCachingPool,
     replace_writer_lock,
     share_writer_lock,
+    writer_lock,
 )
 from application.store.indexing import IndexingRecorder
 from application.store.keys import IDEMPOTENCY_TABLE, PURGE_KEYS_IN_ORDER
@@ -49,13 +50,22 @@ class WriterLockAcrossProcesses:
     process stopped inside a write holds SQLite's lock too, and every other writer times
     out behind the thread in front, as before. SQLite's own lock still guards the file
     against every other writer (the ``sqlite3`` shell, another program).
+
+    A ``Fleet``'s pools get one that takes the flock only from the end of its start
+    (``across_processes``, set by ``start_locking_writers_across_processes``). Start-up
+    runs the library's ``CREATE TABLE IF NOT EXISTS`` on a writer: under the flock, a
+    process starting beside a long write in another one (a projection rebuild, one
+    transaction) waited for all of it before it could serve a read; SQLite's lock lets
+    those statements through when the tables exist, as it did before the flock.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, across_processes: bool = True) -> None:
         self.path = path
         self._threads = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self.across_processes = across_processes
+        self._flocked = False  # whether the holder of the thread lock took the flock
 
     def _file(self) -> int:
         """The lock file, opened by this process: a flock belongs to an open file, which
@@ -68,6 +78,8 @@ class WriterLockAcrossProcesses:
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         if not self._threads.acquire(blocking, timeout):
             return False
+        if not self.across_processes:
+            return True
         try:
             fcntl.flock(self._file(), fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -76,11 +88,14 @@ class WriterLockAcrossProcesses:
         except BaseException:
             self._threads.release()
             raise
+        self._flocked = True
         return True
 
     def release(self) -> None:
         try:
-            fcntl.flock(self._file(), fcntl.LOCK_UN)
+            if self._flocked:
+                self._flocked = False
+                fcntl.flock(self._file(), fcntl.LOCK_UN)
         finally:
             self._threads.release()
 
@@ -101,13 +116,24 @@ def database_file(db_name: str) -> str | None:
 
 
 def lock_writers_across_processes(datastore: object) -> None:
-    """Give a file-backed SQLite datastore's pool a ``WriterLockAcrossProcesses``. Call it
-    before the pool hands out a writer (``queue_writers_together`` then shares it)."""
+    """Give a file-backed SQLite datastore's pool a ``WriterLockAcrossProcesses``, not yet
+    taking its flock. Call it before the pool hands out a writer (``queue_writers_together``
+    then shares it)."""
     if not isinstance(datastore, SQLiteDatastore):
         return
     path = database_file(datastore.pool.db_name)
     if path is not None:
-        replace_writer_lock(datastore.pool, WriterLockAcrossProcesses(f"{path}.writer-lock"))
+        lock = WriterLockAcrossProcesses(f"{path}.writer-lock", across_processes=False)
+        replace_writer_lock(datastore.pool, lock)
+
+
+def start_locking_writers_across_processes(datastore: object) -> None:
+    """From now on, the pool's writers take the flock of its ``WriterLockAcrossProcesses``
+    (set by ``lock_writers_across_processes``), once start-up's statements are done."""
+    lock = writer_lock(datastore.pool) if isinstance(datastore, SQLiteDatastore) else None
+    if isinstance(lock, WriterLockAcrossProcesses):
+        with lock._threads:  # no writer in flight while it changes
+            lock.across_processes = True
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:

@@ -309,12 +309,26 @@ def test_readers_see_the_old_table_while_a_rebuild_runs(backend: dict[str, str])
         )
         worker.start()
         assert halfway.wait(10)
-        reader = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+        # Another Fleet starts and reads while the rebuild's transaction is open: neither
+        # its start-up nor its read waits for the rebuild (which waits for them).
+        seen: list[int] = []
+
+        def read_beside() -> None:
+            reader = Fleet(env={**backend, "FLEET_PROJECTOR": "external"})
+            try:
+                seen.append(reader.list_specialists()[1])
+            finally:
+                reader.close()
+
+        beside = threading.Thread(target=read_beside)
         try:
-            assert reader.list_specialists()[1] == 5
+            beside.start()
+            beside.join(8)  # the rebuild's first page waits up to 10 s for it
+            assert not beside.is_alive(), "the reader waited for the rebuild"
+            assert seen == [5]
         finally:
-            reader.close()
             release.set()
+            beside.join(10)
             worker.join(10)
         assert fleet.list_specialists()[1] == 5
     finally:

@@ -97,6 +97,22 @@ def test_this_process_threads_queue_within_the_pools_timeout(tmp_path: Path) -> 
     lock.release()
 
 
+def test_a_lock_not_yet_across_processes_is_this_process_lock_alone(tmp_path: Path) -> None:
+    """As a ``Fleet``'s pools have it during start-up: SQLite's own lock decides then."""
+    path = tmp_path / "store.sqlite3.writer-lock"
+    other = holding(path, "5")
+    try:
+        lock = WriterLockAcrossProcesses(str(path), across_processes=False)
+        assert lock.acquire(blocking=False)  # the other process's flock is not asked
+        assert lock.acquire(blocking=False) is False  # this process's threads still queue
+        lock.release()
+        lock.across_processes = True
+        assert lock.acquire(blocking=False) is False  # now it is
+    finally:
+        other.kill()
+        exit_code(other)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_opens_the_lock_file_again(tmp_path: Path) -> None:
     """A flock belongs to an open file: a child sharing its parent's would share its lock."""
@@ -123,6 +139,7 @@ def test_a_fleet_on_a_file_locks_its_writers_across_processes(sqlite_env: dict[s
         events = fleet.app.recorder.datastore.pool  # type: ignore[attr-defined]
         lock = events._writer_lock
         assert isinstance(lock, WriterLockAcrossProcesses)
+        assert lock.across_processes  # from the end of its start
         assert lock.path == sqlite_env["SQLITE_DBNAME"] + ".writer-lock"
         assert Path(lock.path).exists()
         assert fleet.projector.datastore.pool._writer_lock is lock  # the projections' too

@@ -98,6 +98,7 @@ def test_a_replaced_writer_lock_is_the_one_the_pools_writers_take(tmp_path: Path
     try:
         lock = CountingLock()
         seams.replace_writer_lock(datastore.pool, lock)
+        assert seams.writer_lock(datastore.pool) is lock
         writer = datastore.pool.get_connection(is_writer=True)
         assert lock.turns == 1
         with pytest.raises(ConnectionUnavailableError):  # the one writer holds it
