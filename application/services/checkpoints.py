@@ -157,7 +157,8 @@ class CheckpointService(Service):
         for entry in entries:
             if entry["stream_type"] != Mission.STREAM_TYPE:
                 continue
-            for row in self.lists.mission_sortie_rows(entry["stream_id"]):
+            # Confirmed in the write: a sortie created meanwhile is cancelled too.
+            for row in self.lists.mission_sortie_rows(entry["stream_id"], confirmed=True):
                 if row["id"] in captured:
                     continue
                 sortie = self.app.get(UUID(row["id"]))

@@ -349,6 +349,30 @@ def test_a_sortie_created_in_another_mission_costs_the_completion_one_more_decis
     assert done["progress"]["total"] == 1
 
 
+def test_a_sortie_created_while_its_mission_is_restored_is_cancelled_with_the_others(
+    processes: tuple[Fleet, Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restoring a mission's checkpoint cancels its sorties created since, read from the
+    work projection; another process adds one before the restore's write commits: the
+    restore, decided again, cancels that one too."""
+    first, other = processes
+    mission = first.create_mission(title="Restored")
+    kept = first.create_sortie("kept", mission_id=mission["id"])
+    checkpoint = first.create_checkpoint(mission["id"], description="before the newcomers")
+    newcomer = first.create_sortie("newcomer", mission_id=mission["id"])
+    late: list[dict[str, Any]] = []
+    written_meanwhile(
+        first,
+        monkeypatch,
+        lambda: late.append(other.create_sortie("late", mission_id=mission["id"])),
+    )
+    first.restore_checkpoint(checkpoint["id"], confirm=True)
+    for fleet in (first, other):
+        statuses = {s: fleet.get_sortie(s)["status"] for s in (kept["id"], newcomer["id"])}
+        assert statuses == {kept["id"]: "pending", newcomer["id"]: "cancelled"}
+        assert fleet.get_sortie(late[0]["id"])["status"] == "cancelled"
+
+
 def test_a_claim_refused_for_a_stale_dependency_is_decided_again(
     processes: tuple[Fleet, Fleet],
 ) -> None:
