@@ -163,7 +163,7 @@ def test_0008_moves_every_projections_position_into_one_table_and_back(
     head = raw_store.positions()[-1]
     if raw_store.backend == "postgres":
         assert {f"fleet_{name}_tracking" for name in PROJECTIONS} <= tables(raw_store)
-        assert fleet_db("downgrade", "--steps", "1").exit_code == 0
+        assert fleet_db("downgrade", "--to", "7").exit_code == 0
         assert fleet_db("upgrade").exit_code == 0
         assert {f"fleet_{name}_tracking" for name in PROJECTIONS} <= tables(raw_store)
         return
@@ -175,7 +175,7 @@ def test_0008_moves_every_projections_position_into_one_table_and_back(
     assert {row[2] for row in moved} == {head}
     assert not {f"fleet_{name}_tracking" for name in PROJECTIONS} & tables(raw_store)
 
-    assert fleet_db("downgrade", "--steps", "1").exit_code == 0
+    assert fleet_db("downgrade", "--to", "7").exit_code == 0
     assert "fleet_projection_tracking" not in tables(raw_store)
     for projection, application, position in moved:
         table = f"fleet_{projection}_tracking"
