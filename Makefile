@@ -109,8 +109,9 @@ soak: $(DEV_STAMP)
 	FLEET_SOAK_SECONDS=$(SOAK_SECONDS) FLEET_SOAK_CLIENTS=$(SOAK_CLIENTS) \
 	  FLEET_SOAK_CRASHES=$(SOAK_CRASHES) $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
-# gunicorn.conf.py: gthread, FLEET_WEB_THREADS threads (256), WEB_CONCURRENCY workers (1), JSON
-# logs, metrics hooks; SIGTERM ends open waits and feeds first (docs/work-loop.md).
+# gunicorn.conf.py: gthread, FLEET_WEB_THREADS threads (256), WEB_CONCURRENCY workers (one per
+# core, at most 4), JSON logs, metrics hooks; SIGTERM ends open waits and feeds first
+# (docs/work-loop.md).
 run: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 

@@ -32,8 +32,9 @@ from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 from application.fleet import Fleet
 
 # Fixtures that open a Fleet on the test's store during setup: with one of them the
-# store may as well arrive migrated.
-MIGRATED_AT_SETUP = frozenset({"fleet", "app_factory"})
+# store may as well arrive migrated (an empty store's first Fleet migrates it: about
+# 130 ms on PostgreSQL, against 25 ms on a migrated one).
+MIGRATED_AT_SETUP = frozenset({"fleet", "app_factory", "processes", "quiet", "other", "overdue"})
 
 
 def wants_migrated_store(fixturenames: list[str]) -> bool:
