@@ -93,10 +93,7 @@ class IndexingRecorder:
         """Index the events the save wrote; a key another write holds fails it, whole."""
         rows: Sequence[IndexRow] = kwargs.get("event_index", ())
         if rows and positions:
-            index = index_params(positions, stored_events, rows)
-            cursor.executemany(self._sql(INSERT_INDEX), index)
-            cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
-            cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
+            self._index_events(cursor, stored_events, positions, rows)
         read: Sequence[tuple[UUID, int]] = kwargs.get("confirm", ())
         confirm = self._versions_check(cursor, read) if read and positions else None
         logged: Sequence[LogRead] = kwargs.get("confirm_log", ())
@@ -116,6 +113,18 @@ class IndexingRecorder:
             # goes out.
             with self._answered(cursor) if key.probe else contextlib.nullcontext():
                 self._claim_key(cursor, key, positions[-1])
+
+    def _index_events(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int],
+        rows: Sequence[IndexRow],
+    ) -> None:
+        """The events' index rows, and their types' counters and blocks."""
+        cursor.executemany(self._sql(INSERT_INDEX), index_params(positions, stored_events, rows))
+        cursor.executemany(self._sql(ADD_COUNTS), count_params(rows))
+        cursor.executemany(self._sql(ADD_BLOCKS), block_params(positions, rows))
 
     def _versions_check(self, cursor: Any, read: Sequence[tuple[UUID, int]]) -> Callable[[], None]:
         """Reads each stream's stored version, in the events' transaction; the callable

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, cast
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 from application.seams import PostgresInsertSeam, plain
 from application.store import keys
 from application.store.indexing import IndexingRecorder
-from application.store.query import EVENT_BLOCKS_TABLE, EVENT_COUNTS_TABLE, EVENT_INDEX_TABLE
+from application.store.query import (
+    EVENT_BLOCKS_TABLE,
+    EVENT_COUNTS_TABLE,
+    EVENT_INDEX_TABLE,
+    IndexRow,
+    block_params,
+    count_params,
+    index_params,
+    index_statement,
+)
 
 
 def open_pool_at_once(datastore: object) -> None:
@@ -113,6 +122,19 @@ class FleetPostgresRecorder(IndexingRecorder, PostgresInsertSeam):
 
     def _rowcount(self, cursor: Any) -> int:
         return int(cursor.rowcount)
+
+    def _index_events(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int],
+        rows: Sequence[IndexRow],
+    ) -> None:
+        """As the base's three statements, in one (``index_statement``)."""
+        index = index_params(positions, stored_events, rows)
+        counts, blocks = count_params(rows), block_params(positions, rows)
+        statement = index_statement(len(index), len(counts), len(blocks))
+        cursor.execute(self._sql(statement), [v for row in (*index, *counts, *blocks) for v in row])
 
     def _stream_id(self, value: Any) -> Any:
         return value  # psycopg reads a uuid column as a UUID
