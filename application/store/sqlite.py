@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -61,18 +62,22 @@ class WriterLockAcrossProcesses:
 
     def __init__(self, path: str, across_processes: bool = True) -> None:
         self.path = path
+        self.across_processes = across_processes
+        self._start_in_this_process()
+        _LOCKS.add(self)
+
+    def _start_in_this_process(self) -> None:
+        """No lock held and no file open yet: at creation, and in a forked child
+        (``_restart_locks_in_child``), whose copies of its parent's would share the
+        parent's flock (a flock belongs to an open file) and its thread lock's state."""
         self._threads = threading.Lock()
         self._fd: int | None = None
-        self._pid = 0
-        self.across_processes = across_processes
         self._flocked = False  # whether the holder of the thread lock took the flock
 
     def _file(self) -> int:
-        """The lock file, opened by this process: a flock belongs to an open file, which
-        a forked child would otherwise share with its parent (and so hold its lock)."""
-        if self._fd is None or self._pid != os.getpid():
+        """The lock file, opened by this process."""
+        if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            self._pid = os.getpid()
         return self._fd
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -100,8 +105,21 @@ class WriterLockAcrossProcesses:
             self._threads.release()
 
     def __del__(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None:
             os.close(self._fd)
+
+
+# Every live lock, for a forked child to start its own (asking the pid at each acquire
+# instead cost a system call a write, 1-2 % of a registration's CPU under py-spy).
+_LOCKS: weakref.WeakSet[WriterLockAcrossProcesses] = weakref.WeakSet()
+
+
+def _restart_locks_in_child() -> None:
+    for lock in list(_LOCKS):
+        lock._start_in_this_process()
+
+
+os.register_at_fork(after_in_child=_restart_locks_in_child)
 
 
 def database_file(db_name: str) -> str | None:

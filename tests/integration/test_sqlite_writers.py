@@ -118,14 +118,17 @@ def test_a_forked_child_opens_the_lock_file_again(tmp_path: Path) -> None:
     """A flock belongs to an open file: a child sharing its parent's would share its lock."""
     path = tmp_path / "lock"
     lock = WriterLockAcrossProcesses(str(path))
-    assert lock.acquire()
+    assert lock.acquire()  # held by this thread when the child is forked
+    parents_file = lock._fd
     try:
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the child
-            refused = not WriterLockAcrossProcesses(str(path)).acquire(blocking=False)
-            parents_file = lock._fd
-            own_file = lock._file()
-            os._exit(0 if refused and own_file != parents_file else 1)
+            # The child's copy starts unlocked, with a file of its own: the parent's flock
+            # refuses it (a copy sharing the parent's file would be granted it).
+            refused = lock._threads.acquire(blocking=False) and not lock._flocked
+            lock._threads.release()
+            refused = refused and lock.acquire(blocking=False) is False
+            os._exit(0 if refused and lock._fd not in (None, parents_file) else 1)
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
