@@ -64,6 +64,11 @@ def target(name: str, figure: str, ratio: float, met: bool, limit: str) -> dict[
     return {"target": name, "figure": figure, "ratio": round(ratio, 3), "limit": limit, "met": met}
 
 
+# The share of the ceiling each backend's commands must reach: SQLite as `make run` serves
+# it, PostgreSQL under one worker (`make run-postgres`'s four workers: 0.5, below).
+THROUGHPUT_SHARE = {"sqlite": 0.5, "postgres": 0.35}
+
+
 def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target and measured case."""
     rows: list[dict[str, Any]] = []
@@ -73,6 +78,7 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
         if "fleet" not in figures:
             continue
         ceiling = insert_ceiling(figures["ceiling"])
+        share = THROUGHPUT_SHARE[backend]
         for command in COMMAND_LABELS:
             run = figures["fleet"][command]
             rate = run["max"]["requests_per_s"]
@@ -81,8 +87,8 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                     f"command throughput, {command}, {backend}",
                     f"{rate:,.0f} req/s vs {ceiling_words(figures['ceiling'])}",
                     rate / ceiling,
-                    rate >= 0.5 * ceiling,
-                    "≥ 0.5 x Flask + raw insert",
+                    rate >= share * ceiling,
+                    f"≥ {share} x Flask + raw insert",
                 )
             )
         for command in COMMAND_LABELS:
