@@ -201,16 +201,38 @@ def test_a_sortie_decided_again_for_its_missions_sake_is_written_once(
     assert sortie["version"] == 1
 
 
-def mission_with_a_finished_sortie(fleet: Fleet) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An open mission whose one sortie is completed: it can complete."""
+def mission_with_a_sortie_at_work(
+    fleet: Fleet, description: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A mission in progress whose one sortie is in progress, assigned to "worker"."""
     fleet.register_specialist("worker", "W")
     mission = fleet.create_mission(title="Finishing")
     fleet.update_mission(mission["id"], status="in_progress")
-    sortie = fleet.create_sortie("done", mission_id=mission["id"])
+    sortie = fleet.create_sortie(description, mission_id=mission["id"])
     fleet.update_sortie(sortie["id"], status="assigned", assigned_to="worker")
     fleet.update_sortie(sortie["id"], status="in_progress")
+    return mission, sortie
+
+
+def mission_with_a_finished_sortie(fleet: Fleet) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An open mission whose one sortie is completed: it can complete."""
+    mission, sortie = mission_with_a_sortie_at_work(fleet, "done")
     fleet.update_sortie(sortie["id"], status="completed", result={"ok": True})
     return mission, sortie
+
+
+def a_sortie_added_meanwhile(
+    first: Fleet, other: Fleet, mission_id: str, monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, Any]]:
+    """``other`` adds a sortie to the mission between ``first``'s next decision and its
+    save; the list holds it from then on."""
+    late: list[dict[str, Any]] = []
+    written_meanwhile(
+        first,
+        monkeypatch,
+        lambda: late.append(other.create_sortie("late", mission_id=mission_id)),
+    )
+    return late
 
 
 def completions_decided(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -234,12 +256,7 @@ def test_a_sortie_created_before_its_missions_completion_commits_refuses_it(
     completion, decided again, is refused naming it."""
     first, other = processes
     mission, _ = mission_with_a_finished_sortie(first)
-    late: list[dict[str, Any]] = []
-    written_meanwhile(
-        first,
-        monkeypatch,
-        lambda: late.append(other.create_sortie("late", mission_id=mission["id"])),
-    )
+    late = a_sortie_added_meanwhile(first, other, mission["id"], monkeypatch)
     decided = completions_decided(first, monkeypatch)
     with pytest.raises(Conflict, match="not completed or cancelled") as refused:
         first.update_mission(mission["id"], status="completed")
@@ -261,12 +278,7 @@ def test_a_sortie_reopened_before_its_missions_completion_commits_refuses_it(
     first, other = processes
     if not named:
         monkeypatch.setattr("application.store.query.LogRead.NAMED_STREAMS", 0)
-    first.register_specialist("worker", "W")
-    mission = first.create_mission(title="Finishing")
-    first.update_mission(mission["id"], status="in_progress")
-    sortie = first.create_sortie("redo", mission_id=mission["id"])
-    first.update_sortie(sortie["id"], status="assigned", assigned_to="worker")
-    first.update_sortie(sortie["id"], status="in_progress")
+    mission, sortie = mission_with_a_sortie_at_work(first, "redo")
     checkpoint = first.create_checkpoint(sortie["id"], description="mid-work")
     first.update_sortie(sortie["id"], status="completed", result={"ok": True})
     written_meanwhile(
@@ -290,12 +302,7 @@ def test_a_sortie_created_by_an_external_projectors_writer_refuses_the_completio
     other = Fleet(env=backend)  # embedded: its writes move the projections
     try:
         mission, _ = mission_with_a_finished_sortie(other)
-        late: list[dict[str, Any]] = []
-        written_meanwhile(
-            first,
-            monkeypatch,
-            lambda: late.append(other.create_sortie("late", mission_id=mission["id"])),
-        )
+        late = a_sortie_added_meanwhile(first, other, mission["id"], monkeypatch)
         with pytest.raises(Conflict, match="not completed or cancelled") as refused:
             first.update_mission(mission["id"], status="completed")
         assert late and late[0]["id"] in str(refused.value)
@@ -360,12 +367,7 @@ def test_a_sortie_created_while_its_mission_is_restored_is_cancelled_with_the_ot
     kept = first.create_sortie("kept", mission_id=mission["id"])
     checkpoint = first.create_checkpoint(mission["id"], description="before the newcomers")
     newcomer = first.create_sortie("newcomer", mission_id=mission["id"])
-    late: list[dict[str, Any]] = []
-    written_meanwhile(
-        first,
-        monkeypatch,
-        lambda: late.append(other.create_sortie("late", mission_id=mission["id"])),
-    )
+    late = a_sortie_added_meanwhile(first, other, mission["id"], monkeypatch)
     first.restore_checkpoint(checkpoint["id"], confirm=True)
     for fleet in (first, other):
         statuses = {s: fleet.get_sortie(s)["status"] for s in (kept["id"], newcomer["id"])}
