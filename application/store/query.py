@@ -46,17 +46,18 @@ def index_statement(events: int, types: int, blocks: int) -> str:
     counter rows and ``blocks`` block rows: the parameters are those of the three, in
     that order. One statement instead of three executemany calls, each a pass through the
     driver's pipeline machinery on PostgreSQL (SQLite runs the three, in C)."""
-
-    def values(rows: int, width: int) -> str:
-        row = "(" + ", ".join(["{p}"] * width) + ")"
-        return ", ".join([row] * rows)
-
-    add_counts = ADD_COUNTS.replace("VALUES ({p}, {p})", "VALUES " + values(types, 2))
-    add_blocks = ADD_BLOCKS.replace("VALUES ({p}, {p}, {p})", "VALUES " + values(blocks, 3))
-    insert_index = INSERT_INDEX.replace(
-        "VALUES ({p}, {p}, {p}, {p}, {p})", "VALUES " + values(events, 5)
-    )
+    insert_index = _rows_of(INSERT_INDEX, events)
+    add_counts = _rows_of(ADD_COUNTS, types)
+    add_blocks = _rows_of(ADD_BLOCKS, blocks)
     return f"WITH indexed AS ({insert_index}), counted AS ({add_counts}) {add_blocks}"
+
+
+def _rows_of(insert: str, rows: int) -> str:
+    """A one-row ``INSERT ... VALUES ({p}, ...)`` template made to insert ``rows`` rows."""
+    one = "(" + insert.partition(" VALUES (")[2].partition(")")[0] + ")"
+    if not one.startswith("({p}"):
+        raise ValueError(f"not a one-row VALUES insert: {insert}")
+    return insert.replace(one, ", ".join([one] * rows), 1)
 
 
 @dataclass(frozen=True)
