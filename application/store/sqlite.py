@@ -104,6 +104,11 @@ class WriterLockAcrossProcesses:
         finally:
             self._threads.release()
 
+    def start_across_processes(self) -> None:
+        """From now on, take the flock too (waiting for a writer in flight to finish)."""
+        with self._threads:
+            self.across_processes = True
+
     def __del__(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -150,8 +155,7 @@ def start_locking_writers_across_processes(datastore: object) -> None:
     (set by ``lock_writers_across_processes``), once start-up's statements are done."""
     lock = writer_lock(datastore.pool) if isinstance(datastore, SQLiteDatastore) else None
     if isinstance(lock, WriterLockAcrossProcesses):
-        with lock._threads:  # no writer in flight while it changes
-            lock.across_processes = True
+        lock.start_across_processes()
 
 
 def wait_in_pool_as_long_as_for_the_lock(datastore: object, env: Mapping[str, str]) -> None:

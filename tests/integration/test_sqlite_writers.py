@@ -106,7 +106,7 @@ def test_a_lock_not_yet_across_processes_is_this_process_lock_alone(tmp_path: Pa
         assert lock.acquire(blocking=False)  # the other process's flock is not asked
         assert lock.acquire(blocking=False) is False  # this process's threads still queue
         lock.release()
-        lock.across_processes = True
+        lock.start_across_processes()
         assert lock.acquire(blocking=False) is False  # now it is
     finally:
         other.kill()
