@@ -17,7 +17,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import pytest
 import requests
+
+# For a module whose code under test runs only in server processes: coverage measures this
+# process alone, so tracing it would only slow the load its threads generate (pytest-cov's
+# own marker pauses the tracer while each test runs).
+UNTRACED = pytest.mark.no_cover
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

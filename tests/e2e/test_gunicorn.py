@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import as_make_run, clean_environ, gunicorn
+from tests.servers import UNTRACED, as_make_run, clean_environ, gunicorn
 
 TOKEN = "e2e-token"  # noqa: S105 - a test token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.timeout(120)]
 
 
 @pytest.fixture

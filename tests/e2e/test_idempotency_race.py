@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import clean_environ, gunicorn
+from tests.servers import UNTRACED, clean_environ, gunicorn
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.timeout(180)]
 RACERS = 16
 
 

@@ -23,7 +23,9 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from application import FleetClient
-from tests.servers import BIN, ROOT, free_port, stop
+from tests.servers import BIN, ROOT, UNTRACED, free_port, stop
+
+pytestmark = UNTRACED
 
 TOOLS = {
     "claim_sortie",

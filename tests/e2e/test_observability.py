@@ -20,12 +20,12 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import BIN, clean_environ, gunicorn, stop, wait_until_up
+from tests.servers import BIN, UNTRACED, clean_environ, gunicorn, stop, wait_until_up
 from tests.ui.conftest import CSRF
 
 DEADLINE = 30.0  # seconds any one wait below may take before the test fails
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.timeout(120)]
 
 
 @dataclass

@@ -19,9 +19,9 @@ import pytest
 import requests
 
 from tests.conftest import PG_DBNAME, PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
-from tests.servers import ROOT, clean_environ, free_port, wait_until_up
+from tests.servers import ROOT, UNTRACED, clean_environ, free_port, wait_until_up
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.postgres, pytest.mark.timeout(120)]
 
 
 @pytest.fixture

@@ -29,8 +29,9 @@ from tests.reliability.harness.report import publish
 from tests.reliability.harness.sizing import client_count, crash_count, scaled
 from tests.reliability.harness.store import logged_events, sqlite_integrity, store_write_lock
 from tests.reliability.harness.traffic import Traffic
+from tests.servers import UNTRACED
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if scaled(0) else 240)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.timeout(0 if scaled(0) else 240)]
 
 # SQLite: longer than the library's fixed 5 s connection-pool wait and shorter than
 # SQLITE_LOCK_TIMEOUT (15 s); before the pool waited as long as the lock, requests queued

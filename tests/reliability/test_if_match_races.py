@@ -23,8 +23,9 @@ from tests.reliability.harness.invariants import compare_with_rebuild
 from tests.reliability.harness.journal import Client, Journal, Record, new_run_id
 from tests.reliability.harness.report import publish
 from tests.reliability.harness.sizing import client_count, scaled
+from tests.servers import UNTRACED
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if scaled(0) else 240)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.timeout(0 if scaled(0) else 240)]
 
 
 def expect(record: Record, status: int) -> dict:

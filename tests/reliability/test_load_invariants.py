@@ -20,8 +20,9 @@ from tests.reliability.harness.report import publish
 from tests.reliability.harness.sizing import client_count, scaled
 from tests.reliability.harness.store import logged_events, sqlite_integrity
 from tests.reliability.harness.traffic import Traffic
+from tests.servers import UNTRACED
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(0 if scaled(0) else 240)]
+pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.timeout(0 if scaled(0) else 240)]
 
 
 @pytest.mark.parametrize("projector", ["external", "embedded"])
