@@ -19,13 +19,15 @@ import pytest
 import requests
 
 from tests.conftest import PG_DBNAME, PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
-from tests.servers import ROOT, UNTRACED, clean_environ, free_port, wait_until_up
+from tests.servers import ROOT, UNTRACED, clean_environ, free_port, tail, wait_until_up
 
 pytestmark = [pytest.mark.slow, UNTRACED, pytest.mark.postgres, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def served(postgres_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, psutil.Process]]:
+def served(
+    postgres_env: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[str, psutil.Process, Path]]:
     port = free_port()
     env = clean_environ()
     args = [
@@ -49,7 +51,7 @@ def served(postgres_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, 
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(base, {"make run-postgres": process}, log_path)
-            yield base, psutil.Process(process.pid)
+            yield base, psutil.Process(process.pid), log_path
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGINT)
@@ -70,9 +72,9 @@ def command_lines(root: psutil.Process) -> list[str]:
 
 
 def test_workers_and_one_projector_serve_the_schema(
-    served: tuple[str, psutil.Process],
+    served: tuple[str, psutil.Process, Path],
 ) -> None:
-    base, make = served
+    base, make, log_path = served
     running = command_lines(make)
     assert sum("fleet projector" in line for line in running) == 1, running
     assert sum("gunicorn" in line for line in running) == 3, running  # master + 2 workers
@@ -95,7 +97,9 @@ def test_workers_and_one_projector_serve_the_schema(
     children = make.children(recursive=True)
     os.killpg(make.pid, signal.SIGINT)
     _gone, alive = psutil.wait_procs(children, timeout=20)
-    assert not alive, [" ".join(p.cmdline()) for p in alive]
+    # What each process still running was doing is in the server's log (gunicorn logs a
+    # worker's stop, and the master the workers it had to kill).
+    assert not alive, ([" ".join(p.cmdline()) for p in alive], tail(log_path))
     deadline = time.monotonic() + 10
     while make.is_running() and make.status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline
