@@ -10,7 +10,9 @@
   count, bound the work done at once. ``FLEET_MAX_WAITERS`` (default: threads - 16) caps the
   waits of a worker so that ordinary requests always find threads (docs/work-loop.md).
 - A graceful stop (SIGTERM) ends the open waits and feeds at once and starts no other sweep
-  pass (``post_worker_init``), so the worker exits well within ``graceful_timeout``.
+  pass (``post_worker_init``), so the worker exits well within ``graceful_timeout``. A quick
+  stop (SIGINT, SIGQUIT) does the same and ends the worker ``QUICK_STOP_GRACE`` seconds
+  later at most, whatever still holds it.
 - Logs: gunicorn's own lines in Fleet's format (``FLEET_LOG_FORMAT``, ``FLEET_LOG_LEVEL``);
   each worker's app adds one access line per request with its ids (``web.logs``).
 - Metrics: with more than one worker, prometheus-client's multiprocess mode needs a directory
@@ -30,6 +32,9 @@ import secrets
 import shutil
 import signal
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +102,42 @@ def on_exit(server: Any) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# Seconds a worker told to stop quickly (SIGINT, SIGQUIT) has left before it ends, whatever
+# its threads are still doing (``QuickStopDeadline``).
+QUICK_STOP_GRACE = 2.0
+
+
+class QuickStopDeadline:
+    """Ends the worker ``grace`` seconds after ``start()``, with ``end(0)`` (``os._exit``).
+
+    After its main loop, a gthread worker waits up to ``graceful_timeout`` (30 s) for its
+    open connections, then, as the interpreter exits, for every thread of its pool. A thread
+    reading a request its client never finishes sending has no timeout, so Ctrl-C waited for
+    the master's SIGKILL: half a minute for any client holding half a request. A quick stop
+    answers what is in flight (milliseconds, the waits being ended) and owes no one more:
+    the deadline ends the process regardless. Nothing acknowledged is lost (an unanswered
+    request's transaction is rolled back with its connection).
+
+    The thread starts with the worker and only waits on an event: starting a thread inside
+    the signal handler could deadlock on the interpreter's thread-start lock, as the pool's
+    shutdown did (``post_worker_init``).
+    """
+
+    def __init__(self, grace: float, end: Callable[[int], object]):
+        self.grace = grace
+        self.end = end
+        self.started = threading.Event()
+        threading.Thread(target=self._watch, name="fleet-quick-stop", daemon=True).start()
+
+    def start(self) -> None:
+        self.started.set()
+
+    def _watch(self) -> None:
+        self.started.wait()
+        time.sleep(self.grace)
+        self.end(0)
+
+
 def post_worker_init(worker: Any) -> None:
     """Stop signals end this worker's open waits and feeds first, and never deadlock it.
 
@@ -111,9 +152,11 @@ def post_worker_init(worker: Any) -> None:
     ``graceful_timeout`` (30 s): Ctrl-C on ``make run-postgres`` sometimes took half a
     minute. Here a quick stop only ends the waits and clears ``alive``; the main loop
     notices within a second and leaves the way a graceful stop does, its in-flight
-    requests (milliseconds, the waits being ended) answered.
+    requests (milliseconds, the waits being ended) answered, and ``QuickStopDeadline``
+    ends the worker ``QUICK_STOP_GRACE`` seconds later if anything still holds it.
     """
     graceful = signal.getsignal(signal.SIGTERM)
+    worker.quick_stop_deadline = deadline = QuickStopDeadline(QUICK_STOP_GRACE, end=os._exit)
 
     def stop_waits() -> None:
         fleet = getattr(worker.wsgi, "extensions", {}).get("fleet")
@@ -129,6 +172,7 @@ def post_worker_init(worker: Any) -> None:
     def quick_stop(signum: int, frame: Any) -> None:
         stop_waits()
         worker.alive = False
+        deadline.start()
 
     signal.signal(signal.SIGTERM, stop_waits_then_exit)
     signal.signal(signal.SIGINT, quick_stop)

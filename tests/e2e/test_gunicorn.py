@@ -7,9 +7,13 @@ through a whole mission over HTTP, then stopped. Everything is bounded in time.
 
 from __future__ import annotations
 
+import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -120,3 +124,22 @@ def test_a_mission_end_to_end(server: str) -> None:
         params={"mission_id": mission["id"], "min_position": int(done.headers["X-Fleet-Position"])},
     )
     assert lists["total"] == 2
+
+
+def test_ctrl_c_does_not_wait_for_a_client_that_never_finishes_its_request(
+    tmp_path: Path,
+) -> None:
+    """A client holding half a request keeps a worker's thread reading it, without a
+    timeout: Ctrl-C waited for the master's SIGKILL after ``graceful_timeout`` (30 s)."""
+    env = clean_environ(
+        PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=str(tmp_path / "fleet.sqlite3")
+    )
+    with gunicorn(env, tmp_path / "gunicorn.log") as (base, process):
+        address = urlsplit(base)
+        with socket.create_connection((address.hostname, address.port)) as client:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost")  # and nothing more
+            time.sleep(0.5)  # the worker has taken it and waits for the rest
+            began = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=25)
+            assert time.monotonic() - began < 10, (tmp_path / "gunicorn.log").read_text()

@@ -8,6 +8,7 @@ import os
 import runpy
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,12 +33,18 @@ class StoppableFleet:
 
 
 @pytest.fixture
-def worker() -> Iterator[Any]:
-    """A worker as ``post_worker_init`` sees it, with gunicorn's own SIGTERM handler."""
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A worker as ``post_worker_init`` sees it, with gunicorn's own SIGTERM handler. Its
+    quick-stop deadline notes the exit it would make (in ``ended``) instead of making it."""
     saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     terms: list[int] = []
+    ended: list[int] = []
+    monkeypatch.setattr(os, "_exit", ended.append)
     fake = SimpleNamespace(
-        alive=True, wsgi=SimpleNamespace(extensions={"fleet": StoppableFleet()}), terms=terms
+        alive=True,
+        wsgi=SimpleNamespace(extensions={"fleet": StoppableFleet()}),
+        terms=terms,
+        ended=ended,
     )
     signal.signal(signal.SIGTERM, lambda signum, frame: terms.append(signum))
     try:
@@ -60,10 +67,27 @@ def test_a_quick_stop_clears_alive_without_touching_the_thread_pool(
         signal.getsignal(number)(number, None)  # returns: no SystemExit, no wait on the pool
     assert worker.alive is False
     assert worker.wsgi.extensions["fleet"].stopped == 1
+    # ... and whatever still holds the worker, it ends a few seconds later
+    assert worker.quick_stop_deadline.started.is_set()
+
+
+def test_a_quick_stop_deadline_ends_the_worker_only_once_started() -> None:
+    deadline_class = runpy.run_path(str(CONFIG))["QuickStopDeadline"]
+    ended: list[int] = []
+    deadline = deadline_class(0.05, end=ended.append)
+    time.sleep(0.2)
+    assert ended == []
+    deadline.start()
+    for _ in range(100):
+        if ended:
+            break
+        time.sleep(0.02)
+    assert ended == [0]
 
 
 def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any) -> None:
     signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    assert not worker.quick_stop_deadline.started.is_set()  # gunicorn's graceful_timeout holds
     assert worker.wsgi.extensions["fleet"].stopped == 1
     # ... and starts no other sweep pass, without waiting for one under way
     assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
