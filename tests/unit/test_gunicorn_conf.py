@@ -35,16 +35,13 @@ class StoppableFleet:
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A worker as ``post_worker_init`` sees it, with gunicorn's own SIGTERM handler. Its
-    quick-stop deadline notes the exit it would make (in ``ended``) instead of making it."""
+    quick-stop deadline would end this process: ``os._exit`` only notes the call here."""
     saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     terms: list[int] = []
     ended: list[int] = []
     monkeypatch.setattr(os, "_exit", ended.append)
     fake = SimpleNamespace(
-        alive=True,
-        wsgi=SimpleNamespace(extensions={"fleet": StoppableFleet()}),
-        terms=terms,
-        ended=ended,
+        alive=True, wsgi=SimpleNamespace(extensions={"fleet": StoppableFleet()}), terms=terms
     )
     signal.signal(signal.SIGTERM, lambda signum, frame: terms.append(signum))
     try:
