@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -120,7 +121,13 @@ _LOCKS: weakref.WeakSet[WriterLockAcrossProcesses] = weakref.WeakSet()
 
 
 def _restart_locks_in_child() -> None:
+    """Each lock of the parent starts afresh in a forked child, which also closes its copy of
+    the parent's lock file: that copy would keep a parent's flock held after the parent
+    died, for as long as the child lives."""
     for lock in list(_LOCKS):
+        if lock._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock._fd)
         lock._start_in_this_process()
 
 

@@ -123,12 +123,19 @@ def test_a_forked_child_opens_the_lock_file_again(tmp_path: Path) -> None:
     try:
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the child
-            # The child's copy starts unlocked, with a file of its own: the parent's flock
+            # The child closed its copy of the parent's file (which would keep the
+            # parent's flock held after the parent died) ...
+            try:
+                os.fstat(parents_file)
+                closed = False
+            except OSError:
+                closed = True
+            # ... and its lock starts unlocked, with a file of its own: the parent's flock
             # refuses it (a copy sharing the parent's file would be granted it).
             refused = lock._threads.acquire(blocking=False) and not lock._flocked
             lock._threads.release()
             refused = refused and lock.acquire(blocking=False) is False
-            os._exit(0 if refused and lock._fd not in (None, parents_file) else 1)
+            os._exit(0 if closed and refused and lock._fd is not None else 1)
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
