@@ -110,8 +110,8 @@ soak: $(DEV_STAMP)
 	  FLEET_SOAK_CRASHES=$(SOAK_CRASHES) $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 # gunicorn.conf.py: gthread, FLEET_WEB_THREADS threads (256), WEB_CONCURRENCY workers (one per
-# core, at most 4), JSON logs, metrics hooks; SIGTERM ends open waits and feeds first
-# (docs/work-loop.md).
+# core, at most 4), JSON logs, metrics hooks; SIGTERM ends open waits and feeds first, and
+# Ctrl-C stops each worker within 2 s (docs/work-loop.md).
 run: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
