@@ -1,7 +1,8 @@
 """gunicorn settings for Fleet: ``gunicorn -c gunicorn.conf.py wsgi:app`` (``make run``).
 
-- gthread workers with ``FLEET_WEB_THREADS`` threads each (default 256); ``WEB_CONCURRENCY``
-  workers (default: one per core, at most 4). One worker runs Python on one core at a time:
+- gthread workers (``FleetWorker``) with ``FLEET_WEB_THREADS`` threads each (default 256);
+  ``WEB_CONCURRENCY`` workers (default: one per core, at most 4). One worker runs Python on
+  one core at a time:
   on a 2-core machine a second served 30-50 % more SQLite writes (three alternating rounds of
   each command; the workers' writers take turns through a lock file,
   ``application.store.sqlite``).
@@ -10,7 +11,7 @@
   count, bound the work done at once. ``FLEET_MAX_WAITERS`` (default: threads - 16) caps the
   waits of a worker so that ordinary requests always find threads (docs/work-loop.md).
 - A graceful stop (SIGTERM) ends the open waits and feeds at once and starts no other sweep
-  pass (``post_worker_init``), so the worker exits well within ``graceful_timeout``. A quick
+  pass (``FleetWorker``), so the worker exits well within ``graceful_timeout``. A quick
   stop (SIGINT, SIGQUIT) does the same and ends the worker ``QUICK_STOP_GRACE`` seconds
   later at most, whatever still holds it.
 - Logs: gunicorn's own lines in Fleet's format (``FLEET_LOG_FORMAT``, ``FLEET_LOG_LEVEL``);
@@ -30,7 +31,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import ThreadWorker
 
 from application import logs
 
 bind = "127.0.0.1:8000"
-worker_class = "gthread"
 threads = int(os.environ.get("FLEET_WEB_THREADS", "256"))
 os.environ.setdefault("FLEET_MAX_WAITERS", str(max(threads - 16, 0)))  # read by each worker
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(os.cpu_count() or 1, 4))
@@ -120,7 +120,7 @@ class QuickStopDeadline:
 
     The thread starts with the worker and only waits on an event: starting a thread inside
     the signal handler could deadlock on the interpreter's thread-start lock, as the pool's
-    shutdown did (``post_worker_init``).
+    shutdown did (``FleetWorker``).
     """
 
     def __init__(self, grace: float, end: Callable[[int], object]):
@@ -138,42 +138,49 @@ class QuickStopDeadline:
         self.end(0)
 
 
-def post_worker_init(worker: Any) -> None:
-    """Stop signals end this worker's open waits and feeds first, and never deadlock it.
+class FleetWorker(ThreadWorker):
+    """gthread's worker, whose stop signals end Fleet's open waits and feeds first and never
+    deadlock it. gunicorn registers these handlers itself (``init_signals``) before the
+    app loads, so they hold during a worker's boot too.
 
     SIGTERM (graceful): gthread's own handler only stops accepting; a long-poll would
     otherwise hold the worker for up to 30 s and a live feed until ``graceful_timeout``
-    kills it.
+    kills it. The waits end first, and the sweeper starts no other pass.
 
     SIGINT and SIGQUIT (Ctrl-C, the master's quick stop): gthread's ``handle_quit`` shuts
     its thread pool down inside the signal handler. When the signal lands while the main
     loop is handing a request to that pool (``ThreadPoolExecutor.submit`` holds the lock
-    ``shutdown`` takes), the worker deadlocks and lives until the master's SIGKILL after
-    ``graceful_timeout`` (30 s): Ctrl-C on ``make run-postgres`` sometimes took half a
-    minute. Here a quick stop only ends the waits and clears ``alive``; the main loop
-    notices within a second and leaves the way a graceful stop does, its in-flight
-    requests (milliseconds, the waits being ended) answered, and ``QuickStopDeadline``
-    ends the worker ``QUICK_STOP_GRACE`` seconds later if anything still holds it.
+    ``shutdown`` takes), or while a first signal's shutdown is under way (Ctrl-C sends
+    SIGINT to every process, then the master sends SIGQUIT: seen in a worker still
+    loading the app), the worker deadlocks and lives until the master's SIGKILL after
+    ``graceful_timeout`` (30 s). Here a quick stop only ends the waits and clears
+    ``alive``; the main loop notices within a second and leaves the way a graceful stop
+    does, its in-flight requests (milliseconds, the waits being ended) answered, and
+    ``QuickStopDeadline`` ends the worker ``QUICK_STOP_GRACE`` seconds later if anything
+    still holds it (a boot under way, a client that never finishes its request).
     """
-    graceful = signal.getsignal(signal.SIGTERM)
-    worker.quick_stop_deadline = deadline = QuickStopDeadline(QUICK_STOP_GRACE, end=os._exit)
 
-    def stop_waits() -> None:
-        fleet = getattr(worker.wsgi, "extensions", {}).get("fleet")
-        if fleet is not None:
+    quick_stop_deadline: QuickStopDeadline
+
+    def init_process(self) -> None:
+        # In the worker's own process (it is built in the master): its thread starts here.
+        self.quick_stop_deadline = QuickStopDeadline(QUICK_STOP_GRACE, end=os._exit)
+        super().init_process()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._stop_waits()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self._stop_waits()
+        self.alive = False
+        self.quick_stop_deadline.start()
+
+    def _stop_waits(self) -> None:
+        fleet = getattr(getattr(self, "wsgi", None), "extensions", {}).get("fleet")
+        if fleet is not None:  # None while the app loads
             fleet.stop_waits()
             fleet.stop_sweeper(timeout=0)  # a stopping worker starts no other sweep pass
 
-    def stop_waits_then_exit(signum: int, frame: Any) -> None:
-        stop_waits()
-        if callable(graceful):
-            graceful(signum, frame)
 
-    def quick_stop(signum: int, frame: Any) -> None:
-        stop_waits()
-        worker.alive = False
-        deadline.start()
-
-    signal.signal(signal.SIGTERM, stop_waits_then_exit)
-    signal.signal(signal.SIGINT, quick_stop)
-    signal.signal(signal.SIGQUIT, quick_stop)
+worker_class = FleetWorker

@@ -7,18 +7,29 @@ through a whole mission over HTTP, then stopped. Everything is bounded in time.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 import requests
 
-from tests.servers import UNTRACED, as_make_run, clean_environ, gunicorn
+from tests.servers import (
+    ROOT,
+    UNTRACED,
+    as_make_run,
+    clean_environ,
+    free_port,
+    gunicorn,
+    gunicorn_command,
+)
 
 TOKEN = "e2e-token"  # noqa: S105 - a test token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -143,3 +154,39 @@ def test_ctrl_c_does_not_wait_for_a_client_that_never_finishes_its_request(
             process.send_signal(signal.SIGINT)
             process.wait(timeout=25)
             assert time.monotonic() - began < 10, (tmp_path / "gunicorn.log").read_text()
+
+
+def test_ctrl_c_while_a_worker_loads_the_app_stops_the_server(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process, then the master sends its workers SIGQUIT: a worker
+    still loading the app ran gthread's own handler for both, and the second could deadlock
+    inside the first's thread-pool shutdown until the master's SIGKILL (30 s)."""
+    env = clean_environ(
+        PERSISTENCE_MODULE="eventsourcing.sqlite",
+        SQLITE_DBNAME=str(tmp_path / "fleet.sqlite3"),
+        WEB_CONCURRENCY="2",
+    )
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(  # noqa: S603 - fixed arguments
+            gunicorn_command(free_port()),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        master = psutil.Process(process.pid)
+        deadline = time.monotonic() + 30
+        while not master.children() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert master.children(), log.read_text()
+        began = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+        process.wait(timeout=25)
+        assert time.monotonic() - began < 10, log.read_text()
+        assert "SIGKILL" not in log.read_text()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

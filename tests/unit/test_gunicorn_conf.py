@@ -1,5 +1,5 @@
 """gunicorn.conf.py: its worker count, the console key its workers share, and its worker
-hooks (stop signals end the waits and never deadlock a worker)."""
+class (stop signals end the waits and never deadlock a worker)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import runpy
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 
 CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 
 
 class StoppableFleet:
@@ -33,23 +31,19 @@ class StoppableFleet:
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A worker as ``post_worker_init`` sees it, with gunicorn's own SIGTERM handler. Its
-    quick-stop deadline would end this process: ``os._exit`` only notes the call here."""
-    saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    terms: list[int] = []
-    ended: list[int] = []
-    monkeypatch.setattr(os, "_exit", ended.append)
-    fake = SimpleNamespace(
-        alive=True, wsgi=SimpleNamespace(extensions={"fleet": StoppableFleet()}), terms=terms
-    )
-    signal.signal(signal.SIGTERM, lambda signum, frame: terms.append(signum))
-    try:
-        runpy.run_path(str(CONFIG))["post_worker_init"](fake)
-        yield fake
-    finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
+def worker() -> Any:
+    """A ``FleetWorker`` as its signal handlers find it once the app is loaded (built
+    without gunicorn's arbiter). Its quick-stop deadline only notes the exit it would make;
+    the thread pool and the main loop's queue are stand-ins."""
+    config = runpy.run_path(str(CONFIG))
+    worker = config["FleetWorker"].__new__(config["FleetWorker"])
+    worker.alive = True
+    worker.wsgi = SimpleNamespace(extensions={"fleet": StoppableFleet()})
+    worker.ended = []
+    worker.quick_stop_deadline = config["QuickStopDeadline"](60, end=worker.ended.append)
+    worker.woken = []
+    worker.method_queue = SimpleNamespace(defer=worker.woken.append)
+    return worker
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGQUIT])
@@ -57,14 +51,23 @@ def test_a_quick_stop_clears_alive_without_touching_the_thread_pool(
     worker: Any, number: int
 ) -> None:
     # gthread's handler would call ThreadPoolExecutor.shutdown here, which blocks forever
-    # when the main loop was interrupted inside submit(): a held lock stands for that.
+    # when the main loop, or a first signal's shutdown, holds the pool's lock: a held lock
+    # stands for that.
     busy = threading.Lock()
     worker.tpool = SimpleNamespace(shutdown=lambda **_: busy.acquire())
     with busy:
-        signal.getsignal(number)(number, None)  # returns: no SystemExit, no wait on the pool
+        worker.handle_quit(number, None)  # returns: no SystemExit, no wait on the pool
+        worker.handle_quit(number, None)  # a second signal too (Ctrl-C, then the master's)
     assert worker.alive is False
-    assert worker.wsgi.extensions["fleet"].stopped == 1
+    assert worker.wsgi.extensions["fleet"].stopped == 2
     # ... and whatever still holds the worker, it ends a few seconds later
+    assert worker.quick_stop_deadline.started.is_set()
+
+
+def test_a_quick_stop_while_the_app_loads_ends_the_worker_later(worker: Any) -> None:
+    del worker.wsgi  # gunicorn sets it once the app is loaded
+    worker.handle_quit(signal.SIGINT, None)
+    assert worker.alive is False  # the main loop will not start
     assert worker.quick_stop_deadline.started.is_set()
 
 
@@ -83,12 +86,18 @@ def test_a_quick_stop_deadline_ends_the_worker_only_once_started() -> None:
 
 
 def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any) -> None:
-    signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    worker.handle_exit(signal.SIGTERM, None)
     assert not worker.quick_stop_deadline.started.is_set()  # gunicorn's graceful_timeout holds
     assert worker.wsgi.extensions["fleet"].stopped == 1
     # ... and starts no other sweep pass, without waiting for one under way
     assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
-    assert worker.terms == [signal.SIGTERM]
+    # gthread's own handler ran: alive cleared, the main loop woken
+    assert worker.alive is False and len(worker.woken) == 1
+
+
+def test_the_config_serves_with_fleets_worker() -> None:
+    config = runpy.run_path(str(CONFIG))
+    assert config["worker_class"] is config["FleetWorker"]
 
 
 def test_gunicorn_builds_no_access_line_the_app_writes_itself() -> None:
