@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -105,6 +106,28 @@ def on_exit(server: Any) -> None:
 # Seconds a worker told to stop quickly (SIGINT, SIGQUIT) has left before it ends, whatever
 # its threads are still doing (``QuickStopDeadline``).
 QUICK_STOP_GRACE = 2.0
+# What stops a worker: held back from the fork until the worker has its own handlers.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGQUIT, signal.SIGTERM})
+_unblock_in_parent_registered = False
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """The master holds the stop signals back across each fork of a worker.
+
+    Until the worker registers its handlers (``FleetWorker.init_signals``) it runs the
+    master's, inherited with the fork, which only queue a signal for a master loop the
+    worker never runs: Ctrl-C (SIGINT to every process), then the master's SIGQUIT, both
+    landing in that window (milliseconds, longer on a loaded host) were lost, and the
+    worker served on until the master's SIGKILL after ``graceful_timeout``. Held back, they
+    wait for the worker's own handlers. The master takes its own back right after the fork.
+    """
+    global _unblock_in_parent_registered
+    if not _unblock_in_parent_registered:
+        os.register_at_fork(
+            after_in_parent=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        )
+        _unblock_in_parent_registered = True
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 class QuickStopDeadline:
@@ -166,6 +189,11 @@ class FleetWorker(ThreadWorker):
         # In the worker's own process (it is built in the master): its thread starts here.
         self.quick_stop_deadline = QuickStopDeadline(QUICK_STOP_GRACE, end=os._exit)
         super().init_process()
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # Held back since the fork (``pre_fork``): one sent meanwhile reaches its handler now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self._stop_waits()

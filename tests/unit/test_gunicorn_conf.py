@@ -7,6 +7,8 @@ import logging
 import os
 import runpy
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -93,6 +95,41 @@ def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any)
     assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
     # gthread's own handler ran: alive cleared, the main loop woken
     assert worker.alive is False and len(worker.woken) == 1
+
+
+# Run in a process of its own: holding signals back in this one would outlast the test.
+HELD_BACK = """
+import os, runpy, signal, sys
+from types import SimpleNamespace
+config = runpy.run_path(sys.argv[1])
+stops = config["STOP_SIGNALS"]
+config["pre_fork"](None, None)
+pid = os.fork()
+if pid == 0:  # the worker, before its handlers: a stop signal waits
+    os.kill(os.getpid(), signal.SIGTERM)
+    worker = config["FleetWorker"].__new__(config["FleetWorker"])
+    worker.alive, worker.PIPE = True, os.pipe()
+    os.set_blocking(worker.PIPE[1], False)  # as gunicorn makes it, for set_wakeup_fd
+    worker.method_queue = SimpleNamespace(defer=lambda callback: None)
+    worker.init_signals()  # registers its handlers, then takes the held signal
+    os._exit(0 if worker.alive is False else 1)
+_, status = os.waitpid(pid, 0)
+held = stops & signal.pthread_sigmask(signal.SIG_BLOCK, [])
+print(os.waitstatus_to_exitcode(status), sorted(held))
+"""
+
+
+def test_a_stop_signal_sent_to_a_worker_before_its_handlers_reaches_them() -> None:
+    """The master holds the stop signals back across the fork and takes its own back
+    after it; the worker's SIGTERM, sent before its handlers exist, reaches them."""
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", HELD_BACK, str(CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == ["0", "[]"], result.stderr
 
 
 def test_the_config_serves_with_fleets_worker() -> None:
