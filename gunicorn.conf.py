@@ -104,7 +104,7 @@ def on_exit(server: Any) -> None:
 
 
 # Seconds a worker told to stop quickly (SIGINT, SIGQUIT) has left before it ends, whatever
-# its threads are still doing (``QuickStopDeadline``).
+# its threads are still doing (``WorkerStopper``).
 QUICK_STOP_GRACE = 2.0
 # What stops a worker: held back from the fork until the worker has its own handlers.
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGQUIT, signal.SIGTERM})
@@ -130,35 +130,54 @@ def pre_fork(server: Any, worker: Any) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-class QuickStopDeadline:
-    """Ends the worker ``grace`` seconds after ``start()``, with ``end(0)`` (``os._exit``).
+class WorkerStopper:
+    """Does what a stop signal asks of a worker, in a thread of its own, told through a pipe.
 
-    After its main loop, a gthread worker waits up to ``graceful_timeout`` (30 s) for its
-    open connections, then, as the interpreter exits, for every thread of its pool. A thread
-    reading a request its client never finishes sending has no timeout, so Ctrl-C waited for
-    the master's SIGKILL: half a minute for any client holding half a request. A quick stop
-    answers what is in flight (milliseconds, the waits being ended) and owes no one more:
-    the deadline ends the process regardless. Nothing acknowledged is lost (an unanswered
-    request's transaction is rolled back with its connection).
+    A signal handler runs between two bytecodes of the main thread and can interrupt
+    another handler: anything in it that takes a lock (``Event.set``, ``Fleet.stop_waits``,
+    gthread's pool shutdown) deadlocks when a second signal arrives while the first holds
+    it, and Ctrl-C sends SIGINT to every process, then the master sends its workers SIGQUIT.
+    ``graceful()`` and ``quick()`` only write a byte to a pipe, which is safe there.
 
-    The thread starts with the worker and only waits on an event: starting a thread inside
-    the signal handler could deadlock on the interpreter's thread-start lock, as the pool's
-    shutdown did (``FleetWorker``).
+    The thread ends the worker's open waits and feeds (``stop_waits``) at the first stop.
+    After a quick one it ends the process ``grace`` seconds later with ``end(0)``
+    (``os._exit``), whatever holds it: after its main loop a gthread worker waits up to
+    ``graceful_timeout`` (30 s) for its open connections, then, as the interpreter exits,
+    for every thread of its pool, and a thread reading a request its client never finishes
+    sending has no timeout. A quick stop answers what is in flight (milliseconds, the waits
+    being ended) and owes no one more. Nothing acknowledged is lost: an unanswered
+    request's transaction is rolled back with its connection.
     """
 
-    def __init__(self, grace: float, end: Callable[[int], object]):
+    GRACEFUL, QUICK = b"g", b"q"
+
+    def __init__(self, stop_waits: Callable[[], None], grace: float, end: Callable[[int], object]):
+        self.stop_waits = stop_waits
         self.grace = grace
         self.end = end
-        self.started = threading.Event()
-        threading.Thread(target=self._watch, name="fleet-quick-stop", daemon=True).start()
+        self.asked = False  # a plain flag, for whoever wants to know
+        self._read, self._write = os.pipe()
+        threading.Thread(target=self._run, name="fleet-stopper", daemon=True).start()
 
-    def start(self) -> None:
-        self.started.set()
+    def graceful(self) -> None:
+        self.asked = True
+        os.write(self._write, self.GRACEFUL)
 
-    def _watch(self) -> None:
-        self.started.wait()
-        time.sleep(self.grace)
-        self.end(0)
+    def quick(self) -> None:
+        self.asked = True
+        os.write(self._write, self.QUICK)
+
+    def _run(self) -> None:
+        stopped = False
+        while True:
+            kind = os.read(self._read, 1)
+            if not stopped:
+                stopped = True
+                self.stop_waits()
+            if kind == self.QUICK:
+                time.sleep(self.grace)
+                self.end(0)
+                return
 
 
 class FleetWorker(ThreadWorker):
@@ -171,23 +190,22 @@ class FleetWorker(ThreadWorker):
     kills it. The waits end first, and the sweeper starts no other pass.
 
     SIGINT and SIGQUIT (Ctrl-C, the master's quick stop): gthread's ``handle_quit`` shuts
-    its thread pool down inside the signal handler. When the signal lands while the main
-    loop is handing a request to that pool (``ThreadPoolExecutor.submit`` holds the lock
-    ``shutdown`` takes), or while a first signal's shutdown is under way (Ctrl-C sends
-    SIGINT to every process, then the master sends SIGQUIT: seen in a worker still
-    loading the app), the worker deadlocks and lives until the master's SIGKILL after
-    ``graceful_timeout`` (30 s). Here a quick stop only ends the waits and clears
-    ``alive``; the main loop notices within a second and leaves the way a graceful stop
-    does, its in-flight requests (milliseconds, the waits being ended) answered, and
-    ``QuickStopDeadline`` ends the worker ``QUICK_STOP_GRACE`` seconds later if anything
-    still holds it (a boot under way, a client that never finishes its request).
+    its thread pool down inside the signal handler, which deadlocks when the main loop is
+    handing a request to that pool (``ThreadPoolExecutor.submit`` holds the lock
+    ``shutdown`` takes) or a first signal's shutdown is under way. Here a quick stop only
+    clears ``alive``; the main loop notices within a second and leaves the way a graceful
+    stop does, its in-flight requests answered, and the ``WorkerStopper`` ends the waits
+    and then the worker ``QUICK_STOP_GRACE`` seconds later if anything still holds it (a
+    boot under way, a client that never finishes its request).
+
+    Both handlers only set flags and write to the stopper's pipe (``WorkerStopper``).
     """
 
-    quick_stop_deadline: QuickStopDeadline
+    stopper: WorkerStopper
 
     def init_process(self) -> None:
         # In the worker's own process (it is built in the master): its thread starts here.
-        self.quick_stop_deadline = QuickStopDeadline(QUICK_STOP_GRACE, end=os._exit)
+        self.stopper = WorkerStopper(self._stop_waits, QUICK_STOP_GRACE, end=os._exit)
         super().init_process()
 
     def init_signals(self) -> None:
@@ -196,13 +214,12 @@ class FleetWorker(ThreadWorker):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        self._stop_waits()
-        super().handle_exit(sig, frame)
+        self.stopper.graceful()
+        super().handle_exit(sig, frame)  # gthread's: clears alive, wakes the main loop
 
     def handle_quit(self, sig: int, frame: Any) -> None:
-        self._stop_waits()
         self.alive = False
-        self.quick_stop_deadline.start()
+        self.stopper.quick()
 
     def _stop_waits(self) -> None:
         fleet = getattr(getattr(self, "wsgi", None), "extensions", {}).get("fleet")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,69 +33,81 @@ class StoppableFleet:
         self.sweeps_stopped.append(timeout)
 
 
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
 @pytest.fixture
 def worker() -> Any:
     """A ``FleetWorker`` as its signal handlers find it once the app is loaded (built
-    without gunicorn's arbiter). Its quick-stop deadline only notes the exit it would make;
-    the thread pool and the main loop's queue are stand-ins."""
+    without gunicorn's arbiter). Its stopper waits 0.05 s after a quick stop and notes the
+    exit it would make (``ended``); the main loop's queue is a stand-in."""
     config = runpy.run_path(str(CONFIG))
     worker = config["FleetWorker"].__new__(config["FleetWorker"])
     worker.alive = True
     worker.wsgi = SimpleNamespace(extensions={"fleet": StoppableFleet()})
     worker.ended = []
-    worker.quick_stop_deadline = config["QuickStopDeadline"](60, end=worker.ended.append)
+    worker.stopper = config["WorkerStopper"](worker._stop_waits, 0.05, end=worker.ended.append)
     worker.woken = []
     worker.method_queue = SimpleNamespace(defer=worker.woken.append)
     return worker
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGQUIT])
-def test_a_quick_stop_clears_alive_without_touching_the_thread_pool(
-    worker: Any, number: int
-) -> None:
-    # gthread's handler would call ThreadPoolExecutor.shutdown here, which blocks forever
-    # when the main loop, or a first signal's shutdown, holds the pool's lock: a held lock
-    # stands for that.
+def test_a_quick_stop_ends_the_waits_then_the_worker(worker: Any, number: int) -> None:
+    worker.handle_quit(number, None)
+    worker.handle_quit(number, None)  # a second signal too (Ctrl-C, then the master's)
+    assert worker.alive is False  # the main loop leaves
+    assert eventually(lambda: worker.ended == [0])  # whatever still holds the worker
+    assert worker.wsgi.extensions["fleet"].stopped == 1
+    assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
+
+
+def test_the_stop_handlers_take_no_lock(worker: Any) -> None:
+    """A handler runs between two bytecodes and can interrupt another handler: one that
+    took a lock (gthread's pool shutdown, ``Event.set``, the waits' own lock) deadlocked
+    on a second signal. Here the pool and the waits are held busy: the handlers return."""
     busy = threading.Lock()
     worker.tpool = SimpleNamespace(shutdown=lambda **_: busy.acquire())
+    fleet = worker.wsgi.extensions["fleet"]
+    stop_waits = fleet.stop_waits
+
+    def held_stop_waits() -> None:
+        with busy:
+            stop_waits()
+
+    fleet.stop_waits = held_stop_waits
     with busy:
-        worker.handle_quit(number, None)  # returns: no SystemExit, no wait on the pool
-        worker.handle_quit(number, None)  # a second signal too (Ctrl-C, then the master's)
-    assert worker.alive is False
-    assert worker.wsgi.extensions["fleet"].stopped == 2
-    # ... and whatever still holds the worker, it ends a few seconds later
-    assert worker.quick_stop_deadline.started.is_set()
+        worker.handle_exit(signal.SIGTERM, None)
+        worker.handle_quit(signal.SIGINT, None)
+        worker.handle_quit(signal.SIGQUIT, None)
+        assert fleet.stopped == 0  # still waiting for the lock, in the stopper's thread
+    assert eventually(lambda: worker.ended == [0])
+    assert fleet.stopped == 1
 
 
 def test_a_quick_stop_while_the_app_loads_ends_the_worker_later(worker: Any) -> None:
     del worker.wsgi  # gunicorn sets it once the app is loaded
     worker.handle_quit(signal.SIGINT, None)
     assert worker.alive is False  # the main loop will not start
-    assert worker.quick_stop_deadline.started.is_set()
-
-
-def test_a_quick_stop_deadline_ends_the_worker_only_once_started() -> None:
-    deadline_class = runpy.run_path(str(CONFIG))["QuickStopDeadline"]
-    ended: list[int] = []
-    deadline = deadline_class(0.05, end=ended.append)
-    time.sleep(0.2)
-    assert ended == []
-    deadline.start()
-    for _ in range(100):
-        if ended:
-            break
-        time.sleep(0.02)
-    assert ended == [0]
+    assert eventually(lambda: worker.ended == [0])
 
 
 def test_a_graceful_stop_ends_the_waits_then_hands_over_to_gunicorn(worker: Any) -> None:
     worker.handle_exit(signal.SIGTERM, None)
-    assert not worker.quick_stop_deadline.started.is_set()  # gunicorn's graceful_timeout holds
-    assert worker.wsgi.extensions["fleet"].stopped == 1
-    # ... and starts no other sweep pass, without waiting for one under way
-    assert worker.wsgi.extensions["fleet"].sweeps_stopped == [0]
     # gthread's own handler ran: alive cleared, the main loop woken
     assert worker.alive is False and len(worker.woken) == 1
+    fleet = worker.wsgi.extensions["fleet"]
+    assert eventually(lambda: fleet.stopped == 1)
+    assert fleet.sweeps_stopped == [0]  # no other sweep pass, none waited for
+    time.sleep(0.2)
+    assert worker.ended == []  # gunicorn's graceful_timeout bounds the rest
+    worker.handle_quit(signal.SIGQUIT, None)  # a quick stop after it still ends it
+    assert eventually(lambda: worker.ended == [0])
+    assert fleet.stopped == 1
 
 
 # Run in a process of its own: holding signals back in this one would outlast the test.
@@ -109,6 +122,7 @@ if pid == 0:  # the worker, before its handlers: a stop signal waits
     os.kill(os.getpid(), signal.SIGTERM)
     worker = config["FleetWorker"].__new__(config["FleetWorker"])
     worker.alive, worker.PIPE = True, os.pipe()
+    worker.stopper = config["WorkerStopper"](lambda: None, 60, end=lambda code: None)
     os.set_blocking(worker.PIPE[1], False)  # as gunicorn makes it, for set_wakeup_fd
     worker.method_queue = SimpleNamespace(defer=lambda callback: None)
     worker.init_signals()  # registers its handlers, then takes the held signal
