@@ -18,6 +18,7 @@ on both backends as Fleet's commands do: the least the library lets a command co
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -54,9 +55,16 @@ class SQLiteStore:
         self.path = os.environ["SQLITE_DBNAME"]
         self.local = threading.local()
         conn = self.connect()
-        conn.execute("PRAGMA journal_mode = WAL")  # as the library sets it; synchronous FULL
-        for sql in SQLITE_TABLES:
-            conn.execute(sql)
+        # Each worker of a multi-worker server sets the file up at import, at the same moment.
+        # On a fresh file, a second worker's switch to WAL while the first one's is under way
+        # fails at once ("database is locked": SQLite does not wait where waiting could
+        # deadlock), so they take turns through a lock file beside it (the lock ends with
+        # the file's closing).
+        with open(f"{self.path}.setup-lock", "a") as setup:
+            fcntl.flock(setup, fcntl.LOCK_EX)
+            conn.execute("PRAGMA journal_mode = WAL")  # as the library sets it; synchronous FULL
+            for sql in SQLITE_TABLES:
+                conn.execute(sql)
 
     def connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
