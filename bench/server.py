@@ -179,14 +179,19 @@ def wait_workers(
         raise RuntimeError(f"expected {workers} gunicorn workers, found {len(found)}")
     if workers == 1:
         return found  # it answered /health: it has booted
-    quiet, last = 0, sum(cpu_seconds(worker) for worker in found)
-    while quiet < 4:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn's workers were still busy after 120 s; see {log_path}")
-        time.sleep(0.25)
-        used = sum(cpu_seconds(worker) for worker in found)
-        quiet = quiet + 1 if used - last < 0.01 else 0
-        last = used
+    try:
+        quiet, last = 0, sum(cpu_seconds(worker) for worker in found)
+        while quiet < 4:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"gunicorn's workers were still busy after 120 s; see {log_path}"
+                )
+            time.sleep(0.25)
+            used = sum(cpu_seconds(worker) for worker in found)
+            quiet = quiet + 1 if used - last < 0.01 else 0
+            last = used
+    except psutil.NoSuchProcess as gone:  # one failed to boot, and the master stops them all
+        raise RuntimeError(f"a gunicorn worker exited while starting; see {log_path}") from gone
     return found
 
 
