@@ -155,16 +155,13 @@ class WorkerStopper:
         self.stop_waits = stop_waits
         self.grace = grace
         self.end = end
-        self.asked = False  # a plain flag, for whoever wants to know
         self._read, self._write = os.pipe()
         threading.Thread(target=self._run, name="fleet-stopper", daemon=True).start()
 
     def graceful(self) -> None:
-        self.asked = True
         os.write(self._write, self.GRACEFUL)
 
     def quick(self) -> None:
-        self.asked = True
         os.write(self._write, self.QUICK)
 
     def _run(self) -> None:
