@@ -36,6 +36,9 @@ class RowTable:
 # The streams a rebuild's fold holds before it writes their rows (see ``Fold``).
 REBUILD_HELD_STREAMS = 5_000
 
+# The columns a row keeps from its insert: the stream and its public id.
+IMMUTABLE_COLUMNS = frozenset({"stream_id", "id"})
+
 UNSEEN: Any = object()  # a stream not yet met in a fold (``None``: met, and has no row)
 
 
@@ -240,13 +243,17 @@ class RowProjection(Projection[Any]):
         return [t for t in self.tables if isinstance(event, t.aggregate_type.Event)]
 
     def _save_all(self, tx: ViewTx, changed: list[Touched]) -> None:
-        """Upsert the changed rows, one statement per table."""
+        """Upsert the changed rows, one statement per table.
+
+        An update leaves the keys alone: a stream's public id never changes, and SQLite
+        rewrites the entry of every index whose column an update assigns, equal or not (a
+        page more in each commit's log)."""
         by_table: dict[str, list[dict[str, Any]]] = {}
         for item in changed:
             by_table.setdefault(item.table.table, []).append(self._row(item))
         for table, rows in by_table.items():
             names = list(rows[0])
-            updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "stream_id")
+            updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in IMMUTABLE_COLUMNS)
             tx.executemany(
                 f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608 - fixed names
                 f"VALUES ({', '.join('?' * len(names))}) "
