@@ -112,6 +112,7 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
         command = rates["fleet_command_embedded_projections"]["us_per_write"]
         save = rates["library_application_save"]["us_per_write"]
         lookup = rates.get("library_register_command", {}).get("us_per_write")
+        replayed = rates.get("fleet_statements_replayed_bare", {}).get("us_per_write")
         rows.append(
             target(
                 "embedded command in process, sqlite",
@@ -119,6 +120,12 @@ def judge(sections: dict[str, Any]) -> list[dict[str, Any]]:
                 + (
                     f" (the library's own lookup and save: {lookup:,.0f} µs, {lookup / save:.2f} x)"
                     if lookup
+                    else ""
+                )
+                + (
+                    f"; the command's own statements replayed with bare sqlite3: "
+                    f"{replayed:,.0f} µs, {replayed / save:.2f} x"
+                    if replayed
                     else ""
                 ),
                 command / save,

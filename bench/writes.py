@@ -7,7 +7,9 @@ From the storage ceiling up to Fleet's command, each step adding one layer:
    command with the library alone (``bench.bare.library_register``: a lookup, then the save);
 3. ``FleetApplication.save()`` of a one-event Specialist (index row and type counter too);
 4. ``Fleet.register_specialist`` with an external projector (validation, load, save);
-5. the same command with embedded projections, as ``make run`` serves it.
+5. the same command with embedded projections, as ``make run`` serves it;
+6. that command's own statements, recorded as it ran and replayed with bare ``sqlite3`` on a
+   copy of the store: what its SQL and commit cost without Fleet's Python around them.
 
 The writers take turns, in ``ROUNDS`` rounds, each on a fresh SQLite file of its own.
 """
@@ -19,10 +21,11 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from eventsourcing import sqlite as library_sqlite
 from eventsourcing.application import Application
 
 from application.app import FleetApplication
@@ -125,19 +128,110 @@ def stored_state(path: Path) -> bytes:
 def command(path: Path, projector: str) -> Iterator[Write]:
     fleet = Fleet(env={"SQLITE_DBNAME": str(path), "FLEET_PROJECTOR": projector})
     try:
-        yield lambda i: fleet.register_specialist(f"cmd-{i}", f"Command {i}", ["code", "review"])
+        yield lambda i: registration(fleet, i)
     finally:
         fleet.close()
+
+
+# A statement as the library's cursor was given it: "x" execute, "m" executemany.
+Statement = tuple[str, str, Any]
+
+
+@contextlib.contextmanager
+def recorded_statements() -> Iterator[list[Statement]]:
+    """Every statement Fleet sends through the library's SQLite cursors and connections while
+    the block runs, in order, with its parameters (a commit and a rollback as statements).
+    The library's classes are wrapped for the block only: a benchmark's probe, not a seam."""
+    cursor, connection = library_sqlite.SQLiteCursor, library_sqlite.SQLiteConnection
+    wrapped = (cursor.execute, cursor.executemany, connection.commit, connection.rollback)
+    statements: list[Statement] = []
+
+    def execute(self: Any, sql: str, params: Any = (), **kwargs: Any) -> None:
+        statements.append(("x", sql, params))
+        wrapped[0](self, sql, params, **kwargs)
+
+    def executemany(self: Any, sql: str, rows: Any, **kwargs: Any) -> None:
+        rows = [list(row) for row in rows]
+        statements.append(("m", sql, rows))
+        wrapped[1](self, sql, rows, **kwargs)
+
+    def commit(self: Any) -> None:
+        statements.append(("x", "COMMIT", ()))
+        wrapped[2](self)
+
+    def rollback(self: Any) -> None:
+        statements.append(("x", "ROLLBACK", ()))
+        wrapped[3](self)
+
+    cursor.execute, cursor.executemany = execute, executemany  # type: ignore[method-assign]
+    connection.commit, connection.rollback = commit, rollback  # type: ignore[method-assign]
+    try:
+        yield statements
+    finally:
+        cursor.execute, cursor.executemany = wrapped[0], wrapped[1]  # type: ignore[method-assign]
+        connection.commit, connection.rollback = wrapped[2], wrapped[3]  # type: ignore[method-assign]
+
+
+def registration(fleet: Fleet, i: int) -> Any:
+    return fleet.register_specialist(f"cmd-{i}", f"Command {i}", ["code", "review"])
+
+
+@contextlib.contextmanager
+def replayed_statements(path: Path, ids: Sequence[int]) -> Iterator[Write]:
+    """The embedded command's statements, replayed with bare ``sqlite3``.
+
+    A ``Fleet`` registers each of ``ids`` on a store of its own, its statements recorded per
+    registration; ``path`` is a copy of that store as it was before them. ``write(i)`` then
+    sends registration ``i``'s statements to ``path`` as they were sent (the same text, so
+    the same prepared statements; the same parameters; each answer read), from one
+    connection opened as Fleet opens its own."""
+    source = path.with_name(f"{path.stem}-recorded{path.suffix}")
+    fleet = Fleet(env={"SQLITE_DBNAME": str(source), "FLEET_PROJECTOR": "embedded"})
+    by_write: dict[int, list[Statement]] = {}
+    try:
+        with (
+            contextlib.closing(sqlite3.connect(source)) as recorded,
+            contextlib.closing(sqlite3.connect(path)) as copy,
+        ):
+            recorded.backup(copy)
+        for i in ids:
+            with recorded_statements() as statements:
+                registration(fleet, i)
+            by_write[i] = statements
+    finally:
+        fleet.close()
+    conn = sqlite3.connect(path, isolation_level=None, cached_statements=512)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        cursor = conn.cursor()
+
+        def replay(i: int) -> None:
+            for kind, sql, params in by_write[i]:
+                if kind == "m":
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params).fetchall()
+
+        yield replay
+    finally:
+        conn.close()
+
+
+def write_ids(rows: int, rounds: int = ROUNDS) -> list[int]:
+    """The ids ``rates`` writes, in its order: a warm-up's (negative), then the measured."""
+    return [-1 - i for i in range(min(20, rows))] + list(range(max(1, rows // rounds) * rounds))
 
 
 def rates(
     writers: dict[str, Write], rows: int, rounds: int = ROUNDS
 ) -> dict[str, dict[str, float]]:
     """Each writer's rate over ``rows`` writes, in ``rounds`` rounds taking turns (after a
-    warm-up of each, with ids of their own)."""
+    warm-up of each, with ids of their own: ``write_ids``)."""
+    ids = write_ids(rows, rounds)
+    warm_up = [i for i in ids if i < 0]
     for write in writers.values():
-        for i in range(min(20, rows)):
-            write(-1 - i)
+        for i in warm_up:
+            write(i)
     seconds = dict.fromkeys(writers, 0.0)
     per_round = max(1, rows // rounds)
     for number in range(rounds):
@@ -178,6 +272,9 @@ def run(scale: Scale) -> dict[str, Any]:
                 ),
                 "fleet_command_embedded_projections": stack.enter_context(
                     command(work / "emb.sqlite3", "embedded")
+                ),
+                "fleet_statements_replayed_bare": stack.enter_context(
+                    replayed_statements(work / "replay.sqlite3", write_ids(rows))
                 ),
             }
             measured = rates(writers, rows)
